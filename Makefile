@@ -1,0 +1,55 @@
+# segml: set-up, tests and the demo. Only Python 3.11+, git and make are needed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LOCK   := constraints.txt
+
+.PHONY: help venv install install-dev test lint typecheck pytest demo lock clean
+
+help:
+	@echo "make demo   - set up .venv and run the main job on the built-in CDNOW data"
+	@echo "make test   - set up .venv with the dev extra and run ruff, mypy and the test suite"
+	@echo "make lock   - re-resolve dependencies and rewrite $(LOCK)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+# Installs are stamped so repeated runs are fast; the stamp depends on the lock and pyproject.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+lint: install-dev
+	$(BIN)/ruff check segml tests experiments
+	$(BIN)/ruff format --check segml tests experiments
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test: lint typecheck pytest
+
+demo: install
+	$(BIN)/python experiments/cdnow_fit.py
+
+# Regenerate the lock from a clean resolution of pyproject's dependencies (dev + spark extras).
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.lock-venv/bin/python -m pip install --quiet -e ".[dev,spark]"
+	.lock-venv/bin/python -m pip freeze --exclude-editable --exclude segml | sort > $(LOCK)
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

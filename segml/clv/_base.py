@@ -1,0 +1,113 @@
+"""Shared pieces of the CLV estimators: input validation, compression, JSON state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.errors import DataError, examples
+
+
+def segml_version() -> str:
+    try:
+        return version("segml")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def require_columns(table: Any, columns: tuple[str, ...], who: str) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(
+            f"{who} expects a customer table (pandas DataFrame from segml.summarize), got "
+            f"{type(table).__name__}."
+        )
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"{who} needs columns {list(columns)}; the table lacks {missing}. Available: "
+            f"{examples(table.columns, limit=15)}. Build the table with segml.summarize."
+        )
+    return table
+
+
+def _bad(table: pd.DataFrame, mask: np.ndarray, what: str, who: str) -> None:
+    if mask.any():
+        ids = table.index[mask]
+        raise DataError(
+            f"{who}: {int(mask.sum()):,} customers have {what}, e.g. customer ids "
+            f"{examples(ids)}. Fix or remove them (segml.summarize never produces them)."
+        )
+
+
+def frequency_arrays(table: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated (x, t_x, T) arrays from a customer table."""
+    require_columns(table, ("frequency", "recency", "T"), who)
+    if len(table) == 0:
+        raise DataError(f"{who}: the customer table has no rows.")
+    arrays = []
+    for col in ("frequency", "recency", "T"):
+        values = pd.to_numeric(table[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+        _bad(table, ~np.isfinite(values), f"a missing or non-numeric {col!r}", who)
+        arrays.append(values)
+    x, t_x, T = arrays
+    _bad(table, (x < 0) | (x != np.round(x)), "a 'frequency' that is not a whole number >= 0", who)
+    _bad(table, t_x < 0, "a negative 'recency'", who)
+    _bad(table, T < 0, "a negative 'T'", who)
+    _bad(table, t_x > T + 1e-9, "'recency' greater than 'T'", who)
+    _bad(table, (x == 0) & (t_x > 0), "'recency' > 0 with no repeat purchase", who)
+    return x, t_x, T
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """Unique rows of a set of columns, their counts, and the map back to the rows."""
+
+    values: np.ndarray  # (n_unique, k)
+    weights: np.ndarray  # (n_unique,)
+    inverse: np.ndarray  # (n,)
+
+    @classmethod
+    def of(cls, *columns: np.ndarray) -> Compressed:
+        stacked = np.column_stack(columns)
+        values, inverse, counts = np.unique(
+            stacked, axis=0, return_inverse=True, return_counts=True
+        )
+        return cls(values, counts.astype("float64"), inverse.reshape(-1))
+
+    @classmethod
+    def identity(cls, *columns: np.ndarray) -> Compressed:
+        stacked = np.column_stack(columns)
+        n = len(stacked)
+        return cls(stacked, np.ones(n), np.arange(n))
+
+    def column(self, i: int) -> np.ndarray:
+        return self.values[:, i]
+
+
+def to_json_text(state: dict[str, Any], path: str | Path | None) -> str:
+    text = json.dumps(state, indent=2, sort_keys=True, allow_nan=True)
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def from_json_text(source: str | Path) -> dict[str, Any]:
+    text = str(source)
+    if not text.lstrip().startswith("{"):
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"model file not found: {str(path)!r}")
+        text = path.read_text(encoding="utf-8")
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"the model JSON is not valid JSON: {exc}") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise DataError("the model JSON has no 'model' entry; it was not written by segml.")
+    return state

@@ -1,0 +1,205 @@
+"""The data-quality report: what was read, what was kept, what was dropped and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["DataQualityReport", "quality_report"]
+
+#: Explanations printed next to each reason, so a report reads on its own.
+REASONS: dict[str, str] = {
+    "missing_customer_id": "customer id missing or blank",
+    "unparsable_time": "timestamp missing or not in the expected format",
+    "invalid_amount": "amount missing or not a number",
+    "non_finite_amount": "amount infinite",
+    "negative_amount": "negative amount (return) dropped by returns='drop'",
+    "unmatched_return": "return with no purchase by the same customer on the same day",
+    "returned_in_full": "purchase day whose net amount after returns is zero or less",
+    "zero_amount": "zero amount dropped by zero_amounts='drop'",
+    "exact_duplicate": "row identical to an earlier row, dropped by duplicates='drop'",
+    "after_window": "transaction after the end of the observation window",
+    "first_seen_after_calibration": "customer whose first purchase is after calibration_end",
+}
+
+
+@dataclass
+class DataQualityReport:
+    """Counts of rows read, kept and dropped, by reason, with a few example customer ids.
+
+    Attributes
+    ----------
+    rows_read : int
+        Rows in the input, before anything is dropped.
+    dropped : dict of str to int
+        Rows dropped, by reason (see ``REASONS``).
+    flagged : dict of str to int
+        Rows or customers kept but worth knowing about (zero amounts, duplicates,
+        same-day merges, customers without attributes, ...).
+    examples : dict of str to list
+        Up to five example customer ids per reason.
+    notes : list of str
+        Policies that were applied, in words.
+
+    Examples
+    --------
+    >>> from segml.quality import DataQualityReport
+    >>> r = DataQualityReport(rows_read=10)
+    >>> r.drop("missing_customer_id", 2, ["<NA>"])
+    >>> r.rows_kept
+    8
+    """
+
+    rows_read: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    flagged: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_dropped(self) -> int:
+        """Total number of input rows dropped, over all reasons."""
+        return int(sum(self.dropped.values()))
+
+    @property
+    def rows_kept(self) -> int:
+        """Input rows that survived every check."""
+        return self.rows_read - self.rows_dropped
+
+    def drop(self, reason: str, count: int, example_ids: Any = ()) -> None:
+        """Record ``count`` rows dropped for ``reason`` (no-op when ``count`` is zero)."""
+        if count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+            self._add_examples(reason, example_ids)
+
+    def flag(self, what: str, count: int, example_ids: Any = ()) -> None:
+        """Record ``count`` rows or customers kept but flagged as ``what``."""
+        if count:
+            self.flagged[what] = self.flagged.get(what, 0) + int(count)
+            self._add_examples(what, example_ids)
+
+    def note(self, text: str) -> None:
+        """Record a policy that was applied."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _add_examples(self, key: str, ids: Any) -> None:
+        have = self.examples.setdefault(key, [])
+        for value in list(ids)[: 5 - len(have)]:
+            have.append(str(value))
+
+    def merged(self, other: DataQualityReport) -> DataQualityReport:
+        """A new report with ``other``'s drops and flags added to this one's rows read."""
+        out = DataQualityReport(rows_read=self.rows_read)
+        for rep in (self, other):
+            for k, v in rep.dropped.items():
+                out.drop(k, v, rep.examples.get(k, ()))
+            for k, v in rep.flagged.items():
+                out.flag(k, v, rep.examples.get(k, ()))
+            for n in rep.notes:
+                out.note(n)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per reason: ``kind`` (dropped/flagged), ``reason``, ``count``, ``examples``."""
+        rows = [
+            {"kind": "read", "reason": "rows_read", "count": self.rows_read, "examples": ""},
+            {"kind": "kept", "reason": "rows_kept", "count": self.rows_kept, "examples": ""},
+        ]
+        for kind, table in (("dropped", self.dropped), ("flagged", self.flagged)):
+            for reason, count in table.items():
+                rows.append(
+                    {
+                        "kind": kind,
+                        "reason": reason,
+                        "count": count,
+                        "examples": ", ".join(self.examples.get(reason, [])),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dictionary of the report."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "dropped": dict(self.dropped),
+            "flagged": dict(self.flagged),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"rows read: {self.rows_read:,}",
+            f"rows kept: {self.rows_kept:,}",
+            f"rows dropped: {self.rows_dropped:,}",
+        ]
+        for reason, count in self.dropped.items():
+            ex = ", ".join(self.examples.get(reason, []))
+            why = REASONS.get(reason, reason)
+            lines.append(f"  - {reason}: {count:,} ({why})" + (f"; e.g. {ex}" if ex else ""))
+        if self.flagged:
+            lines.append("kept but flagged:")
+            for what, count in self.flagged.items():
+                ex = ", ".join(self.examples.get(what, []))
+                lines.append(f"  - {what}: {count:,}" + (f"; e.g. {ex}" if ex else ""))
+        if self.notes:
+            lines.append("policies applied:")
+            lines.extend(f"  - {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+_ATTR = "segml_quality"
+
+
+def attach(df: pd.DataFrame, report: DataQualityReport) -> pd.DataFrame:
+    """Attach ``report`` to ``df`` (in ``df.attrs``) and return ``df``."""
+    df.attrs[_ATTR] = report.to_dict()
+    return df
+
+
+def quality_report(df: pd.DataFrame) -> DataQualityReport:
+    """The data-quality report attached to a frame by :func:`segml.read_transactions` or
+    :func:`segml.summarize`.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A transaction frame or customer table made by segml.
+
+    Returns
+    -------
+    DataQualityReport
+
+    Raises
+    ------
+    segml.DataError
+        If the frame carries no report (it was not made by segml, or an operation such as
+        ``merge`` dropped pandas' ``attrs``).
+
+    Examples
+    --------
+    >>> import segml
+    >>> tx = segml.load_cdnow()
+    >>> table = segml.summarize(tx, calibration_end="1997-09-30")
+    >>> segml.quality_report(table).rows_read
+    6919
+    """
+    from segml.errors import DataError
+
+    raw = df.attrs.get(_ATTR)
+    if raw is None:
+        raise DataError(
+            "this DataFrame carries no segml data-quality report: it was not produced by "
+            "segml.read_transactions or segml.summarize, or an operation dropped its .attrs. "
+            "Call segml.summarize on the transactions again to get one."
+        )
+    rep = DataQualityReport(rows_read=int(raw["rows_read"]))
+    rep.dropped = dict(raw["dropped"])
+    rep.flagged = dict(raw["flagged"])
+    rep.examples = {k: list(v) for k, v in raw["examples"].items()}
+    rep.notes = list(raw["notes"])
+    return rep
