@@ -1,1 +1,46 @@
-"""segml."""
+"""segml: value-based customer segmentation.
+
+Transaction logs become customer tables (:func:`read_transactions`, :func:`summarize`);
+probabilistic CLV models (:class:`BetaGeo`, :class:`ParetoNBD`, :class:`ModifiedBetaGeo`,
+:class:`GammaGamma`, :class:`CLVModel`) give every customer a value.
+"""
+
+from segml.clv import (
+    BetaGeo,
+    CLVModel,
+    GammaGamma,
+    HoldoutEvaluation,
+    ModifiedBetaGeo,
+    ParetoNBD,
+    evaluate_holdout,
+)
+from segml.clv._base import segml_version
+from segml.data import read_transactions, summarize
+from segml.datasets import load_cdnow, simulate_customers, simulate_transactions
+from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
+from segml.quality import DataQualityReport, quality_report
+
+__version__ = segml_version()
+
+__all__ = [
+    "BetaGeo",
+    "CLVModel",
+    "ConvergenceError",
+    "DataError",
+    "DataQualityReport",
+    "GammaGamma",
+    "HoldoutEvaluation",
+    "ModelError",
+    "ModifiedBetaGeo",
+    "NotFittedError",
+    "ParetoNBD",
+    "SegmlError",
+    "__version__",
+    "evaluate_holdout",
+    "load_cdnow",
+    "quality_report",
+    "read_transactions",
+    "simulate_customers",
+    "simulate_transactions",
+    "summarize",
+]

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConvergenceError", "DataError", "NotFittedError", "SegmlError", "examples"]
+__all__ = [
+    "ConvergenceError",
+    "DataError",
+    "ModelError",
+    "NotFittedError",
+    "SegmlError",
+    "examples",
+]
 
 from sklearn.exceptions import NotFittedError
 
@@ -24,6 +31,10 @@ class DataError(SegmlError, ValueError):
 
 class ConvergenceError(SegmlError, RuntimeError):
     """A model could not be estimated, even after retries from other starting points."""
+
+
+class ModelError(SegmlError, RuntimeError):
+    """A fitted model produced values it must not pass on (NaN, infinite, negative)."""
 
 
 def examples(values: Iterable[object], limit: int = 5) -> str:

@@ -35,9 +35,17 @@ def contained() -> Iterator[None]:
     """Run lifetimes code without letting its global side effects escape."""
     saved: dict[str, Any] = {}
     for opt in _PANDAS_OPTIONS:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the option itself is deprecated in pandas 3
             saved[opt] = pd.get_option(opt)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        np.errstate(all="ignore"),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        # Warnings raised by lifetimes' own code (deprecations of the pandas/numpy APIs it
+        # uses, overflow in its intermediate terms) are about lifetimes, not the user's data.
+        warnings.filterwarnings("ignore", module=r"lifetimes(\.|$)")
         try:
             yield
         finally:

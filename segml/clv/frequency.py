@@ -31,6 +31,11 @@ from segml.errors import ConvergenceError, DataError
 
 __all__ = ["FREQUENCY_MODELS", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD"]
 
+_HINT = (
+    "Try a longer calibration window, check that the table has enough repeat buyers "
+    "(frequency > 0) and a sensible time unit, or use another model (for example BetaGeo)."
+)
+
 
 class FrequencyModel(BaseEstimator):
     """Base class of the purchase-frequency models (not used directly)."""
@@ -68,9 +73,17 @@ class FrequencyModel(BaseEstimator):
             p = dict(zip(self._param_names, np.exp(log_theta), strict=True))
             return float(np.sum(w * loglik(p, cx, ct, cT)))
 
+        ses = standard_errors(total, params)
+        if not all(np.isfinite(v) for v in ses.values()):
+            raise ConvergenceError(
+                f"{self._label} did not converge on {len(w):,} unique customer rows "
+                f"({len(x):,} customers) to a proper maximum: the estimate {params} has a "
+                "singular information matrix, so the data do not identify the model. "
+                f"{_HINT}"
+            )
         self.params_ = params
         self.log_likelihood_ = total(np.log([params[n] for n in self._param_names]))
-        self.standard_errors_ = standard_errors(total, params)
+        self.standard_errors_ = ses
         self.n_customers_ = len(x)
         self.n_unique_rows_ = len(w)
         k = len(self._param_names)
@@ -118,9 +131,7 @@ class FrequencyModel(BaseEstimator):
         raise ConvergenceError(
             f"{self._label} did not converge on {len(x):,} unique customer rows "
             f"({int(w.sum()):,} customers) after {len(attempts)} attempts: "
-            f"{'; '.join(attempts)}. Try a longer calibration window, check that the "
-            "table has repeat buyers (frequency > 0) and a sensible time unit, or use "
-            "another model (for example BetaGeo)."
+            f"{'; '.join(attempts)}. {_HINT}"
         )
 
     def _own_optimiser(

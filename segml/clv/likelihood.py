@@ -128,5 +128,6 @@ def standard_errors(
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
         return dict.fromkeys(names, float("nan"))
-    se_log = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore"):
+        se_log = np.sqrt(np.diag(cov))
     return {n: float(np.exp(lt) * s) for n, lt, s in zip(names, log_theta, se_log, strict=True)}

@@ -1,0 +1,19 @@
+"""Probabilistic CLV models: purchase frequency, spend, and their combination."""
+
+from segml.clv.frequency import FREQUENCY_MODELS, BetaGeo, FrequencyModel, ModifiedBetaGeo, ParetoNBD
+from segml.clv.holdout import HoldoutEvaluation, evaluate_holdout
+from segml.clv.spend import GammaGamma
+from segml.clv.value import CLVModel, discount_rate_per_unit
+
+__all__ = [
+    "FREQUENCY_MODELS",
+    "BetaGeo",
+    "CLVModel",
+    "FrequencyModel",
+    "GammaGamma",
+    "HoldoutEvaluation",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
+    "discount_rate_per_unit",
+    "evaluate_holdout",
+]

@@ -1,0 +1,119 @@
+"""Holdout accuracy of a purchase-frequency model: the tables of the CLV papers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.clv._base import require_columns
+from segml.clv.frequency import FrequencyModel
+
+__all__ = ["HoldoutEvaluation", "evaluate_holdout"]
+
+
+@dataclass(frozen=True)
+class HoldoutEvaluation:
+    """Expected vs actual purchases in the holdout window.
+
+    Attributes
+    ----------
+    model : str
+        Frequency model evaluated.
+    n_customers : int
+        Customers evaluated.
+    actual_total, expected_total : float
+        Total holdout purchases, actual and expected.
+    mae, rmse : float
+        Per-customer mean absolute and root mean squared error.
+    correlation : float
+        Pearson correlation of expected and actual purchases per customer.
+    bins : pandas.DataFrame
+        By calibration frequency (0, 1, ..., ``max_bin - 1``, ``"max_bin+"``):
+        ``customers``, mean ``actual`` and mean ``expected`` holdout purchases.
+    """
+
+    model: str
+    n_customers: int
+    actual_total: float
+    expected_total: float
+    mae: float
+    rmse: float
+    correlation: float
+    bins: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dictionary (bins as a list of records)."""
+        return {
+            "model": self.model,
+            "n_customers": self.n_customers,
+            "actual_total": self.actual_total,
+            "expected_total": self.expected_total,
+            "mae": self.mae,
+            "rmse": self.rmse,
+            "correlation": self.correlation,
+            "bins": self.bins.reset_index().to_dict(orient="records"),
+        }
+
+
+def evaluate_holdout(model: Any, table: pd.DataFrame, max_bin: int = 7) -> HoldoutEvaluation:
+    """Compare a fitted frequency model's holdout expectations with what happened.
+
+    Parameters
+    ----------
+    model : FrequencyModel or CLVModel
+        A fitted model (a CLV model is evaluated through its frequency model).
+    table : pandas.DataFrame
+        Customer table with a holdout window (``holdout_frequency``,
+        ``holdout_duration``), from :func:`segml.summarize` with ``holdout_end``.
+    max_bin : int, default 7
+        Calibration frequencies of ``max_bin`` or more are pooled in one bin.
+
+    Returns
+    -------
+    HoldoutEvaluation
+
+    Examples
+    --------
+    >>> import segml
+    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30",
+    ...                         holdout_end="1998-06-30")
+    >>> ev = segml.evaluate_holdout(segml.BetaGeo().fit(table), table)
+    >>> int(ev.actual_total), round(ev.expected_total, 1)
+    (1882, 1653.4)
+    """
+    freq_model = getattr(model, "frequency_model_", model)
+    if not isinstance(freq_model, FrequencyModel):
+        raise TypeError(
+            f"evaluate_holdout needs a fitted frequency or CLV model, got {type(model).__name__}."
+        )
+    require_columns(
+        table, ("frequency", "recency", "T", "holdout_frequency", "holdout_duration"),
+        "evaluate_holdout (build the table with holdout_end=...)",
+    )
+    expected = freq_model.expected_purchases(table, table["holdout_duration"]).to_numpy()
+    actual = table["holdout_frequency"].to_numpy("float64")
+    err = expected - actual
+    corr = float(np.corrcoef(expected, actual)[0, 1]) if np.ptp(actual) and np.ptp(expected) else float("nan")
+    x = table["frequency"].to_numpy()
+    labels = np.where(x >= max_bin, f"{max_bin}+", x.astype("int64").astype(str))
+    order = [str(i) for i in range(max_bin)] + [f"{max_bin}+"]
+    frame = pd.DataFrame({"bin": labels, "actual": actual, "expected": expected})
+    bins = (
+        frame.groupby("bin", sort=False)
+        .agg(customers=("actual", "size"), actual=("actual", "mean"), expected=("expected", "mean"))
+        .reindex([o for o in order if o in set(labels)])
+    )
+    bins.index.name = "frequency"
+    return HoldoutEvaluation(
+        model=freq_model._model,
+        n_customers=len(table),
+        actual_total=float(actual.sum()),
+        expected_total=float(expected.sum()),
+        mae=float(np.mean(np.abs(err))),
+        rmse=float(np.sqrt(np.mean(err**2))),
+        correlation=corr,
+        bins=bins,
+    )

@@ -1,0 +1,40 @@
+"""Shared fixtures: the CDNOW table with the papers' conventions, fitted once per session."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import segml
+
+
+@pytest.fixture(scope="session")
+def cdnow_tx() -> pd.DataFrame:
+    return segml.load_cdnow("sample")
+
+
+@pytest.fixture(scope="session")
+def cdnow(cdnow_tx: pd.DataFrame) -> pd.DataFrame:
+    return segml.summarize(
+        cdnow_tx, calibration_end="1997-09-30", holdout_end="1998-06-30", unit="W"
+    )
+
+
+@pytest.fixture(scope="session")
+def bgnbd(cdnow: pd.DataFrame) -> segml.BetaGeo:
+    return segml.BetaGeo().fit(cdnow)
+
+
+@pytest.fixture(scope="session")
+def pnbd(cdnow: pd.DataFrame) -> segml.ParetoNBD:
+    return segml.ParetoNBD().fit(cdnow)
+
+
+@pytest.fixture(scope="session")
+def gamma_gamma(cdnow: pd.DataFrame) -> segml.GammaGamma:
+    return segml.GammaGamma().fit(cdnow)
+
+
+@pytest.fixture(scope="session")
+def clv(cdnow: pd.DataFrame) -> segml.CLVModel:
+    return segml.CLVModel().fit(cdnow)

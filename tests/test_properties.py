@@ -1,0 +1,65 @@
+"""Invariants that hold for any customer history (hypothesis property tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import segml
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(1, 20))
+    rows = []
+    for _ in range(n):
+        T = draw(st.floats(0.0, 200.0, allow_nan=False))
+        x = draw(st.integers(0, 60))
+        t_x = 0.0 if x == 0 else draw(st.floats(0.0, T, allow_nan=False))
+        m = draw(st.floats(0.01, 5000.0, allow_nan=False)) if x > 0 else 0.0
+        rows.append((x, t_x, T, m))
+    return pd.DataFrame(rows, columns=["frequency", "recency", "T", "monetary_value"])
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(table=histories())
+def test_p_alive_is_a_probability(bgnbd, pnbd, table) -> None:
+    for model in (bgnbd, pnbd):
+        p = model.p_alive(table).to_numpy()
+        assert np.all((p >= 0) & (p <= 1))
+
+
+@SETTINGS
+@given(table=histories(), h1=st.floats(0.0, 300.0), h2=st.floats(0.0, 300.0))
+def test_expected_purchases_non_decreasing_in_horizon(bgnbd, pnbd, table, h1, h2) -> None:
+    lo, hi = sorted((h1, h2))
+    for model in (bgnbd, pnbd):
+        a = model.expected_purchases(table, lo).to_numpy()
+        b = model.expected_purchases(table, hi).to_numpy()
+        assert np.all(a >= 0)
+        assert np.all(b >= a - 1e-9 * np.maximum(1, a))
+
+
+@SETTINGS
+@given(table=histories(), d1=st.floats(0.0, 2.0), d2=st.floats(0.0, 2.0), h=st.floats(0.5, 260.0))
+def test_clv_non_negative_and_non_increasing_in_discount_rate(clv, table, d1, d2, h) -> None:
+    lo, hi = sorted((d1, d2))
+    a = clv.predict(table, horizon=h, discount_rate=lo)["clv"].to_numpy()
+    b = clv.predict(table, horizon=h, discount_rate=hi)["clv"].to_numpy()
+    assert np.all(a >= 0) and np.all(b >= 0)
+    assert np.all(b <= a * (1 + 1e-9) + 1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300))
+def test_simulated_tables_are_valid_customer_tables(seed, n) -> None:
+    table = segml.simulate_customers(n, random_state=seed)
+    assert (table["recency"] <= table["T"]).all()
+    assert ((table["frequency"] == 0) <= (table["recency"] == 0)).all()
+    assert (table["holdout_frequency"] >= 0).all()
+    assert ((table["frequency"] > 0) == (table["monetary_value"] > 0)).all()
