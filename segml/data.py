@@ -413,9 +413,7 @@ def summarize(
             if c not in ("customer_id", "date", "amount")
             and pd.api.types.is_numeric_dtype(transactions[c])
         ]
-        tx = read_transactions(
-            transactions, amount="amount" if has_amount else None, keep=extras
-        )
+        tx = read_transactions(transactions, amount="amount" if has_amount else None, keep=extras)
         report = quality_report(tx)
     _missing_columns(tx, {"customer": "customer_id", "time": "date"}, "the transactions")
 
@@ -460,8 +458,9 @@ def summarize(
     n_all = len(uniques)
     cal = ev_t <= cal_ns
     cal_code, cal_t, cal_amt = ev_code[cal], ev_t[cal], ev_amt[cal]
-    starts = np.flatnonzero(np.r_[True, cal_code[1:] != cal_code[:-1]]) if len(cal_code) else []
-    starts = np.asarray(starts, dtype=np.intp)
+    starts = np.zeros(0, dtype=np.intp)
+    if len(cal_code):
+        starts = np.flatnonzero(np.r_[True, cal_code[1:] != cal_code[:-1]])
     if len(starts) == 0:
         first = pd.Timestamp(tx["date"].min())
         raise DataError(
@@ -481,7 +480,9 @@ def summarize(
     in_cohort[cust] = True
     late_rows = ~in_cohort[codes] & inside
     late_customers = int(np.unique(codes[late_rows]).size)
-    report.drop("first_seen_after_calibration", int(late_rows.sum()), tx.loc[late_rows, "customer_id"])
+    report.drop(
+        "first_seen_after_calibration", int(late_rows.sum()), tx.loc[late_rows, "customer_id"]
+    )
     report.flag("customers_first_seen_after_calibration", late_customers)
 
     table = pd.DataFrame(

@@ -53,7 +53,9 @@ def test_json_round_trip_gives_identical_predictions(model_cls, cdnow, tmp_path)
     model.to_json(str(path))
     again = model_cls.from_json(str(path))
     assert again.params_ == model.params_
-    pd.testing.assert_series_equal(again.expected_purchases(cdnow, 10), model.expected_purchases(cdnow, 10))
+    pd.testing.assert_series_equal(
+        again.expected_purchases(cdnow, 10), model.expected_purchases(cdnow, 10)
+    )
     pd.testing.assert_series_equal(again.p_alive(cdnow), model.p_alive(cdnow))
     json.loads(path.read_text())  # plain JSON, no pickles
 
@@ -61,7 +63,8 @@ def test_json_round_trip_gives_identical_predictions(model_cls, cdnow, tmp_path)
 def test_clv_model_json_round_trip(clv, cdnow) -> None:
     again = segml.CLVModel.from_json(clv.to_json())
     pd.testing.assert_frame_equal(
-        again.predict(cdnow, horizon=52, discount_rate=0.1), clv.predict(cdnow, horizon=52, discount_rate=0.1)
+        again.predict(cdnow, horizon=52, discount_rate=0.1),
+        clv.predict(cdnow, horizon=52, discount_rate=0.1),
     )
 
 
@@ -152,7 +155,10 @@ def test_unknown_model_and_missing_columns(cdnow) -> None:
 def test_invalid_table_values_are_named(cdnow) -> None:
     bad = cdnow[["frequency", "recency", "T"]].copy()
     bad.loc["0001", "recency"] = 99.0
-    with pytest.raises(segml.DataError, match=r"1 customers have 'recency' greater than 'T', e.g. customer ids '0001'"):
+    with pytest.raises(
+        segml.DataError,
+        match=r"1 customers have 'recency' greater than 'T', e.g. customer ids '0001'",
+    ):
         segml.BetaGeo().fit(bad)
     bad = cdnow[["frequency", "recency", "T"]].astype({"frequency": float})
     bad.loc["0002", "frequency"] = 1.5
@@ -165,7 +171,9 @@ def test_invalid_table_values_are_named(cdnow) -> None:
 
 def test_spend_model_needs_repeat_buyers(cdnow) -> None:
     one_timers = cdnow[cdnow["frequency"] == 0]
-    with pytest.raises(segml.DataError, match="no customer has a repeat purchase with positive spend"):
+    with pytest.raises(
+        segml.DataError, match="no customer has a repeat purchase with positive spend"
+    ):
         segml.GammaGamma().fit(one_timers)
 
 
@@ -192,8 +200,13 @@ def test_no_nan_or_negative_clv_passes_silently(clv, cdnow) -> None:
 def test_convergence_failure_is_a_clear_error() -> None:
     # Nobody ever buys again: the likelihood has no interior maximum (the purchase rate is
     # driven to zero and the dropout parameters are not identified).
-    table = pd.DataFrame({"frequency": [0] * 50, "recency": [0.0] * 50, "T": np.linspace(1, 30, 50)})
-    with pytest.raises(segml.ConvergenceError, match=r"BG/NBD did not converge on 50 unique customer rows \(50 customers\)"):
+    table = pd.DataFrame(
+        {"frequency": [0] * 50, "recency": [0.0] * 50, "T": np.linspace(1, 30, 50)}
+    )
+    with pytest.raises(
+        segml.ConvergenceError,
+        match=r"BG/NBD did not converge on 50 unique customer rows \(50 customers\)",
+    ):
         segml.BetaGeo().fit(table)
 
 

@@ -24,8 +24,13 @@ def test_summary_equals_lifetimes_with_papers_conventions(cdnow_tx: pd.DataFrame
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = utils.summary_data_from_transaction_data(
-            raw, "customer_id", "date", monetary_value_col="amount",
-            observation_period_end="1997-09-30", freq="D", freq_multiplier=7,
+            raw,
+            "customer_id",
+            "date",
+            monetary_value_col="amount",
+            observation_period_end="1997-09-30",
+            freq="D",
+            freq_multiplier=7,
         )
     ours = segml.summarize(cdnow_tx, calibration_end="1997-09-30", unit="W")
     ref = ref.reindex(ours.index)
@@ -42,8 +47,13 @@ def test_holdout_equals_lifetimes_calibration_and_holdout(cdnow_tx, cdnow) -> No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = utils.calibration_and_holdout_data(
-            raw, "customer_id", "date", calibration_period_end="1997-09-30",
-            observation_period_end="1998-06-30", freq="D", freq_multiplier=7,
+            raw,
+            "customer_id",
+            "date",
+            calibration_period_end="1997-09-30",
+            observation_period_end="1998-06-30",
+            freq="D",
+            freq_multiplier=7,
             monetary_value_col="amount",
         )
     ref = ref.reindex(cdnow.index)
@@ -54,8 +64,11 @@ def test_holdout_equals_lifetimes_calibration_and_holdout(cdnow_tx, cdnow) -> No
 
 def test_zero_padded_ids_survive_csv_and_parquet(tmp_path) -> None:
     frame = pd.DataFrame(
-        {"cust": ["007", "007", "0100"], "ts": ["2024-01-01", "2024-02-01", "2024-01-05"],
-         "amt": [1.0, 2.0, 3.0]}
+        {
+            "cust": ["007", "007", "0100"],
+            "ts": ["2024-01-01", "2024-02-01", "2024-01-05"],
+            "amt": [1.0, 2.0, 3.0],
+        }
     )
     frame.to_csv(tmp_path / "t.csv", index=False)
     frame.to_parquet(tmp_path / "t.parquet")
@@ -68,7 +81,9 @@ def test_zero_padded_ids_survive_csv_and_parquet(tmp_path) -> None:
 
 def test_missing_column_error_names_it_and_suggests(tmp_path) -> None:
     frame = pd.DataFrame({"customer": ["a"], "date": ["2024-01-01"]})
-    with pytest.raises(segml.DataError, match=r"customer column 'customer_id' \(did you mean 'customer'\?\)"):
+    with pytest.raises(
+        segml.DataError, match=r"customer column 'customer_id' \(did you mean 'customer'\?\)"
+    ):
         segml.read_transactions(frame)
     with pytest.raises(segml.DataError, match="not found"):
         segml.read_transactions(tmp_path / "nope.csv")
@@ -78,7 +93,14 @@ def test_bad_rows_are_dropped_and_counted() -> None:
     frame = pd.DataFrame(
         {
             "customer_id": ["a", None, " ", "b", "c", "d"],
-            "date": ["2024-01-01", "2024-01-01", "2024-01-02", "not a date", "2024-01-03", "2024-01-04"],
+            "date": [
+                "2024-01-01",
+                "2024-01-01",
+                "2024-01-02",
+                "not a date",
+                "2024-01-03",
+                "2024-01-04",
+            ],
             "amount": ["10", "5", "5", "5", "abc", "7.5"],
         }
     )
@@ -103,7 +125,14 @@ def test_returns_are_netted_same_day_or_dropped() -> None:
     frame = pd.DataFrame(
         {
             "customer_id": ["a", "a", "a", "b", "b", "c"],
-            "date": ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-01", "2024-01-01", "2024-01-05"],
+            "date": [
+                "2024-01-01",
+                "2024-01-01",
+                "2024-01-02",
+                "2024-01-01",
+                "2024-01-01",
+                "2024-01-05",
+            ],
             "amount": [30.0, -10.0, 5.0, 10.0, -10.0, -4.0],
         }
     )
@@ -124,7 +153,8 @@ def test_zero_amounts_and_duplicates_policies() -> None:
     kept = segml.read_transactions(frame, amount="amount")
     assert len(kept) == 3
     assert segml.quality_report(kept).flagged == {
-        "exact_duplicate_rows_kept": 1, "zero_amount_rows_kept": 1,
+        "exact_duplicate_rows_kept": 1,
+        "zero_amount_rows_kept": 1,
     }
     strict = segml.read_transactions(frame, amount="amount", zero_amounts="drop", duplicates="drop")
     assert segml.quality_report(strict).dropped == {"exact_duplicate": 1, "zero_amount": 1}
@@ -165,9 +195,11 @@ def test_month_unit_is_exact() -> None:
 
 def test_intraday_transactions_merge_by_day_or_not() -> None:
     frame = pd.DataFrame(
-        {"customer_id": ["a", "a", "a"],
-         "date": ["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-03 12:00"],
-         "amount": [1.0, 2.0, 3.0]}
+        {
+            "customer_id": ["a", "a", "a"],
+            "date": ["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-03 12:00"],
+            "amount": [1.0, 2.0, 3.0],
+        }
     )
     merged = segml.summarize(frame, calibration_end="2024-01-10", unit="D")
     assert merged.loc["a", "frequency"] == 1
@@ -179,10 +211,16 @@ def test_intraday_transactions_merge_by_day_or_not() -> None:
 
 def test_timezone_aware_times_are_converted() -> None:
     frame = pd.DataFrame(
-        {"customer_id": ["a", "a"], "date": ["2024-01-01T23:30:00-05:00", "2024-01-02T01:00:00+00:00"]}
+        {
+            "customer_id": ["a", "a"],
+            "date": ["2024-01-01T23:30:00-05:00", "2024-01-02T01:00:00+00:00"],
+        }
     )
     tx = segml.read_transactions(frame)
-    assert tx["date"].tolist() == [pd.Timestamp("2024-01-02 04:30"), pd.Timestamp("2024-01-02 01:00")]
+    assert tx["date"].tolist() == [
+        pd.Timestamp("2024-01-02 04:30"),
+        pd.Timestamp("2024-01-02 01:00"),
+    ]
     assert any("UTC" in note for note in segml.quality_report(tx).notes)
 
 
@@ -208,7 +246,7 @@ def test_window_errors_are_clear() -> None:
     frame = pd.DataFrame({"customer_id": ["a"], "date": ["2024-06-01"]})
     with pytest.raises(segml.DataError, match="no customer made a first purchase by"):
         segml.summarize(frame, calibration_end="2024-01-01")
-    with pytest.raises(segml.DataError, match="holdout_end .* must be after calibration_end"):
+    with pytest.raises(segml.DataError, match=r"holdout_end .* must be after calibration_end"):
         segml.summarize(frame, calibration_end="2024-07-01", holdout_end="2024-06-01")
     with pytest.raises(segml.DataError, match="not a date"):
         segml.summarize(frame, calibration_end="yesterday-ish")

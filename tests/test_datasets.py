@@ -44,7 +44,9 @@ def test_simulated_transaction_log_recovers_parameters() -> None:
     fitted = segml.BetaGeo().fit(table)
     truth = {"r": 0.2425945, "alpha": 4.4136019, "a": 0.7929199, "b": 2.4258881}
     for name, value in truth.items():
-        assert abs(fitted.params_[name] - value) < 4 * fitted.standard_errors_[name] + 0.02 * value, name
+        assert (
+            abs(fitted.params_[name] - value) < 4 * fitted.standard_errors_[name] + 0.02 * value
+        ), name
     spend = segml.GammaGamma().fit(table)
     assert spend.population_mean_spend_ == pytest.approx(6.25 * 15.44 / 2.74, rel=0.1)
 

@@ -23,7 +23,9 @@ def histories(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["frequency", "recency", "T", "monetary_value"])
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS

@@ -1,6 +1,12 @@
 """Probabilistic CLV models: purchase frequency, spend, and their combination."""
 
-from segml.clv.frequency import FREQUENCY_MODELS, BetaGeo, FrequencyModel, ModifiedBetaGeo, ParetoNBD
+from segml.clv.frequency import (
+    FREQUENCY_MODELS,
+    BetaGeo,
+    FrequencyModel,
+    ModifiedBetaGeo,
+    ParetoNBD,
+)
 from segml.clv.holdout import HoldoutEvaluation, evaluate_holdout
 from segml.clv.spend import GammaGamma
 from segml.clv.value import CLVModel, discount_rate_per_unit

@@ -155,7 +155,7 @@ class FrequencyModel(BaseEstimator):
         x0 = np.log([start[n] for n in self._param_names])
         best = None
         for method in ("L-BFGS-B", "Nelder-Mead"):
-            opts = {"maxiter": 20_000}
+            opts: dict[str, float] = {"maxiter": 20_000}
             if method == "Nelder-Mead":
                 opts.update(xatol=1e-10, fatol=1e-12)
             res = minimize(objective, x0, method=method, options=opts)
@@ -176,7 +176,9 @@ class FrequencyModel(BaseEstimator):
         x, t_x, T = frequency_arrays(table, f"{type(self).__name__}.{who}")
         return Compressed.of(x, t_x, T), self.params_
 
-    def expected_purchases(self, table: pd.DataFrame, horizon: float | np.ndarray) -> pd.Series:
+    def expected_purchases(
+        self, table: pd.DataFrame, horizon: float | np.ndarray | pd.Series
+    ) -> pd.Series:
         """Expected number of purchases in the next ``horizon`` time units.
 
         Parameters

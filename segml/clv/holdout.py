@@ -90,13 +90,18 @@ def evaluate_holdout(model: Any, table: pd.DataFrame, max_bin: int = 7) -> Holdo
             f"evaluate_holdout needs a fitted frequency or CLV model, got {type(model).__name__}."
         )
     require_columns(
-        table, ("frequency", "recency", "T", "holdout_frequency", "holdout_duration"),
+        table,
+        ("frequency", "recency", "T", "holdout_frequency", "holdout_duration"),
         "evaluate_holdout (build the table with holdout_end=...)",
     )
     expected = freq_model.expected_purchases(table, table["holdout_duration"]).to_numpy()
     actual = table["holdout_frequency"].to_numpy("float64")
     err = expected - actual
-    corr = float(np.corrcoef(expected, actual)[0, 1]) if np.ptp(actual) and np.ptp(expected) else float("nan")
+    corr = (
+        float(np.corrcoef(expected, actual)[0, 1])
+        if np.ptp(actual) and np.ptp(expected)
+        else float("nan")
+    )
     x = table["frequency"].to_numpy()
     labels = np.where(x >= max_bin, f"{max_bin}+", x.astype("int64").astype(str))
     order = [str(i) for i in range(max_bin)] + [f"{max_bin}+"]

@@ -41,6 +41,7 @@ def pnbd_loglik(p: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.nd
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987; Fader & Hardie 2005 note, eq. 22)."""
     r, alpha, s, beta = p["r"], p["alpha"], p["s"], p["beta"]
     rsx = r + s + x
+    b2: float | np.ndarray
     if alpha >= beta:
         big, b2 = alpha, s + 1
         z_t = (alpha - beta) / (alpha + t_x)
