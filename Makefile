@@ -13,7 +13,7 @@ help:
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet "pip==26.3"
 
 # Installs are stamped so repeated runs are fast; the stamp depends on the lock and pyproject.
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
@@ -46,7 +46,7 @@ demo: install
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.lock-venv/bin/python -m pip install --quiet "pip==26.3"
 	.lock-venv/bin/python -m pip install --quiet -e ".[dev,spark]"
 	.lock-venv/bin/python -m pip freeze --exclude-editable --exclude segml | sort > $(LOCK)
 	rm -rf .lock-venv
