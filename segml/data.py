@@ -71,7 +71,7 @@ def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> Non
     raise DataError(
         f"{what} has no {', '.join(parts)}. Available columns: "
         f"{examples(df.columns, limit=20)}. Map your columns with "
-        "customer=..., time=..., amount=... ."
+        "segml.read_transactions(source, customer=..., time=..., amount=...)."
     )
 
 
@@ -405,6 +405,13 @@ def summarize(
     try:
         report = quality_report(transactions)
         tx = transactions
+        removed = report.rows_kept - len(tx)
+        if removed > 0:
+            report.flag("rows_removed_by_caller_after_read", removed)
+            report.note(
+                f"{removed:,} rows were removed from the read_transactions output before "
+                "summarize (by the caller, not by segml)"
+            )
     except DataError:
         has_amount = "amount" in transactions.columns
         extras = [

@@ -270,3 +270,13 @@ def test_summarize_is_vectorised_and_consistent_on_simulated_logs() -> None:
     assert total == len(in_window[in_window["customer_id"].isin(table.index)])
     assert (table["recency"] <= table["T"]).all()
     assert ((table["frequency"] == 0) == (table["recency"] == 0)).all()
+
+
+def test_rows_removed_by_the_caller_are_reported(cdnow_tx) -> None:
+    subset = cdnow_tx[cdnow_tx["amount"] > 20]
+    table = segml.summarize(subset, calibration_end="1997-09-30")
+    report = segml.quality_report(table)
+    assert report.flagged["rows_removed_by_caller_after_read"] == int(
+        (cdnow_tx["amount"] <= 20).sum()
+    )
+    assert any("by the caller" in n for n in report.notes)
