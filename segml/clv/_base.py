@@ -74,11 +74,18 @@ class Compressed:
 
     @classmethod
     def of(cls, *columns: np.ndarray) -> Compressed:
-        stacked = np.column_stack(columns)
-        values, inverse, counts = np.unique(
-            stacked, axis=0, return_inverse=True, return_counts=True
-        )
-        return cls(values, counts.astype("float64"), inverse.reshape(-1))
+        """Hash-based: factorize each column, combine the codes, factorize the combination."""
+        key = np.zeros(len(columns[0]), dtype=np.int64)
+        for col in columns:
+            codes, uniques = pd.factorize(col, sort=False)
+            key = key * len(uniques) + codes
+        inverse, first = pd.factorize(key, sort=False)
+        # Row index of each group's first occurrence gives its values.
+        rep = np.zeros(len(first), dtype=np.intp)
+        rep[inverse[::-1]] = np.arange(len(inverse))[::-1]
+        values = np.column_stack([np.asarray(c)[rep] for c in columns])
+        counts = np.bincount(inverse, minlength=len(first)).astype("float64")
+        return cls(values, counts, inverse.astype(np.intp))
 
     @classmethod
     def identity(cls, *columns: np.ndarray) -> Compressed:

@@ -194,25 +194,40 @@ class FrequencyModel(BaseEstimator):
         pandas.Series
             Indexed like ``table``.
         """
-        data, params = self._prepare(table, "expected_purchases")
+        data, _ = self._prepare(table, "expected_purchases")
         h = np.broadcast_to(np.asarray(horizon, dtype="float64"), (len(table),))
         if np.any(~np.isfinite(h) | (h < 0)):
             raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
         out = np.empty(len(table))
         for value in np.unique(h):
             rows = h == value
+            if rows.all():
+                out = self._expected_unique(data, float(value))[data.inverse]
+                break
             idx = np.unique(data.inverse[rows])
             pred = np.zeros(len(data.weights))
-            pred[idx] = engine.conditional_expected_purchases(
-                self._model,
-                params,
-                float(value),
-                data.column(0)[idx],
-                data.column(1)[idx],
-                data.column(2)[idx],
-            )
+            pred[idx] = self._expected_unique(data, float(value), idx)
             out[rows] = pred[data.inverse[rows]]
         return pd.Series(out, index=table.index, name="expected_purchases")
+
+    def _expected_unique(
+        self, data: Compressed, horizon: float, idx: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Conditional expected purchases on the unique rows of ``data`` (or a subset)."""
+        sel = slice(None) if idx is None else idx
+        return engine.conditional_expected_purchases(
+            self._model,
+            self.params_,
+            horizon,
+            data.column(0)[sel],
+            data.column(1)[sel],
+            data.column(2)[sel],
+        )
+
+    def _compressed(self, table: pd.DataFrame) -> Compressed:
+        """Validated unique ``(frequency, recency, T)`` rows of ``table`` (internal helper)."""
+        data, _ = self._prepare(table, "predict")
+        return data
 
     def p_alive(self, table: pd.DataFrame) -> pd.Series:
         """Probability that each customer is still active at the end of calibration.

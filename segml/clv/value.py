@@ -225,14 +225,17 @@ class CLVModel(BaseEstimator):
             )
         delta = discount_rate_per_unit(discount_rate, self.unit_)
         h = float(horizon)
+        if not np.isfinite(h) or h < 0:
+            raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
+        data = model._compressed(table)  # once: every node is evaluated on the unique rows
         nodes = 0.5 * h * (_NODES + 1.0)
         weights = 0.5 * h * _WEIGHTS
         # By parts: e^{-dH} E(H) + d * integral_0^H e^{-dt} E(t) dt.
-        value = np.exp(-delta * h) * model.expected_purchases(table, h).to_numpy()
+        value = np.exp(-delta * h) * model._expected_unique(data, h)
         for node, weight in zip(nodes, weights, strict=True):
-            e_t = model.expected_purchases(table, float(node)).to_numpy()
+            e_t = model._expected_unique(data, float(node))
             value = value + delta * weight * np.exp(-delta * node) * e_t
-        return pd.Series(value, index=table.index, name="discounted_purchases")
+        return pd.Series(value[data.inverse], index=table.index, name="discounted_purchases")
 
     def predict(
         self, table: pd.DataFrame, horizon: float | None = None, discount_rate: float = 0.0
