@@ -16,7 +16,8 @@ from segml.clv import (
 )
 from segml.clv._base import segml_version
 from segml.data import read_transactions, summarize
-from segml.datasets import load_cdnow, simulate_customers, simulate_transactions
+from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
+from segml.hypotheses import Hypothesis, validate_hypotheses
 from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
 from segml.quality import DataQualityReport, quality_report
 
@@ -30,6 +31,7 @@ __all__ = [
     "DataQualityReport",
     "GammaGamma",
     "HoldoutEvaluation",
+    "Hypothesis",
     "ModelError",
     "ModifiedBetaGeo",
     "NotFittedError",
@@ -38,9 +40,11 @@ __all__ = [
     "__version__",
     "evaluate_holdout",
     "load_cdnow",
+    "make_b2b",
     "quality_report",
     "read_transactions",
     "simulate_customers",
     "simulate_transactions",
     "summarize",
+    "validate_hypotheses",
 ]

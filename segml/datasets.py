@@ -18,7 +18,7 @@ import pandas as pd
 from segml.data import UNIT_DAYS, _unit, read_transactions
 from segml.errors import DataError
 
-__all__ = ["load_cdnow", "simulate_customers", "simulate_transactions"]
+__all__ = ["B2B_EFFECTS", "load_cdnow", "make_b2b", "simulate_customers", "simulate_transactions"]
 
 #: BG/NBD and Gamma-Gamma estimates on the CDNOW sample, the generator's defaults.
 CDNOW_BGNBD = {"r": 0.2425945, "alpha": 4.4136019, "a": 0.7929199, "b": 2.4258881}
@@ -252,7 +252,26 @@ def simulate_transactions(
         n_customers, rng, frequency_params or CDNOW_BGNBD, spend_params or CDNOW_GAMMA_GAMMA
     )
     birth = rng.uniform(0.0, acquisition_length, size=n_customers)
-    span = observation_length - birth
+    frame = _log_from_latent(
+        lam, death_after, nu, p, birth, observation_length - birth, start, unit, rng, prefix="C"
+    )
+    return read_transactions(frame, amount="amount")
+
+
+def _log_from_latent(
+    lam: np.ndarray,
+    death_after: np.ndarray,
+    nu: np.ndarray,
+    p: np.ndarray,
+    birth: np.ndarray,
+    span: np.ndarray,
+    start: str,
+    unit: str,
+    rng: np.random.Generator,
+    prefix: str,
+) -> pd.DataFrame:
+    """Transactions of the BG/NBD + Gamma-Gamma process for given latent traits."""
+    n_customers = len(lam)
     n_arrivals = rng.poisson(lam * span)
     n_rep = np.minimum(n_arrivals, death_after)
     # The first m of n uniform order statistics on [0, span]: cumulative exponential
@@ -275,12 +294,103 @@ def simulate_transactions(
     offsets_ns = np.round(times[order] * unit_days * 86_400e9).astype("int64")
     dates = pd.Timestamp(start).value + offsets_ns
     width = len(str(n_customers))
-    ids = np.array([f"C{i:0{width}d}" for i in range(n_customers)], dtype=object)
-    frame = pd.DataFrame(
+    ids = np.array([f"{prefix}{i:0{width}d}" for i in range(n_customers)], dtype=object)
+    return pd.DataFrame(
         {
             "customer_id": ids[cust[order]],
             "date": dates.view("datetime64[ns]"),
             "amount": np.round(amounts[order], 2),
         }
     )
-    return read_transactions(frame, amount="amount")
+
+
+#: Planted effects of :func:`make_b2b` (multipliers on the individual traits).
+B2B_EFFECTS = {
+    "annual_revenue >= 10_000_000": "purchase rate x2.0 and spend per order x1.5",
+    "industry == 'healthcare'": "dropout probability after each purchase x0.4 (churns less)",
+    "plan == 'enterprise'": "spend per order x1.4",
+    "region": "no effect",
+    "channel": "no effect",
+}
+
+
+def make_b2b(
+    n_customers: int = 5000,
+    *,
+    random_state: int | np.random.Generator | None = None,
+    start: str = "2023-01-01",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Synthetic B2B customers with firmographics and documented planted effects.
+
+    Customers are acquired over the first 26 weeks after ``start`` and observed for 104
+    weeks; use ``calibration_end = start + 52 weeks`` (``"2023-12-31"`` for the default
+    start) and ``holdout_end = start + 104 weeks`` (``"2024-12-29"``). Purchases follow
+    BG/NBD (r 0.6, alpha 8 per week, a 0.8, b 4) and spend Gamma-Gamma (p 6, q 4,
+    gamma 300: mean order 600), modified by the planted effects in ``B2B_EFFECTS``:
+
+    * ``annual_revenue >= 10_000_000``: purchase rate x2.0, spend per order x1.5;
+    * ``industry == 'healthcare'``: dropout probability x0.4 (churns less);
+    * ``plan == 'enterprise'``: spend per order x1.4;
+    * ``region`` and ``channel``: no effect at all (true null hypotheses).
+
+    Parameters
+    ----------
+    n_customers : int, default 5000
+        Number of customers.
+    random_state : int or numpy.random.Generator, optional
+        Seed or generator.
+    start : date-like, default "2023-01-01"
+        Calendar date of week zero.
+
+    Returns
+    -------
+    transactions : pandas.DataFrame
+        ``customer_id``, ``date``, ``amount``, with a data-quality report attached.
+    customers : pandas.DataFrame
+        ``customer_id``, ``industry``, ``employees``, ``annual_revenue``, ``region``,
+        ``plan``, ``channel``.
+
+    Examples
+    --------
+    >>> import segml
+    >>> tx, customers = segml.make_b2b(500, random_state=0)
+    >>> sorted(customers.columns)
+    ['annual_revenue', 'channel', 'customer_id', 'employees', 'industry', 'plan', 'region']
+    """
+    if n_customers < 1:
+        raise DataError(f"n_customers must be at least 1, got {n_customers}.")
+    rng = np.random.default_rng(random_state)
+    n = n_customers
+    industry = rng.choice(
+        ["retail", "manufacturing", "software", "healthcare", "finance", "logistics"],
+        size=n,
+        p=[0.25, 0.2, 0.2, 0.15, 0.1, 0.1],
+    )
+    employees = np.clip(np.round(rng.lognormal(4.0, 1.2, size=n)), 1, 100_000).astype("int64")
+    revenue = np.round(employees * rng.lognormal(np.log(150_000.0), 0.6, size=n), -3)
+    region = rng.choice(["north", "south", "east", "west"], size=n)
+    plan = rng.choice(["basic", "pro", "enterprise"], size=n, p=[0.5, 0.35, 0.15])
+    channel = rng.choice(["web", "sales", "partner"], size=n, p=[0.5, 0.3, 0.2])
+
+    big = revenue >= 10_000_000
+    lam = rng.gamma(0.6, 1.0 / 8.0, size=n) * np.where(big, 2.0, 1.0)
+    drop = rng.beta(0.8, 4.0, size=n) * np.where(industry == "healthcare", 0.4, 1.0)
+    death_after = rng.geometric(np.clip(drop, 1e-12, 1.0))
+    spend_mult = np.where(big, 1.5, 1.0) * np.where(plan == "enterprise", 1.4, 1.0)
+    nu = rng.gamma(4.0, 1.0 / 300.0, size=n) / spend_mult
+    p = np.full(n, 6.0)
+    birth = rng.uniform(0.0, 26.0, size=n)
+    frame = _log_from_latent(lam, death_after, nu, p, birth, 104.0 - birth, start, "W", rng, "B")
+    width = len(str(n))
+    customers = pd.DataFrame(
+        {
+            "customer_id": [f"B{i:0{width}d}" for i in range(n)],
+            "industry": industry,
+            "employees": employees,
+            "annual_revenue": revenue,
+            "region": region,
+            "plan": plan,
+            "channel": channel,
+        }
+    )
+    return read_transactions(frame, amount="amount"), customers

@@ -1,0 +1,633 @@
+"""A small, safe rule language over customer-table columns.
+
+Rules are parsed by segml's own recursive-descent parser into a tree and evaluated with
+vectorised numpy/pandas operations. Nothing is ever passed to ``eval``, ``DataFrame.eval``
+or ``DataFrame.query``: a rule can only name columns, compare them and combine the results.
+
+Grammar (keywords are case-insensitive)::
+
+    rule      := or_expr
+    or_expr   := and_expr ("or" and_expr)*
+    and_expr  := not_expr ("and" not_expr)*
+    not_expr  := "not" not_expr | predicate
+    predicate := operand [ op operand
+                         | ["not"] "in" "[" literal ("," literal)* "]"
+                         | ["not"] "between" operand "and" operand
+                         | "is" ["not"] "null" ]
+    operand   := column | literal | "(" or_expr ")"
+    op        := "==" | "!=" | "<" | "<=" | ">" | ">="
+    literal   := number | string | "true" | "false"
+
+Numbers may use underscores (``10_000_000``), a sign and an exponent; strings use single or
+double quotes. A column on its own is a predicate when it is boolean. Dates are compared
+with strings (``first_purchase >= "1997-03-01"``).
+
+Missing values: a comparison, ``in`` or ``between`` involving a missing value is false
+(use ``is null`` to select missing values); ``not`` negates the result as computed, so
+``not revenue > 5`` includes customers with a missing revenue.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from segml.rules import Rule
+>>> t = pd.DataFrame({"annual_revenue": [5e6, 2e7], "industry": ["retail", "energy"]})
+>>> Rule("annual_revenue >= 10_000_000 and industry in ['energy', 'software']").evaluate(t)
+array([False,  True])
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.errors import DataError
+
+__all__ = ["Rule", "RuleError", "parse_rule"]
+
+
+class RuleError(DataError):
+    """A rule cannot be parsed or evaluated; the message points at the position."""
+
+
+def _caret(text: str, pos: int) -> str:
+    return f"\n  {text}\n  {' ' * pos}^"
+
+
+# ---------------------------------------------------------------------------- tokens
+_KEYWORDS = {"and", "or", "not", "in", "between", "is", "null", "true", "false"}
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>[+-]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|<|>)
+  | (?P<punct>[()\[\],])
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, string, name, keyword, op, punct, end
+    value: Any
+    pos: int
+
+
+def _tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise RuleError(f"unexpected character {text[pos]!r} at position {pos}" + _caret(text, pos))
+        kind = m.lastgroup or ""
+        raw = m.group()
+        if kind == "number":
+            prev = tokens[-1] if tokens else None
+            if raw[0] in "+-" and prev is not None and prev.kind in ("number", "string", "name"):
+                raise RuleError(
+                    f"arithmetic is not part of the rule language: {raw[0]!r} at position {pos}"
+                    + _caret(text, pos)
+                )
+            clean = raw.replace("_", "")
+            if "__" in raw or raw.endswith("_") or re.search(r"_\.|\._", raw):
+                raise RuleError(f"malformed number {raw!r} at position {pos}" + _caret(text, pos))
+            value: Any = float(clean) if any(c in clean for c in ".eE") else int(clean)
+            tokens.append(Token("number", value, pos))
+        elif kind == "string":
+            body = raw[1:-1]
+            value = re.sub(r"\\(.)", r"\1", body)
+            tokens.append(Token("string", value, pos))
+        elif kind == "name":
+            low = raw.lower()
+            if low in _KEYWORDS:
+                tokens.append(Token("keyword", low, pos))
+            else:
+                tokens.append(Token("name", raw, pos))
+        elif kind in ("op", "punct"):
+            tokens.append(Token(kind, raw, pos))
+        pos = m.end()
+    tokens.append(Token("end", None, len(text)))
+    return tokens
+
+
+# ------------------------------------------------------------------------------ tree
+@dataclass(frozen=True)
+class Column:
+    name: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any  # int, float, str or bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Any
+    right: Any
+    pos: int
+
+
+@dataclass(frozen=True)
+class InList:
+    operand: Any
+    values: tuple[Literal, ...]
+    negated: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class Between:
+    operand: Any
+    low: Any
+    high: Any
+    negated: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class IsNull:
+    operand: Any
+    negated: bool
+    pos: int
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Any
+    pos: int
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "and" | "or"
+    operands: tuple[Any, ...]
+    pos: int
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.i]
+
+    def next(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, message: str, tok: Token | None = None) -> RuleError:
+        tok = tok or self.peek()
+        found = "the end of the rule" if tok.kind == "end" else repr(self._raw(tok))
+        return RuleError(
+            f"{message} at position {tok.pos}, found {found}" + _caret(self.text, tok.pos)
+        )
+
+    def _raw(self, tok: Token) -> str:
+        nxt = self.tokens[self.tokens.index(tok) + 1] if tok.kind != "end" else tok
+        return self.text[tok.pos : nxt.pos].strip() or str(tok.value)
+
+    def is_kw(self, word: str) -> bool:
+        tok = self.peek()
+        return tok.kind == "keyword" and tok.value == word
+
+    def expect_kw(self, word: str) -> Token:
+        if not self.is_kw(word):
+            raise self.error(f"expected {word!r}")
+        return self.next()
+
+    def expect_punct(self, ch: str) -> Token:
+        tok = self.peek()
+        if tok.kind != "punct" or tok.value != ch:
+            raise self.error(f"expected {ch!r}")
+        return self.next()
+
+    def parse(self) -> Any:
+        if self.peek().kind == "end":
+            raise RuleError("the rule is empty; write a condition such as 'frequency >= 2'.")
+        node = self.or_expr()
+        if self.peek().kind != "end":
+            raise self.error("unexpected text after a complete condition (missing 'and'/'or'?)")
+        return node
+
+    def or_expr(self) -> Any:
+        first = self.and_expr()
+        items = [first]
+        while self.is_kw("or"):
+            self.next()
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else BoolOp("or", tuple(items), _pos(first))
+
+    def and_expr(self) -> Any:
+        first = self.not_expr()
+        items = [first]
+        while self.is_kw("and"):
+            self.next()
+            items.append(self.not_expr())
+        return items[0] if len(items) == 1 else BoolOp("and", tuple(items), _pos(first))
+
+    def not_expr(self) -> Any:
+        if self.is_kw("not"):
+            tok = self.next()
+            return Not(self.not_expr(), tok.pos)
+        return self.predicate()
+
+    def predicate(self) -> Any:
+        left = self.operand()
+        tok = self.peek()
+        if tok.kind == "op":
+            self.next()
+            return Compare(tok.value, left, self.operand(), tok.pos)
+        negated = False
+        if self.is_kw("not"):
+            after = self.tokens[self.i + 1]
+            if after.kind == "keyword" and after.value in ("in", "between"):
+                self.next()
+                negated = True
+            else:
+                raise self.error("expected 'in' or 'between' after 'not'", after)
+        if self.is_kw("in"):
+            pos = self.next().pos
+            return InList(left, self.literal_list(), negated, pos)
+        if self.is_kw("between"):
+            pos = self.next().pos
+            low = self.operand()
+            self.expect_kw("and")
+            high = self.operand()
+            return Between(left, low, high, negated, pos)
+        if self.is_kw("is"):
+            pos = self.next().pos
+            neg = False
+            if self.is_kw("not"):
+                self.next()
+                neg = True
+            self.expect_kw("null")
+            return IsNull(left, neg, pos)
+        return left
+
+    def literal_list(self) -> tuple[Literal, ...]:
+        self.expect_punct("[")
+        values = []
+        while True:
+            tok = self.peek()
+            if tok.kind == "punct" and tok.value == "]" and values:
+                self.next()
+                break
+            values.append(self.literal())
+            tok = self.peek()
+            if tok.kind == "punct" and tok.value == ",":
+                self.next()
+                continue
+            if tok.kind == "punct" and tok.value == "]":
+                self.next()
+                break
+            raise self.error("expected ',' or ']' in the list")
+        return tuple(values)
+
+    def literal(self) -> Literal:
+        tok = self.peek()
+        if tok.kind in ("number", "string"):
+            self.next()
+            return Literal(tok.value, tok.pos)
+        if tok.kind == "keyword" and tok.value in ("true", "false"):
+            self.next()
+            return Literal(tok.value == "true", tok.pos)
+        raise self.error("expected a number, a string, true or false")
+
+    def operand(self) -> Any:
+        tok = self.peek()
+        if tok.kind == "name":
+            self.next()
+            nxt = self.peek()
+            if nxt.kind == "punct" and nxt.value == "(":
+                raise self.error(
+                    "function calls are not part of the rule language", nxt
+                )
+            return Column(tok.value, tok.pos)
+        if tok.kind == "punct" and tok.value == "(":
+            self.next()
+            node = self.or_expr()
+            self.expect_punct(")")
+            return node
+        if tok.kind in ("number", "string") or (
+            tok.kind == "keyword" and tok.value in ("true", "false")
+        ):
+            return self.literal()
+        raise self.error("expected a column name, a value or '('")
+
+
+def _pos(node: Any) -> int:
+    return int(getattr(node, "pos", 0))
+
+
+def parse_rule(text: str) -> Any:
+    """Parse ``text`` into a rule tree; raises :class:`RuleError` with the position."""
+    if not isinstance(text, str):
+        raise RuleError(f"a rule must be a string, got {type(text).__name__}.")
+    return _Parser(text).parse()
+
+
+# ------------------------------------------------------------------------ evaluation
+def _kind(values: pd.Series) -> str:
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "date"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
+        return "string"
+    if dtype == object:
+        sample = values.dropna()
+        if len(sample) and all(isinstance(v, (bool, np.bool_)) for v in sample.iloc[:100]):
+            return "boolean"
+        if len(sample) and all(isinstance(v, (int, float)) for v in sample.iloc[:100]):
+            return "number"
+        return "string"
+    return "string"
+
+
+def _literal_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string"
+
+
+class _Evaluator:
+    def __init__(self, text: str, table: pd.DataFrame) -> None:
+        self.text = text
+        self.table = table
+        self.n = len(table)
+
+    def error(self, message: str, pos: int) -> RuleError:
+        return RuleError(f"{message} at position {pos} in rule" + _caret(self.text, pos))
+
+    def column(self, node: Column) -> tuple[pd.Series, str]:
+        if node.name not in self.table.columns:
+            cols = [str(c) for c in self.table.columns]
+            close = difflib.get_close_matches(node.name, cols, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RuleError(
+                f"unknown column {node.name!r}{hint} at position {node.pos} in rule"
+                + _caret(self.text, node.pos)
+                + f"\navailable columns: {', '.join(cols)}"
+            )
+        values = self.table[node.name]
+        return values, _kind(values)
+
+    def value(self, node: Any) -> tuple[Any, str, bool]:
+        """(values, kind, is_column) of an operand."""
+        if isinstance(node, Column):
+            values, kind = self.column(node)
+            return values, kind, True
+        if isinstance(node, Literal):
+            return node.value, _literal_kind(node.value), False
+        return self.truth(node), "boolean", True
+
+    def coerce(self, lit: Any, lit_kind: str, target: str, node: Any, name: str) -> Any:
+        if target == lit_kind:
+            return lit
+        if target == "date" and lit_kind == "string":
+            try:
+                return pd.Timestamp(lit)
+            except (ValueError, TypeError):
+                raise self.error(f"{lit!r} is not a date to compare with {name}", _pos(node)) from None
+        raise self.error(
+            f"type mismatch: {name} is {_article(target)} but {lit!r} is {_article(lit_kind)}",
+            _pos(node),
+        )
+
+    def compare(self, node: Compare) -> np.ndarray:
+        left, lk, lcol = self.value(node.left)
+        right, rk, rcol = self.value(node.right)
+        if not lcol and not rcol:
+            raise self.error("a comparison needs at least one column", node.pos)
+        if lcol and rcol:
+            if lk != rk:
+                raise self.error(
+                    f"type mismatch: {_describe(node.left)} is {_article(lk)} but "
+                    f"{_describe(node.right)} is {_article(rk)}",
+                    node.pos,
+                )
+        elif lcol:
+            right = self.coerce(right, rk, lk, node.right, _describe(node.left))
+            rk = lk
+        else:
+            left = self.coerce(left, lk, rk, node.left, _describe(node.right))
+            lk = rk
+        if lk in ("string", "boolean") and node.op not in ("==", "!="):
+            raise self.error(f"{node.op!r} does not apply to {lk} values; use == or !=", node.pos)
+        lv, lmiss = _array(left, self.n)
+        rv, rmiss = _array(right, self.n)
+        with np.errstate(invalid="ignore"):
+            if node.op == "==":
+                out = lv == rv
+            elif node.op == "!=":
+                out = lv != rv
+            elif node.op == "<":
+                out = lv < rv
+            elif node.op == "<=":
+                out = lv <= rv
+            elif node.op == ">":
+                out = lv > rv
+            else:
+                out = lv >= rv
+        return np.asarray(out, dtype=bool) & ~lmiss & ~rmiss
+
+    def in_list(self, node: InList) -> np.ndarray:
+        values, kind, is_col = self.value(node.operand)
+        if not is_col:
+            raise self.error("'in' needs a column on its left", node.pos)
+        name = _describe(node.operand)
+        wanted = [
+            self.coerce(lit.value, _literal_kind(lit.value), kind, lit, name) for lit in node.values
+        ]
+        arr, miss = _array(values, self.n)
+        out = np.zeros(self.n, dtype=bool)
+        for w in wanted:
+            out |= np.asarray(arr == w, dtype=bool)
+        out &= ~miss
+        return ~out & ~miss if node.negated else out
+
+    def between(self, node: Between) -> np.ndarray:
+        values, kind, is_col = self.value(node.operand)
+        if not is_col:
+            raise self.error("'between' needs a column on its left", node.pos)
+        if kind not in ("number", "date"):
+            raise self.error(f"'between' needs numbers or dates, but {_describe(node.operand)} is {_article(kind)}", node.pos)
+        name = _describe(node.operand)
+        bounds = []
+        for b in (node.low, node.high):
+            bv, bk, bcol = self.value(b)
+            if bcol:
+                if bk != kind:
+                    raise self.error(f"type mismatch: {_describe(b)} is {_article(bk)}", _pos(b))
+            else:
+                bv = self.coerce(bv, bk, kind, b, name)
+            bounds.append(_array(bv, self.n))
+        arr, miss = _array(values, self.n)
+        (lo, lo_miss), (hi, hi_miss) = bounds
+        with np.errstate(invalid="ignore"):
+            inside = np.asarray((arr >= lo) & (arr <= hi), dtype=bool)
+        known = ~miss & ~lo_miss & ~hi_miss
+        return (~inside & known) if node.negated else (inside & known)
+
+    def truth(self, node: Any) -> np.ndarray:
+        if isinstance(node, Compare):
+            return self.compare(node)
+        if isinstance(node, InList):
+            return self.in_list(node)
+        if isinstance(node, Between):
+            return self.between(node)
+        if isinstance(node, IsNull):
+            values, _, is_col = self.value(node.operand)
+            if not is_col:
+                raise self.error("'is null' needs a column on its left", node.pos)
+            miss = np.asarray(pd.isna(values), dtype=bool)
+            return ~miss if node.negated else miss
+        if isinstance(node, Not):
+            return ~self.truth(node.operand)
+        if isinstance(node, BoolOp):
+            parts = [self.truth(p) for p in node.operands]
+            out = parts[0].copy()
+            for p in parts[1:]:
+                out = (out & p) if node.op == "and" else (out | p)
+            return out
+        if isinstance(node, Column):
+            values, kind = self.column(node)
+            if kind != "boolean":
+                raise self.error(
+                    f"column {node.name!r} is {_article(kind)}, not a condition; compare it, "
+                    f"e.g. '{node.name} > 0'",
+                    node.pos,
+                )
+            arr, miss = _array(values, self.n)
+            return np.asarray(arr == True, dtype=bool) & ~miss  # noqa: E712
+        if isinstance(node, Literal):
+            if isinstance(node.value, bool):
+                return np.full(self.n, node.value)
+            raise self.error(f"{node.value!r} on its own is not a condition", node.pos)
+        raise self.error("cannot evaluate this part of the rule", _pos(node))  # pragma: no cover
+
+
+def _article(kind: str) -> str:
+    return {"number": "a number", "string": "a string", "boolean": "a boolean", "date": "a date"}[kind]
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, Column):
+        return f"column {node.name!r}"
+    if isinstance(node, Literal):
+        return repr(node.value)
+    return "the condition"
+
+
+def _array(values: Any, n: int) -> tuple[Any, np.ndarray]:
+    """Values as a numpy array (or scalar) and a mask of missing entries."""
+    if isinstance(values, pd.Series):
+        miss = np.asarray(values.isna(), dtype=bool)
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            return values.to_numpy(), miss
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            return values.to_numpy("float64", na_value=np.nan), miss
+        return values.astype(object).to_numpy(), miss
+    if isinstance(values, np.ndarray):
+        return values, np.zeros(n, dtype=bool)
+    return values, np.zeros(n, dtype=bool)
+
+
+def _columns(node: Any) -> set[str]:
+    if isinstance(node, Column):
+        return {node.name}
+    out: set[str] = set()
+    for attr in ("left", "right", "operand", "low", "high"):
+        if hasattr(node, attr):
+            out |= _columns(getattr(node, attr))
+    for child in getattr(node, "operands", ()):
+        out |= _columns(child)
+    return out
+
+
+class Rule:
+    """A parsed rule; evaluate it on a customer table to get a boolean mask.
+
+    Parameters
+    ----------
+    text : str
+        The rule, in segml's rule language (see the module documentation).
+
+    Attributes
+    ----------
+    text : str
+        The rule as written.
+    columns : frozenset of str
+        Columns the rule refers to.
+
+    Raises
+    ------
+    RuleError
+        If the text is not a valid rule; the message shows the position.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from segml.rules import Rule
+    >>> rule = Rule("first_amount between 10 and 50 or region == 'north'")
+    >>> sorted(rule.columns)
+    ['first_amount', 'region']
+    >>> rule.evaluate(pd.DataFrame({"first_amount": [5, 20], "region": ["north", "south"]}))
+    array([ True,  True])
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tree = parse_rule(text)
+        self.columns = frozenset(_columns(self.tree))
+
+    def evaluate(self, table: pd.DataFrame) -> np.ndarray:
+        """Boolean mask of the rows of ``table`` that satisfy the rule.
+
+        Raises
+        ------
+        RuleError
+            For an unknown column (listing the available ones) or a type mismatch.
+        """
+        if not isinstance(table, pd.DataFrame):
+            raise RuleError(f"rules evaluate on a pandas DataFrame, got {type(table).__name__}.")
+        out = _Evaluator(self.text, table).truth(self.tree)
+        return np.broadcast_to(np.asarray(out, dtype=bool), (len(table),)).copy()
+
+    def check(self, table: pd.DataFrame) -> None:
+        """Raise :class:`RuleError` if the rule cannot be evaluated on ``table``'s columns."""
+        self.evaluate(table.iloc[:0])
+
+    def __repr__(self) -> str:
+        return f"Rule({self.text!r})"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rule) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
