@@ -17,7 +17,10 @@ from segml.clv import (
 from segml.clv._base import segml_version
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
+from segml.baselines import RFMSegmenter, ValueTierSegmenter
 from segml.hypotheses import Hypothesis, validate_hypotheses
+from segml.rule_segmenter import RuleSegmenter
+from segml.segment import Segmenter, load_segmenter
 from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
 from segml.quality import DataQualityReport, quality_report
 
@@ -36,10 +39,15 @@ __all__ = [
     "ModifiedBetaGeo",
     "NotFittedError",
     "ParetoNBD",
+    "RFMSegmenter",
+    "RuleSegmenter",
     "SegmlError",
+    "Segmenter",
+    "ValueTierSegmenter",
     "__version__",
     "evaluate_holdout",
     "load_cdnow",
+    "load_segmenter",
     "make_b2b",
     "quality_report",
     "read_transactions",
