@@ -18,8 +18,10 @@ from segml.clv._base import segml_version
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
 from segml.baselines import RFMSegmenter, ValueTierSegmenter
+from segml.cluster import ClusterSegmenter
 from segml.hypotheses import Hypothesis, validate_hypotheses
 from segml.rule_segmenter import RuleSegmenter
+from segml.profile import profile
 from segml.segment import Segmenter, load_segmenter
 from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
 from segml.quality import DataQualityReport, quality_report
@@ -29,6 +31,7 @@ __version__ = segml_version()
 __all__ = [
     "BetaGeo",
     "CLVModel",
+    "ClusterSegmenter",
     "ConvergenceError",
     "DataError",
     "DataQualityReport",
@@ -49,6 +52,7 @@ __all__ = [
     "load_cdnow",
     "load_segmenter",
     "make_b2b",
+    "profile",
     "quality_report",
     "read_transactions",
     "simulate_customers",

@@ -60,7 +60,7 @@ class RFMSegmenter(Segmenter):
     """
 
     kind = "hypothesis"
-    method = "rfm"
+    registry_name = "rfm"
     _COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
     def __init__(self) -> None:
@@ -144,7 +144,7 @@ class ValueTierSegmenter(Segmenter):
     """
 
     kind = "hypothesis"
-    method = "value_tiers"
+    registry_name = "value_tiers"
 
     def __init__(self, tiers: Sequence[float] = (0.05, 0.15, 0.30, 0.50), value: str = "clv") -> None:
         self.tiers = tiers

@@ -55,7 +55,7 @@ class RuleSegmenter(Segmenter):
     """
 
     kind = "hypothesis"
-    method = "rules"
+    registry_name = "rules"
 
     def __init__(self, rules: Sequence[tuple[str, str]] = (), default: str = "other") -> None:
         self.rules = rules

@@ -50,12 +50,12 @@ class Segmenter(BaseEstimator):
     """Base class of segml's segmenters (not used directly)."""
 
     kind: ClassVar[str] = "hypothesis"  # or "discovered"
-    method: ClassVar[str] = ""
+    registry_name: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.method:
-            _REGISTRY[cls.method] = cls
+        if cls.registry_name:
+            _REGISTRY[cls.registry_name] = cls
 
     # subclasses implement _fit(table) and _predict(table)
     def _fit(self, table: pd.DataFrame) -> None:  # pragma: no cover - abstract
@@ -136,7 +136,7 @@ class Segmenter(BaseEstimator):
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         state = {
-            "method": self.method,
+            "method": self.registry_name,
             "params": self.get_params(deep=False),
             "segment_names": {str(k): v for k, v in self.segment_names_.items()},
             "columns": sorted(self.columns_),
@@ -163,7 +163,7 @@ def _jsonable(value: Any) -> Any:
     if type(value).__name__ == "Rule":
         return value.text
     if isinstance(value, range):
-        return [value.start, value.stop, value.step]
+        return list(value)
     raise TypeError(f"cannot store {type(value).__name__} in segmenter.json")
 
 

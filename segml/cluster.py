@@ -1,0 +1,386 @@
+"""Feature pipelines and the discovered segmenters: k-means, Gaussian mixture, HDBSCAN.
+
+The feature pipeline is a scikit-learn ``ColumnTransformer``: heavy-tailed non-negative
+numbers (skewness above 1 on the fitted table: counts, money) get ``log1p``; every number
+is median-imputed and standardised; categories are imputed as ``"missing"`` and one-hot
+encoded; ``recency_ratio`` (recency / T, 0 for T = 0) can be asked for as a feature.
+Missing values are imputed and counted (``imputed_``, with a warning); a feature that is
+entirely missing is an error; a constant feature carries no information and is dropped with
+a warning (``dropped_features_``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy.stats import skew
+from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.metrics import silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from segml.errors import DataError, examples
+from segml.profile import _is_categorical, describe_segments
+from segml.segment import Segmenter
+
+__all__ = ["DEFAULT_FEATURES", "ClusterSegmenter", "build_features"]
+
+#: Behavioural features used when none are given.
+DEFAULT_FEATURES = ("frequency", "recency_ratio", "T", "monetary_value")
+_METHODS = ("kmeans", "gmm", "hdbscan")
+_MODEL_FILE = "model.joblib"
+
+
+def build_features(table: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """The feature columns of ``table``, computing ``recency_ratio`` when asked for.
+
+    Raises
+    ------
+    segml.DataError
+        If a feature is not a column (nor derivable).
+    """
+    out = {}
+    for col in features:
+        if col == "recency_ratio" and col not in table.columns:
+            for need in ("recency", "T"):
+                if need not in table.columns:
+                    raise DataError(f"feature 'recency_ratio' needs column {need!r}.")
+            T = table["T"].to_numpy("float64")
+            rec = table["recency"].to_numpy("float64")
+            out[col] = np.divide(rec, T, out=np.zeros(len(table)), where=T > 0)
+        elif col in table.columns:
+            series = table[col]
+            if pd.api.types.is_bool_dtype(series.dtype):
+                series = series.astype("float64")
+            out[col] = series.to_numpy()
+        else:
+            raise DataError(
+                f"feature {col!r} is not a column of the table; available: "
+                f"{examples(table.columns, limit=20)}."
+            )
+    return pd.DataFrame(out, index=table.index)
+
+
+def _numeric(series: pd.Series) -> bool:
+    return not _is_categorical(series) and pd.api.types.is_numeric_dtype(series.dtype)
+
+
+class ClusterSegmenter(Segmenter):
+    """Segments discovered by clustering customer features.
+
+    Parameters
+    ----------
+    method : {"kmeans", "gmm", "hdbscan"}, default "kmeans"
+        k-means (k chosen by silhouette on a sample), Gaussian mixture (k chosen by BIC
+        on a sample) or HDBSCAN from the ``hdbscan`` package (number of clusters found by
+        the algorithm; noise labelled ``-1``).
+    features : sequence of str, optional
+        Columns to cluster on (``recency_ratio`` is derived); default
+        ``DEFAULT_FEATURES`` (behavioural: frequency, recency/T, T, monetary value).
+    k : int or sequence of int, default range(2, 9)
+        Number of clusters, or candidates to choose from (ignored by HDBSCAN).
+    random_state : int, default 0
+        Seed for sampling and the clustering algorithms: results are deterministic.
+    sample_size : int, default 20_000
+        Customers used to choose k; HDBSCAN is fitted on a sample of this size and
+        assigns the rest with ``approximate_predict``.
+    min_cluster_size : int, optional
+        HDBSCAN's smallest cluster; default 2 % of the fitted customers (at least 15).
+
+    Attributes
+    ----------
+    k_ : int
+        Number of clusters (excluding noise).
+    k_scores_ : dict
+        Silhouette (k-means) or BIC (mixture) of each candidate k.
+    selection_ : str
+        How k was chosen.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted feature pipeline.
+    model_ : object
+        The fitted clustering model.
+    log_features_, dropped_features_ : list of str
+        Features that got ``log1p``; features dropped as constant.
+    imputed_ : dict
+        Missing values imputed, per feature.
+    noise_share_ : float
+        Share of fitted customers labelled ``-1`` (HDBSCAN).
+    segment_names_ : dict
+        Descriptive names ("frequent, recent, high spend").
+
+    Examples
+    --------
+    >>> import segml
+    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+    >>> seg = segml.ClusterSegmenter("kmeans", k=range(2, 5), random_state=0).fit(table)
+    >>> seg.k_ in (2, 3, 4), seg.targetable
+    (True, False)
+    """
+
+    kind = "discovered"
+    registry_name = "cluster"
+
+    def __init__(
+        self,
+        method: str = "kmeans",
+        features: Sequence[str] | None = None,
+        k: int | Sequence[int] = range(2, 9),
+        random_state: int = 0,
+        sample_size: int = 20_000,
+        min_cluster_size: int | None = None,
+    ) -> None:
+        self.method = method
+        self.features = features
+        self.k = k
+        self.random_state = random_state
+        self.sample_size = sample_size
+        self.min_cluster_size = min_cluster_size
+
+    # ------------------------------------------------------------------ pipeline
+    def _feature_names(self) -> list[str]:
+        feats = list(self.features) if self.features is not None else list(DEFAULT_FEATURES)
+        if not feats:
+            raise DataError("ClusterSegmenter needs at least one feature.")
+        if len(set(feats)) != len(feats):
+            raise DataError(f"features must be unique, got {feats}.")
+        return feats
+
+    def _build_pipeline(self, frame: pd.DataFrame) -> Pipeline:
+        numeric_log, numeric_plain, categorical = [], [], []
+        self.imputed_: dict[str, int] = {}
+        self.dropped_features_: list[str] = []
+        for col in frame.columns:
+            series = frame[col]
+            missing = int(series.isna().sum())
+            if missing == len(series):
+                raise DataError(
+                    f"feature {col!r} is missing for every customer; remove it from features."
+                )
+            if series.nunique(dropna=True) <= 1:
+                self.dropped_features_.append(col)
+                continue
+            if missing:
+                self.imputed_[col] = missing
+            if _numeric(series):
+                values = series.to_numpy("float64", na_value=np.nan)
+                finite = values[np.isfinite(values)]
+                if len(finite) < len(values) - missing:
+                    raise DataError(f"feature {col!r} has infinite values; cap or remove them.")
+                if finite.min() >= 0 and skew(finite) > 1.0:
+                    numeric_log.append(col)
+                else:
+                    numeric_plain.append(col)
+            else:
+                categorical.append(col)
+        if self.dropped_features_:
+            warnings.warn(
+                f"ClusterSegmenter: constant features {self.dropped_features_} carry no "
+                "information and were dropped.",
+                stacklevel=4,
+            )
+        if self.imputed_:
+            warnings.warn(
+                f"ClusterSegmenter: missing feature values imputed (median for numbers, "
+                f"'missing' for categories): {self.imputed_}.",
+                stacklevel=4,
+            )
+        if not (numeric_log or numeric_plain or categorical):
+            raise DataError("every clustering feature is constant; nothing to cluster on.")
+        self.log_features_ = numeric_log
+        parts = []
+        if numeric_log:
+            parts.append(
+                (
+                    "log",
+                    make_pipeline(
+                        SimpleImputer(strategy="median"),
+                        FunctionTransformer(np.log1p, feature_names_out="one-to-one"),
+                        StandardScaler(),
+                    ),
+                    numeric_log,
+                )
+            )
+        if numeric_plain:
+            parts.append(
+                ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric_plain)
+            )
+        if categorical:
+            parts.append(
+                (
+                    "cat",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value="missing"),
+                        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                    ),
+                    categorical,
+                )
+            )
+        return Pipeline([("columns", ColumnTransformer(parts))])
+
+    def _transform(self, table: pd.DataFrame) -> np.ndarray:
+        frame = build_features(table, self._feature_names())
+        for col in self._categorical_cols:
+            frame[col] = frame[col].astype(object)
+        return np.asarray(self.pipeline_.transform(frame), dtype="float64")
+
+    # ------------------------------------------------------------------- fitting
+    def _candidates(self, n: int) -> list[int]:
+        ks = [int(self.k)] if isinstance(self.k, (int, np.integer)) else [int(v) for v in self.k]
+        if not ks:
+            raise DataError("k must be an integer or a non-empty range of integers.")
+        if min(ks) < 2:
+            raise DataError(f"k must be at least 2, got {min(ks)}.")
+        if max(ks) >= n:
+            raise DataError(
+                f"k={max(ks)} is not smaller than the number of customers ({n:,}); use a "
+                "smaller k or more customers."
+            )
+        return ks
+
+    def _fit(self, table: pd.DataFrame) -> None:
+        if self.method not in _METHODS:
+            raise DataError(f"method={self.method!r} is not one of {list(_METHODS)}.")
+        frame = build_features(table, self._feature_names())
+        self._categorical_cols = [c for c in frame.columns if not _numeric(frame[c])]
+        for col in self._categorical_cols:
+            frame[col] = frame[col].astype(object)
+        self.pipeline_ = self._build_pipeline(frame)
+        X = np.asarray(self.pipeline_.fit_transform(frame), dtype="float64")
+        n = len(X)
+        rng = np.random.default_rng(self.random_state)
+        sample = np.sort(rng.choice(n, size=min(n, self.sample_size), replace=False))
+        if self.method == "kmeans":
+            ks = self._candidates(len(sample))
+            scores = {}
+            for k in ks:
+                km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(X[sample])
+                if len(set(km.labels_)) < 2:
+                    scores[k] = float("-inf")
+                    continue
+                scores[k] = float(
+                    silhouette_score(
+                        X[sample], km.labels_, sample_size=min(len(sample), 5000),
+                        random_state=self.random_state,
+                    )
+                )
+            self.k_scores_ = scores
+            best = max(ks, key=lambda k: (scores[k], -k))
+            self.selection_ = f"k={best} by the highest silhouette on {len(sample):,} customers"
+            model: Any = KMeans(n_clusters=best, n_init=10, random_state=self.random_state).fit(X)
+            raw = model.labels_
+        elif self.method == "gmm":
+            ks = self._candidates(len(sample))
+            fitted = {
+                k: GaussianMixture(n_components=k, random_state=self.random_state, n_init=2).fit(
+                    X[sample]
+                )
+                for k in ks
+            }
+            self.k_scores_ = {k: float(m.bic(X[sample])) for k, m in fitted.items()}
+            best = min(ks, key=lambda k: (self.k_scores_[k], k))
+            self.selection_ = f"k={best} by the lowest BIC on {len(sample):,} customers"
+            model = fitted[best]
+            raw = model.predict(X)
+        else:
+            import hdbscan
+
+            mcs = self.min_cluster_size or max(15, int(0.02 * len(sample)))
+            if mcs >= len(sample):
+                raise DataError(
+                    f"min_cluster_size={mcs} is not smaller than the {len(sample):,} customers "
+                    "HDBSCAN is fitted on."
+                )
+            model = hdbscan.HDBSCAN(min_cluster_size=mcs, prediction_data=True).fit(X[sample])
+            raw = np.empty(n, dtype=np.int64)
+            raw[sample] = model.labels_
+            rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+            if len(rest):
+                raw[rest] = hdbscan.approximate_predict(model, X[rest])[0]
+            self.k_scores_ = {}
+            self.selection_ = (
+                f"HDBSCAN (min_cluster_size={mcs}) fitted on {len(sample):,} customers"
+                + (f", {len(rest):,} more assigned with approximate_predict" if len(rest) else "")
+            )
+        self.model_ = model
+        # Relabel by size, largest first; noise stays -1.
+        ids, counts = np.unique(raw[raw >= 0], return_counts=True)
+        order = ids[np.lexsort((ids, -counts))]
+        self.label_map_ = {int(old): new for new, old in enumerate(order)}
+        labels = self._relabel(raw)
+        self.k_ = len(order)
+        self.noise_share_ = float((labels == -1).mean())
+        used: set[str] = set()
+        for f in self._feature_names():
+            derived = f == "recency_ratio" and f not in table.columns
+            used |= {"recency", "T"} if derived else {f}
+        self.columns_ = frozenset(used)
+        named = build_features(table, self._feature_names())
+        self.segment_names_ = describe_segments(named, labels, list(named.columns))
+        for label in range(self.k_):
+            self.segment_names_.setdefault(label, f"cluster {label}")
+        if self.method == "hdbscan":
+            self.segment_names_.setdefault(-1, "noise / unassigned")
+
+    def _relabel(self, raw: np.ndarray) -> np.ndarray:
+        lut = np.full(max(self.label_map_, default=-1) + 2, -1, dtype=np.int64)
+        for old, new in self.label_map_.items():
+            lut[old] = new
+        out = np.where(raw >= 0, lut[np.clip(raw, 0, len(lut) - 1)], -1)
+        return out.astype(np.int64)
+
+    def _predict(self, table: pd.DataFrame) -> np.ndarray:
+        X = self._transform(table)
+        if self.method == "hdbscan":
+            import hdbscan
+
+            raw = hdbscan.approximate_predict(self.model_, X)[0]
+        else:
+            raw = self.model_.predict(X)
+        return self._relabel(np.asarray(raw))
+
+    # --------------------------------------------------------------- persistence
+    def _state(self, directory: Path) -> dict[str, Any]:
+        joblib.dump(
+            {"pipeline": self.pipeline_, "model": self.model_}, directory / _MODEL_FILE
+        )
+        return {
+            "k": self.k_,
+            "k_scores": {str(k): v for k, v in self.k_scores_.items()},
+            "selection": self.selection_,
+            "label_map": {str(k): v for k, v in self.label_map_.items()},
+            "categorical": self._categorical_cols,
+            "log_features": self.log_features_,
+            "dropped_features": self.dropped_features_,
+            "imputed": self.imputed_,
+            "noise_share": self.noise_share_,
+            "model_file": _MODEL_FILE,
+        }
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], directory: Path) -> ClusterSegmenter:
+        obj = cls(**state["params"])
+        s = state["state"]
+        path = directory / s["model_file"]
+        if not path.exists():
+            raise DataError(f"segmenter directory {str(directory)!r} lacks {s['model_file']}.")
+        parts = joblib.load(path)
+        obj.pipeline_, obj.model_ = parts["pipeline"], parts["model"]
+        obj.k_ = int(s["k"])
+        obj.k_scores_ = {int(k): float(v) for k, v in s["k_scores"].items()}
+        obj.selection_ = s["selection"]
+        obj.label_map_ = {int(k): int(v) for k, v in s["label_map"].items()}
+        obj._categorical_cols = list(s["categorical"])
+        obj.log_features_ = list(s["log_features"])
+        obj.dropped_features_ = list(s["dropped_features"])
+        obj.imputed_ = dict(s["imputed"])
+        obj.noise_share_ = float(s["noise_share"])
+        return obj

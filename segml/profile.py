@@ -1,0 +1,179 @@
+"""Segment profiles (size, value, lift, what characterises each segment) and cluster names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from segml.errors import DataError
+from segml.hypotheses import _value_series
+
+__all__ = ["describe_segments", "profile"]
+
+#: Words for a segment far above / below the average of a feature.
+_WORDS: dict[str, tuple[str, str]] = {
+    "frequency": ("frequent", "infrequent"),
+    "recency_ratio": ("recent", "lapsed"),
+    "recency": ("recently active", "early lapsers"),
+    "T": ("long-standing", "new"),
+    "monetary_value": ("high spend", "low spend"),
+    "first_amount": ("big first order", "small first order"),
+    "total_revenue": ("high revenue", "low revenue"),
+    "clv": ("high value", "low value"),
+}
+_DEFAULT_FEATURES = ("frequency", "recency", "T", "monetary_value", "first_amount")
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return (
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(series.dtype)
+        or series.dtype == object
+        or pd.api.types.is_bool_dtype(series.dtype)
+    )
+
+
+def describe_segments(
+    frame: pd.DataFrame, labels: np.ndarray, features: Sequence[str] | None = None
+) -> dict[int, str]:
+    """Short descriptive names ("frequent, recent, high spend") for each label.
+
+    For numeric features the words describe the features whose segment mean is furthest
+    from the overall mean (at least 0.3 standard deviations, at most three features); for
+    categorical features, a level that makes up at least half of the segment and is
+    1.5 times as common as overall. Label ``-1`` is named "noise / unassigned".
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from segml.profile import describe_segments
+    >>> f = pd.DataFrame({"frequency": [0, 0, 9, 10], "monetary_value": [5, 6, 5, 6]})
+    >>> describe_segments(f, np.array([0, 0, 1, 1]), ["frequency", "monetary_value"])
+    {0: 'infrequent', 1: 'frequent'}
+    """
+    features = list(features) if features is not None else [c for c in frame.columns]
+    names: dict[int, str] = {}
+    used: dict[str, int] = {}
+    for label in sorted(set(int(v) for v in labels)):
+        if label == -1:
+            names[-1] = "noise / unassigned"
+            continue
+        inside = labels == label
+        scored: list[tuple[float, str]] = []
+        for col in features:
+            if col not in frame.columns:
+                continue
+            series = frame[col]
+            if _is_categorical(series):
+                overall = series.astype(object).value_counts(normalize=True, dropna=True)
+                seg = series[inside].astype(object).value_counts(normalize=True, dropna=True)
+                if len(seg):
+                    level, share = seg.index[0], float(seg.iloc[0])
+                    base = float(overall.get(level, 0.0))
+                    if share >= 0.5 and base > 0 and share >= 1.5 * base:
+                        scored.append((share / base, f"{col} {level}"))
+                continue
+            values = pd.to_numeric(series, errors="coerce").to_numpy("float64", na_value=np.nan)
+            sd = np.nanstd(values)
+            if not np.isfinite(sd) or sd == 0:
+                continue
+            z = (np.nanmean(values[inside]) - np.nanmean(values)) / sd
+            if abs(z) >= 0.3:
+                high, low = _WORDS.get(col, (f"high {col}", f"low {col}"))
+                scored.append((abs(z), high if z > 0 else low))
+        scored.sort(key=lambda t: -t[0])
+        name = ", ".join(word for _, word in scored[:3]) or "average"
+        used[name] = used.get(name, 0) + 1
+        names[label] = name if used[name] == 1 else f"{name} #{used[name]}"
+    return names
+
+
+def profile(
+    labels: np.ndarray | pd.Series,
+    table: pd.DataFrame,
+    value: str | pd.Series = "clv",
+    *,
+    names: Mapping[int, str] | None = None,
+    features: Sequence[str] | None = None,
+    attributes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """One row per segment: size, value and what characterises it, ranked by mean value.
+
+    Parameters
+    ----------
+    labels : array of int
+        Segment label of each row of ``table`` (``-1``: unassigned).
+    table : pandas.DataFrame
+        Customer table.
+    value : str or pandas.Series, default "clv"
+        The customer quality score.
+    names : mapping of int to str, optional
+        Segment names (e.g. ``segmenter.segment_names_``); default: descriptive names.
+    features : sequence of str, optional
+        Numeric columns whose segment means are reported; default: frequency, recency,
+        T, monetary_value and first_amount where present.
+    attributes : sequence of str, optional
+        Categorical columns whose most common level is reported; default: every
+        string, categorical or boolean column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by label: ``name``, ``customers``, ``share``, ``mean_value``,
+        ``median_value``, ``total_value``, ``value_share``, ``lift`` (mean value over the
+        overall mean), ``mean_<feature>`` columns and ``top_<attribute>`` columns
+        (``"level (share%)"``).
+
+    Examples
+    --------
+    >>> import segml
+    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+    >>> rfm = segml.RFMSegmenter().fit(table)
+    >>> p = segml.profile(rfm.labels_, table, "total_revenue", names=rfm.segment_names_)
+    >>> p["customers"].sum() == len(table)
+    True
+    """
+    labels = np.asarray(labels)
+    if labels.shape != (len(table),):
+        raise DataError(
+            f"labels must have one entry per customer ({len(table):,}), got shape {labels.shape}."
+        )
+    values = _value_series(table, value).to_numpy()
+    if features is None:
+        features = [c for c in _DEFAULT_FEATURES if c in table.columns]
+    if attributes is None:
+        attributes = [
+            c for c in table.columns
+            if _is_categorical(table[c]) and c not in features and table[c].nunique() <= 50
+        ]
+    for col in list(features) + list(attributes):
+        if col not in table.columns:
+            raise DataError(f"profile: column {col!r} is not in the table.")
+    auto = describe_segments(table, labels, list(features) + list(attributes))
+    total = values.sum()
+    overall = values.mean()
+    rows = []
+    for label in sorted(set(int(v) for v in labels)):
+        inside = labels == label
+        seg_values = values[inside]
+        row: dict[str, object] = {
+            "segment": label,
+            "name": (names or {}).get(label, auto[label]),
+            "customers": int(inside.sum()),
+            "share": float(inside.mean()),
+            "mean_value": float(seg_values.mean()),
+            "median_value": float(np.median(seg_values)),
+            "total_value": float(seg_values.sum()),
+            "value_share": float(seg_values.sum() / total) if total else float("nan"),
+            "lift": float(seg_values.mean() / overall) if overall else float("nan"),
+        }
+        for col in features:
+            row[f"mean_{col}"] = float(pd.to_numeric(table[col][inside], errors="coerce").mean())
+        for col in attributes:
+            counts = table[col][inside].astype(object).value_counts(normalize=True)
+            row[f"top_{col}"] = f"{counts.index[0]} ({counts.iloc[0]:.0%})" if len(counts) else ""
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("segment")
+    return out.sort_values("mean_value", ascending=False, kind="stable")
