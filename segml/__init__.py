@@ -23,6 +23,7 @@ from segml.hypotheses import Hypothesis, validate_hypotheses
 from segml.rule_segmenter import RuleSegmenter
 from segml.profile import profile
 from segml.segment import Segmenter, load_segmenter
+from segml.tree import ValueTreeSegmenter
 from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
 from segml.quality import DataQualityReport, quality_report
 
@@ -47,6 +48,7 @@ __all__ = [
     "SegmlError",
     "Segmenter",
     "ValueTierSegmenter",
+    "ValueTreeSegmenter",
     "__version__",
     "evaluate_holdout",
     "load_cdnow",
