@@ -5,6 +5,8 @@ probabilistic CLV models (:class:`BetaGeo`, :class:`ParetoNBD`, :class:`Modified
 :class:`GammaGamma`, :class:`CLVModel`) give every customer a value.
 """
 
+from segml.baselines import RFMSegmenter, ValueTierSegmenter
+from segml.cluster import ClusterSegmenter
 from segml.clv import (
     BetaGeo,
     CLVModel,
@@ -17,15 +19,13 @@ from segml.clv import (
 from segml.clv._base import segml_version
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
-from segml.baselines import RFMSegmenter, ValueTierSegmenter
-from segml.cluster import ClusterSegmenter
+from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
 from segml.hypotheses import Hypothesis, validate_hypotheses
-from segml.rule_segmenter import RuleSegmenter
 from segml.profile import profile
+from segml.quality import DataQualityReport, quality_report
+from segml.rule_segmenter import RuleSegmenter
 from segml.segment import Segmenter, load_segmenter
 from segml.tree import ValueTreeSegmenter
-from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
-from segml.quality import DataQualityReport, quality_report
 
 __version__ = segml_version()
 
@@ -45,8 +45,8 @@ __all__ = [
     "ParetoNBD",
     "RFMSegmenter",
     "RuleSegmenter",
-    "SegmlError",
     "Segmenter",
+    "SegmlError",
     "ValueTierSegmenter",
     "ValueTreeSegmenter",
     "__version__",

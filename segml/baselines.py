@@ -75,7 +75,10 @@ class RFMSegmenter(Segmenter):
         }
         for name, arr in out.items():
             if not np.isfinite(arr).all():
-                raise DataError(f"RFMSegmenter: {int((~np.isfinite(arr)).sum())} customers have a missing {name}.")
+                raise DataError(
+                    f"RFMSegmenter: {int((~np.isfinite(arr)).sum())} customers have a "
+                    f"missing {name}."
+                )
         return out
 
     def _fit(self, table: pd.DataFrame) -> None:
@@ -146,28 +149,38 @@ class ValueTierSegmenter(Segmenter):
     kind = "hypothesis"
     registry_name = "value_tiers"
 
-    def __init__(self, tiers: Sequence[float] = (0.05, 0.15, 0.30, 0.50), value: str = "clv") -> None:
+    def __init__(
+        self, tiers: Sequence[float] = (0.05, 0.15, 0.30, 0.50), value: str = "clv"
+    ) -> None:
         self.tiers = tiers
         self.value = value
 
     def _fit(self, table: pd.DataFrame) -> None:
         tiers = np.asarray(self.tiers, dtype="float64")
         if len(tiers) < 2 or np.any(tiers <= 0) or not np.isclose(tiers.sum(), 1.0):
-            raise DataError(f"tiers must be at least two positive shares summing to 1, got {list(self.tiers)}.")
+            raise DataError(
+                f"tiers must be at least two positive shares summing to 1, got {list(self.tiers)}."
+            )
         values = _value_series(table, self.value).to_numpy()
         cum = np.cumsum(tiers)[:-1]
         self.thresholds_ = [float(np.quantile(values, 1 - c)) for c in cum]
         names = []
         for i, share in enumerate(tiers):
             pct = f"{share * 100:g}%"
-            names.append(f"top {pct}" if i == 0 else (f"bottom {pct}" if i == len(tiers) - 1 else f"next {pct}"))
+            names.append(
+                f"top {pct}"
+                if i == 0
+                else (f"bottom {pct}" if i == len(tiers) - 1 else f"next {pct}")
+            )
         self.segment_names_ = dict(enumerate(names))
         self.columns_ = frozenset({self.value})
 
     def _predict(self, table: pd.DataFrame) -> np.ndarray:
         values = _value_series(table, self.value).to_numpy()
         # thresholds descend; label = number of thresholds the value does not reach
-        return (values[:, None] < np.asarray(self.thresholds_)[None, :]).sum(axis=1).astype(np.int64)
+        return (
+            (values[:, None] < np.asarray(self.thresholds_)[None, :]).sum(axis=1).astype(np.int64)
+        )
 
     def _state(self, directory: Path) -> dict[str, Any]:
         return {"thresholds": self.thresholds_}

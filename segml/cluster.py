@@ -211,7 +211,11 @@ class ClusterSegmenter(Segmenter):
             )
         if numeric_plain:
             parts.append(
-                ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric_plain)
+                (
+                    "num",
+                    make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                    numeric_plain,
+                )
             )
         if categorical:
             parts.append(
@@ -268,7 +272,9 @@ class ClusterSegmenter(Segmenter):
                     continue
                 scores[k] = float(
                     silhouette_score(
-                        X[sample], km.labels_, sample_size=min(len(sample), 5000),
+                        X[sample],
+                        km.labels_,
+                        sample_size=min(len(sample), 5000),
                         random_state=self.random_state,
                     )
                 )
@@ -349,9 +355,7 @@ class ClusterSegmenter(Segmenter):
 
     # --------------------------------------------------------------- persistence
     def _state(self, directory: Path) -> dict[str, Any]:
-        joblib.dump(
-            {"pipeline": self.pipeline_, "model": self.model_}, directory / _MODEL_FILE
-        )
+        joblib.dump({"pipeline": self.pipeline_, "model": self.model_}, directory / _MODEL_FILE)
         return {
             "k": self.k_,
             "k_scores": {str(k): v for k, v in self.k_scores_.items()},

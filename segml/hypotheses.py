@@ -72,7 +72,7 @@ class Hypothesis:
         object.__setattr__(self, "expect", expect)
 
 
-def holm(p_values: Sequence[float]) -> np.ndarray:
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment of p-values (NaN entries are left out of the family).
 
     Examples
@@ -230,16 +230,24 @@ def validate_hypotheses(
         row["ratio"] = row["mean_in"] / mean_out if mean_out else float("nan")  # type: ignore[operator]
         if len(inside) < min_size or len(outside) < min_size:
             row.update(
-                ratio_low=float("nan"), ratio_high=float("nan"), ci_method="not tested",
-                cliffs_delta=float("nan"), p_value=float("nan"), verdict="too_small",
+                ratio_low=float("nan"),
+                ratio_high=float("nan"),
+                ci_method="not tested",
+                cliffs_delta=float("nan"),
+                p_value=float("nan"),
+                verdict="too_small",
             )
         else:
             u = mannwhitneyu(inside, outside, alternative=_ALTERNATIVE[h.expect])
             delta = 2.0 * float(u.statistic) / (len(inside) * len(outside)) - 1.0
             lo, hi, how = _ratio_interval(inside, outside, n_bootstrap, rng)
             row.update(
-                ratio_low=lo, ratio_high=hi, ci_method=how, cliffs_delta=delta,
-                p_value=float(u.pvalue), verdict="",
+                ratio_low=lo,
+                ratio_high=hi,
+                ci_method=how,
+                cliffs_delta=delta,
+                p_value=float(u.pvalue),
+                verdict="",
             )
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("hypothesis")
@@ -249,9 +257,24 @@ def validate_hypotheses(
         frame.loc[tested, "p_holm"] <= alpha, "validated", "rejected"
     )
     columns = [
-        "rule", "expect", "n_in", "n_out", "share_in", "mean_in", "mean_out", "median_in",
-        "median_out", "lift", "ratio", "ratio_low", "ratio_high", "ci_method", "cliffs_delta",
-        "p_value", "p_holm", "verdict",
+        "rule",
+        "expect",
+        "n_in",
+        "n_out",
+        "share_in",
+        "mean_in",
+        "mean_out",
+        "median_in",
+        "median_out",
+        "lift",
+        "ratio",
+        "ratio_low",
+        "ratio_high",
+        "ci_method",
+        "cliffs_delta",
+        "p_value",
+        "p_holm",
+        "verdict",
     ]
     frame = frame[columns]
     frame.attrs["segml_validation"] = {"alpha": alpha, "min_size": min_size}

@@ -132,7 +132,7 @@ def profile(
     >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
     >>> rfm = segml.RFMSegmenter().fit(table)
     >>> p = segml.profile(rfm.labels_, table, "total_revenue", names=rfm.segment_names_)
-    >>> p["customers"].sum() == len(table)
+    >>> int(p["customers"].sum()) == len(table)
     True
     """
     labels = np.asarray(labels)
@@ -145,7 +145,8 @@ def profile(
         features = [c for c in _DEFAULT_FEATURES if c in table.columns]
     if attributes is None:
         attributes = [
-            c for c in table.columns
+            c
+            for c in table.columns
             if _is_categorical(table[c]) and c not in features and table[c].nunique() <= 50
         ]
     for col in list(features) + list(attributes):

@@ -205,10 +205,9 @@ class RuleSegmenter(Segmenter):
             i = min(small, key=lambda k: (shares[k], groups[k][0]))
             others = [j for j in range(len(groups)) if j != i]
             if shares[i] == 0:
-                def hamming(j: int, i: int = i) -> tuple[int, float]:
-                    dist = min(
-                        bin(a ^ b).count("1") for a in groups[i] for b in groups[j]
-                    )
+
+                def hamming(j: int, i: int = i, shares: list[float] = shares) -> tuple[int, float]:
+                    dist = min(bin(a ^ b).count("1") for a in groups[i] for b in groups[j])
                     return dist, -shares[j]
 
                 j = min(others, key=hamming)
@@ -216,9 +215,11 @@ class RuleSegmenter(Segmenter):
                 mean_i = stats(groups[i])[1]
                 j = min(others, key=lambda k: (abs(stats(groups[k])[1] - mean_i), -shares[k]))
             merges.append(
-                {"cells": [_cell_name(c, names) for c in groups[i]],
-                 "into": [_cell_name(c, names) for c in groups[j]],
-                 "share": float(shares[i])}
+                {
+                    "cells": [_cell_name(c, names) for c in groups[i]],
+                    "into": [_cell_name(c, names) for c in groups[j]],
+                    "share": float(shares[i]),
+                }
             )
             groups[j] = sorted(groups[j] + groups[i])
             del groups[i]

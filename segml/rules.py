@@ -86,7 +86,9 @@ def _tokenize(text: str) -> list[Token]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise RuleError(f"unexpected character {text[pos]!r} at position {pos}" + _caret(text, pos))
+            raise RuleError(
+                f"unexpected character {text[pos]!r} at position {pos}" + _caret(text, pos)
+            )
         kind = m.lastgroup or ""
         raw = m.group()
         if kind == "number":
@@ -281,7 +283,7 @@ class _Parser:
 
     def literal_list(self) -> tuple[Literal, ...]:
         self.expect_punct("[")
-        values = []
+        values: list[Literal] = []
         while True:
             tok = self.peek()
             if tok.kind == "punct" and tok.value == "]" and values:
@@ -314,9 +316,7 @@ class _Parser:
             self.next()
             nxt = self.peek()
             if nxt.kind == "punct" and nxt.value == "(":
-                raise self.error(
-                    "function calls are not part of the rule language", nxt
-                )
+                raise self.error("function calls are not part of the rule language", nxt)
             return Column(tok.value, tok.pos)
         if tok.kind == "punct" and tok.value == "(":
             self.next()
@@ -352,7 +352,7 @@ def _kind(values: pd.Series) -> str:
         return "number"
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
         return "string"
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         sample = values.dropna()
         if len(sample) and all(isinstance(v, (bool, np.bool_)) for v in sample.iloc[:100]):
             return "boolean"
@@ -382,7 +382,8 @@ class _Evaluator:
     def column(self, node: Column) -> tuple[pd.Series, str]:
         if node.name not in self.table.columns:
             cols = [str(c) for c in self.table.columns]
-            close = difflib.get_close_matches(node.name, cols, n=1)
+            close = [c for c in cols if c.lower() == node.name.lower()]
+            close = close or difflib.get_close_matches(node.name, cols, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise RuleError(
                 f"unknown column {node.name!r}{hint} at position {node.pos} in rule"
@@ -408,7 +409,9 @@ class _Evaluator:
             try:
                 return pd.Timestamp(lit)
             except (ValueError, TypeError):
-                raise self.error(f"{lit!r} is not a date to compare with {name}", _pos(node)) from None
+                raise self.error(
+                    f"{lit!r} is not a date to compare with {name}", _pos(node)
+                ) from None
         raise self.error(
             f"type mismatch: {name} is {_article(target)} but {lit!r} is {_article(lit_kind)}",
             _pos(node),
@@ -471,7 +474,11 @@ class _Evaluator:
         if not is_col:
             raise self.error("'between' needs a column on its left", node.pos)
         if kind not in ("number", "date"):
-            raise self.error(f"'between' needs numbers or dates, but {_describe(node.operand)} is {_article(kind)}", node.pos)
+            raise self.error(
+                f"'between' needs numbers or dates, but {_describe(node.operand)} is "
+                f"{_article(kind)}",
+                node.pos,
+            )
         name = _describe(node.operand)
         bounds = []
         for b in (node.low, node.high):
@@ -528,7 +535,9 @@ class _Evaluator:
 
 
 def _article(kind: str) -> str:
-    return {"number": "a number", "string": "a string", "boolean": "a boolean", "date": "a date"}[kind]
+    return {"number": "a number", "string": "a string", "boolean": "a boolean", "date": "a date"}[
+        kind
+    ]
 
 
 def _describe(node: Any) -> str:

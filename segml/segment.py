@@ -30,10 +30,23 @@ __all__ = ["BEHAVIOURAL_COLUMNS", "Segmenter", "is_targetable", "load_segmenter"
 #: ``first_purchase``) are known at acquisition and count as observable.
 BEHAVIOURAL_COLUMNS = frozenset(
     {
-        "frequency", "recency", "T", "monetary_value", "n_transactions", "total_revenue",
-        "last_purchase", "holdout_frequency", "holdout_revenue", "holdout_duration", "clv",
-        "expected_purchases", "p_alive", "expected_spend", "value_percentile",
-        "recency_ratio", "days_since_last",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "n_transactions",
+        "total_revenue",
+        "last_purchase",
+        "holdout_frequency",
+        "holdout_revenue",
+        "holdout_duration",
+        "clv",
+        "expected_purchases",
+        "p_alive",
+        "expected_spend",
+        "value_percentile",
+        "recency_ratio",
+        "days_since_last",
     }
 )
 
@@ -47,7 +60,20 @@ def is_targetable(columns: Iterable[str]) -> bool:
 
 
 class Segmenter(BaseEstimator):
-    """Base class of segml's segmenters (not used directly)."""
+    """Base class of segml's segmenters: the shared contract, not used directly.
+
+    Subclasses implement ``_fit`` and ``_predict``; the base class provides ``fit``,
+    ``predict``, ``fit_predict``, ``segment_name``, ``targetable`` and ``save``.
+
+    Examples
+    --------
+    >>> import pandas as pd, segml
+    >>> seg = segml.RuleSegmenter([("adult", "age >= 18")])
+    >>> isinstance(seg, segml.Segmenter)
+    True
+    >>> seg.fit_predict(pd.DataFrame({"age": [12, 40]})).tolist()
+    [-1, 0]
+    """
 
     kind: ClassVar[str] = "hypothesis"  # or "discovered"
     registry_name: ClassVar[str] = ""
@@ -82,7 +108,8 @@ class Segmenter(BaseEstimator):
         self.labels_ = self._predict(table)
         self.n_customers_ = len(table)
         self.segment_sizes_ = {
-            int(k): int(v) for k, v in zip(*np.unique(self.labels_, return_counts=True), strict=True)
+            int(k): int(v)
+            for k, v in zip(*np.unique(self.labels_, return_counts=True), strict=True)
         }
         return self
 
@@ -169,7 +196,9 @@ def _jsonable(value: Any) -> Any:
 
 def _check_table(table: Any, who: str) -> None:
     if not isinstance(table, pd.DataFrame):
-        raise DataError(f"{who} expects a customer table (pandas DataFrame), got {type(table).__name__}.")
+        raise DataError(
+            f"{who} expects a customer table (pandas DataFrame), got {type(table).__name__}."
+        )
     if len(table) == 0:
         raise DataError(f"{who}: the customer table has no rows.")
 

@@ -80,7 +80,7 @@ class ValueTreeSegmenter(Segmenter):
     >>> table = segml.summarize(tx, calibration_end="2023-12-31", customers=customers)
     >>> tree = segml.ValueTreeSegmenter(value="total_revenue", max_leaves=3,
     ...                                 features=["annual_revenue", "industry"]).fit(table)
-    >>> tree.targetable, len(tree.segment_names_)
+    >>> tree.targetable, len(tree.rules_)
     (True, 3)
     """
 
@@ -157,8 +157,12 @@ class ValueTreeSegmenter(Segmenter):
                 median = float(np.nanmedian(values))
                 columns.append(np.where(np.isnan(values), median, values))
                 self.encoding_.append(
-                    {"column": col, "kind": "number", "median": median,
-                     "has_missing": bool(np.isnan(values).any())}
+                    {
+                        "column": col,
+                        "kind": "number",
+                        "median": median,
+                        "has_missing": bool(np.isnan(values).any()),
+                    }
                 )
             else:
                 raise DataError(
@@ -193,7 +197,11 @@ class ValueTreeSegmenter(Segmenter):
         col = enc["column"]
         if enc["kind"] == "level":
             cond = f"{col} == {_quote(enc['level'])}"
-            return (f"not ({cond})", f"{col} != {enc['level']}") if left else (cond, f"{col} = {enc['level']}")
+            return (
+                (f"not ({cond})", f"{col} != {enc['level']}")
+                if left
+                else (cond, f"{col} = {enc['level']}")
+            )
         if enc["kind"] == "bool":
             return (f"not ({col} == true)", f"not {col}") if left else (f"{col} == true", col)
         op = "<=" if left else ">"

@@ -38,3 +38,15 @@ def gamma_gamma(cdnow: pd.DataFrame) -> segml.GammaGamma:
 @pytest.fixture(scope="session")
 def clv(cdnow: pd.DataFrame) -> segml.CLVModel:
     return segml.CLVModel().fit(cdnow)
+
+
+B2B_CAL, B2B_HOLD = "2023-12-31", "2024-12-29"
+
+
+@pytest.fixture(scope="session")
+def b2b() -> pd.DataFrame:
+    """B2B customers with attributes and one-year CLV (10 % discount)."""
+    tx, customers = segml.make_b2b(8000, random_state=11)
+    table = segml.summarize(tx, calibration_end=B2B_CAL, holdout_end=B2B_HOLD, customers=customers)
+    clv = segml.CLVModel().fit(table)
+    return table.join(clv.predict(table, discount_rate=0.1))

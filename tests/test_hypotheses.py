@@ -1,0 +1,128 @@
+"""Hypothesis validation: planted effects found, nulls rejected at the nominal rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import segml
+from segml import hypotheses as hyp_module
+from segml.hypotheses import holm
+
+B2B_CAL = "2023-12-31"
+
+PLANTED = [
+    segml.Hypothesis("big_revenue", "annual_revenue >= 10_000_000", expect="higher"),
+    segml.Hypothesis("healthcare", "industry == 'healthcare'", expect="higher"),
+    segml.Hypothesis("enterprise", "plan == 'enterprise'", expect="higher"),
+]
+NULLS = [
+    segml.Hypothesis("north", "region == 'north'", expect="different"),
+    segml.Hypothesis("web", "channel == 'web'", expect="different"),
+    segml.Hypothesis("partner_lower", "channel == 'partner'", expect="lower"),
+]
+
+
+def test_planted_hypotheses_validated_and_nulls_rejected(b2b) -> None:
+    v = segml.validate_hypotheses(PLANTED + NULLS, b2b, value="clv")
+    assert v.loc[[h.name for h in PLANTED], "verdict"].tolist() == ["validated"] * 3
+    assert v.loc[[h.name for h in NULLS], "verdict"].tolist() == ["rejected"] * 3
+    big = v.loc["big_revenue"]
+    assert big["ratio_low"] < big["ratio"] < big["ratio_high"]
+    assert big["ratio_low"] > 1.3  # revenue doubles the rate and raises spend 1.5x
+    assert 0 < big["cliffs_delta"] <= 1
+    assert big["n_in"] + big["n_out"] == len(b2b)
+    assert big["lift"] == pytest.approx(big["mean_in"] / b2b["clv"].mean())
+    assert (v["p_holm"] >= v["p_value"]).all()
+
+
+def test_wrong_direction_is_rejected(b2b) -> None:
+    v = segml.validate_hypotheses(
+        [segml.Hypothesis("big_lower", "annual_revenue >= 10_000_000", expect="lower")], b2b
+    )
+    assert v.loc["big_lower", "verdict"] == "rejected"
+    assert v.loc["big_lower", "p_value"] > 0.5
+
+
+def test_false_positive_rate_of_true_nulls_is_nominal() -> None:
+    """200 independent data sets; region and channel have no effect on value."""
+    alpha, raw_hits, family_hits, tests = 0.05, 0, 0, 0
+    for seed in range(200):
+        tx, customers = segml.make_b2b(600, random_state=1000 + seed)
+        table = segml.summarize(tx, calibration_end=B2B_CAL, customers=customers)
+        v = segml.validate_hypotheses(
+            NULLS[:2], table, value="total_revenue", alpha=alpha, n_bootstrap=0
+        )
+        raw_hits += int((v["p_value"] <= alpha).sum())
+        family_hits += int((v["verdict"] == "validated").any())
+        tests += len(v)
+    # Binomial simulation error: three standard errors around the nominal rate.
+    se_raw = np.sqrt(alpha * (1 - alpha) / tests)
+    assert abs(raw_hits / tests - alpha) < 3 * se_raw, raw_hits / tests
+    se_family = np.sqrt(alpha * (1 - alpha) / 200)
+    assert family_hits / 200 < alpha + 3 * se_family, family_hits / 200
+
+
+def test_too_small_groups_are_not_tested(b2b) -> None:
+    hyps = [
+        segml.Hypothesis("nobody", "annual_revenue < 0"),
+        segml.Hypothesis("tiny", "employees > 50_000"),
+        segml.Hypothesis("big_revenue", "annual_revenue >= 10_000_000"),
+    ]
+    v = segml.validate_hypotheses(hyps, b2b, min_size=30)
+    assert v.loc["nobody", "verdict"] == "too_small"
+    assert v.loc["nobody", "n_in"] == 0
+    assert np.isnan(v.loc["nobody", "p_holm"])
+    assert v.loc["tiny", "verdict"] == "too_small"
+    # the untested ones do not count in the Holm family
+    assert v.loc["big_revenue", "p_holm"] == pytest.approx(v.loc["big_revenue", "p_value"])
+
+
+def test_holm_matches_the_definition() -> None:
+    p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
+    got = holm(p)
+    assert got[4] == pytest.approx(0.02)  # 4 * 0.005
+    assert got[0] == pytest.approx(0.03)  # 3 * 0.01
+    assert got[2] == pytest.approx(0.06)  # 2 * 0.03
+    assert got[1] == pytest.approx(0.06)  # max(1 * 0.04, 0.06)
+    assert np.isnan(got[3])
+
+
+def test_delta_method_interval_above_the_bootstrap_limit(b2b, monkeypatch) -> None:
+    boot = segml.validate_hypotheses(PLANTED[:1], b2b)
+    monkeypatch.setattr(hyp_module, "BOOTSTRAP_MAX_N", 10)
+    delta = segml.validate_hypotheses(PLANTED[:1], b2b)
+    assert boot.loc["big_revenue", "ci_method"] == "bootstrap"
+    assert delta.loc["big_revenue", "ci_method"] == "delta"
+    for col in ("ratio_low", "ratio_high"):
+        assert delta.loc["big_revenue", col] == pytest.approx(
+            boot.loc["big_revenue", col], rel=0.05
+        )
+
+
+def test_validation_is_reproducible(b2b) -> None:
+    a = segml.validate_hypotheses(PLANTED, b2b, random_state=3)
+    b = segml.validate_hypotheses(PLANTED, b2b, random_state=3)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_bad_input_errors(b2b) -> None:
+    with pytest.raises(
+        segml.DataError, match=r"value column 'clv' is not in the table\. Add CLV predictions"
+    ):
+        segml.validate_hypotheses(PLANTED, b2b.drop(columns="clv"))
+    with pytest.raises(segml.DataError, match="unknown column 'revenue'"):
+        segml.validate_hypotheses([segml.Hypothesis("x", "revenue > 1")], b2b)
+    with pytest.raises(segml.DataError, match="type mismatch"):
+        segml.validate_hypotheses([segml.Hypothesis("x", "industry > 1")], b2b)
+    with pytest.raises(segml.DataError, match="expect='bigger' is not one of"):
+        segml.Hypothesis("x", "annual_revenue > 1", expect="bigger")  # type: ignore[arg-type]
+    with pytest.raises(segml.DataError, match="names must be unique"):
+        segml.validate_hypotheses([PLANTED[0], PLANTED[0]], b2b)
+    with pytest.raises(segml.DataError, match="value 'industry' must be numeric"):
+        segml.validate_hypotheses(PLANTED, b2b, value="industry")
+    bad = b2b.copy()
+    bad.loc[bad.index[:3], "clv"] = np.nan
+    with pytest.raises(segml.DataError, match="missing or infinite for 3 customers"):
+        segml.validate_hypotheses(PLANTED, bad)

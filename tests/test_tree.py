@@ -1,0 +1,63 @@
+"""The value tree: recovers planted thresholds and exports itself as rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import segml
+from segml.rules import Rule
+
+
+def test_recovers_the_revenue_threshold(b2b) -> None:
+    tree = segml.ValueTreeSegmenter(
+        features=["annual_revenue", "industry", "region", "channel"], max_leaves=4
+    ).fit(b2b)
+    enc = tree.encoding_[tree.tree_.tree_.feature[0]]
+    assert enc["column"] == "annual_revenue"
+    revenue_rules = [t for _, t in tree.rules_ if "annual_revenue" in t]
+    thresholds = {
+        float(tok.replace("_", "")) for t in revenue_rules for tok in t.split() if tok[0].isdigit()
+    }
+    assert any(abs(th - 10_000_000) / 10_000_000 < 0.10 for th in thresholds), thresholds
+    assert "region" not in " ".join(t for _, t in tree.rules_)
+    assert tree.targetable
+    assert tree.kind == "discovered"
+
+
+def test_leaves_ranked_and_exported_rules_agree(b2b) -> None:
+    tree = segml.ValueTreeSegmenter(max_leaves=6).fit(b2b)
+    clv = b2b["clv"].to_numpy()
+    means = [clv[tree.labels_ == k].mean() for k in range(len(tree.rules_))]
+    assert means == sorted(means, reverse=True)
+    exported = tree.to_rule_segmenter().fit(b2b)
+    np.testing.assert_array_equal(exported.labels_, tree.labels_)
+    assert (tree.labels_ >= 0).all(), "leaves partition the customers"
+    for name, text in tree.rules_:
+        Rule(text)  # every rule parses
+        assert name[0] in "ABCDEF"
+
+
+def test_default_features_are_observable(b2b) -> None:
+    tree = segml.ValueTreeSegmenter(max_leaves=4).fit(b2b)
+    assert tree.targetable
+    assert not (tree.columns_ & segml.segment.BEHAVIOURAL_COLUMNS)
+
+
+def test_missing_numbers_follow_the_median_side(b2b) -> None:
+    table = b2b.copy()
+    table.loc[table.index[:50], "annual_revenue"] = np.nan
+    tree = segml.ValueTreeSegmenter(features=["annual_revenue"], max_leaves=2).fit(table)
+    assert any("annual_revenue is null" in t for _, t in tree.rules_)
+    assert (tree.labels_ >= 0).all()
+
+
+def test_bad_input(b2b) -> None:
+    with pytest.raises(segml.DataError, match=r"features \['turnover'\] are not columns"):
+        segml.ValueTreeSegmenter(features=["turnover"]).fit(b2b)
+    with pytest.raises(segml.DataError, match="max_leaves must be an integer >= 2"):
+        segml.ValueTreeSegmenter(max_leaves=1).fit(b2b)
+    with pytest.raises(segml.DataError, match="found no observable attribute"):
+        segml.ValueTreeSegmenter().fit(b2b[["frequency", "recency", "T", "clv"]])
+    with pytest.raises(segml.NotFittedError):
+        segml.ValueTreeSegmenter().to_rule_segmenter()
