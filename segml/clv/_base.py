@@ -104,6 +104,28 @@ def to_json_text(state: dict[str, Any], path: str | Path | None) -> str:
     return text
 
 
+class JSONPersistence:
+    """``to_json`` / ``from_json`` for estimators that define ``to_dict`` / ``from_dict``."""
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(
+        cls, state: dict[str, Any]
+    ) -> Any:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Serialise to JSON text (and write it to ``path`` when given)."""
+        return to_json_text(self.to_dict(), path)
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> Any:
+        """Rebuild a fitted model from JSON text or a JSON file path."""
+        return cls.from_dict(from_json_text(source))
+
+
 def from_json_text(source: str | Path) -> dict[str, Any]:
     text = str(source)
     if not text.lstrip().startswith("{"):

@@ -21,10 +21,9 @@ from sklearn.utils.validation import check_is_fitted
 from segml.clv import _lifetimes as engine
 from segml.clv._base import (
     Compressed,
+    JSONPersistence,
     frequency_arrays,
-    from_json_text,
     segml_version,
-    to_json_text,
 )
 from segml.clv.likelihood import FREQUENCY_LOGLIK, standard_errors
 from segml.errors import ConvergenceError, DataError
@@ -37,7 +36,7 @@ _HINT = (
 )
 
 
-class FrequencyModel(BaseEstimator):
+class FrequencyModel(JSONPersistence, BaseEstimator):
     """Base class of the purchase-frequency models (not used directly)."""
 
     _model: ClassVar[str] = ""
@@ -307,15 +306,6 @@ class FrequencyModel(BaseEstimator):
         obj.bic_ = float(state["bic"])
         obj.fit_info_ = dict(state.get("fit_info", {}))
         return obj
-
-    def to_json(self, path: str | None = None) -> str:
-        """Serialise to JSON text (and write it to ``path`` when given)."""
-        return to_json_text(self.to_dict(), path)
-
-    @classmethod
-    def from_json(cls, source: str) -> FrequencyModel:
-        """Rebuild a fitted model from JSON text or a JSON file path."""
-        return cls.from_dict(from_json_text(source))
 
 
 class BetaGeo(FrequencyModel):

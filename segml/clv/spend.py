@@ -15,10 +15,9 @@ from sklearn.utils.validation import check_is_fitted
 from segml.clv import _lifetimes as engine
 from segml.clv._base import (
     Compressed,
-    from_json_text,
+    JSONPersistence,
     require_columns,
     segml_version,
-    to_json_text,
 )
 from segml.clv.likelihood import gamma_gamma_loglik, standard_errors
 from segml.errors import ConvergenceError, DataError, examples
@@ -28,7 +27,7 @@ __all__ = ["GammaGamma"]
 _NAMES = ("p", "q", "gamma")
 
 
-class GammaGamma(BaseEstimator):
+class GammaGamma(JSONPersistence, BaseEstimator):
     """Gamma-Gamma model of the average spend per transaction.
 
     Each transaction's value is ``Gamma(p, nu)`` with ``nu ~ Gamma(q, gamma)`` across
@@ -258,12 +257,3 @@ class GammaGamma(BaseEstimator):
         obj.frequency_spend_correlation_ = float(state["frequency_spend_correlation"])
         obj.fit_info_ = dict(state.get("fit_info", {}))
         return obj
-
-    def to_json(self, path: str | None = None) -> str:
-        """Serialise to JSON text (and write it to ``path`` when given)."""
-        return to_json_text(self.to_dict(), path)
-
-    @classmethod
-    def from_json(cls, source: str) -> GammaGamma:
-        """Rebuild a fitted model from JSON text or a JSON file path."""
-        return cls.from_dict(from_json_text(source))

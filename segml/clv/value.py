@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.clv._base import from_json_text, require_columns, segml_version, to_json_text
+from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
 from segml.data import UNIT_DAYS, _unit, table_metadata
@@ -59,7 +59,7 @@ def discount_rate_per_unit(annual_rate: float, unit: str) -> float:
     return float(np.log1p(annual_rate) * UNIT_DAYS[_unit(unit)] / _YEAR_DAYS)
 
 
-class CLVModel(BaseEstimator):
+class CLVModel(JSONPersistence, BaseEstimator):
     """Customer lifetime value from a purchase-frequency model and the Gamma-Gamma spend model.
 
     Parameters
@@ -331,12 +331,3 @@ class CLVModel(BaseEstimator):
         obj.frequency_model_ = FrequencyModel.from_dict(state["frequency_model"])
         obj.spend_model_ = GammaGamma.from_dict(state["spend_model"])
         return obj
-
-    def to_json(self, path: str | None = None) -> str:
-        """Serialise to JSON text (and write it to ``path`` when given)."""
-        return to_json_text(self.to_dict(), path)
-
-    @classmethod
-    def from_json(cls, source: str) -> CLVModel:
-        """Rebuild a fitted model from JSON text or a JSON file path."""
-        return cls.from_dict(from_json_text(source))
