@@ -20,6 +20,7 @@ from segml.clv._base import segml_version
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
 from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
+from segml.evaluate import compare, separation_metrics
 from segml.hypotheses import Hypothesis, validate_hypotheses
 from segml.profile import profile
 from segml.quality import DataQualityReport, quality_report
@@ -50,6 +51,7 @@ __all__ = [
     "ValueTierSegmenter",
     "ValueTreeSegmenter",
     "__version__",
+    "compare",
     "evaluate_holdout",
     "load_cdnow",
     "load_segmenter",
@@ -57,6 +59,7 @@ __all__ = [
     "profile",
     "quality_report",
     "read_transactions",
+    "separation_metrics",
     "simulate_customers",
     "simulate_transactions",
     "summarize",

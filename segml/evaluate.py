@@ -1,0 +1,339 @@
+"""Value separation: one yardstick for every segmentation, in sample and out of sample.
+
+For a labelling and a value per customer the metrics are: ``k`` (segments, not counting
+``-1``), ``min_share`` (smallest segment), ``noise_share`` (label ``-1``); eta squared and
+omega squared of a one-way ANOVA on the value and on ``log1p(value)``; Kruskal-Wallis
+epsilon squared; the top segment's lift and share of total value; the Lorenz Gini of the
+segments; and the normalised Gini of the ranking the segmentation induces.
+
+The *ranking* is always by each segment's mean **predicted** value (what a marketer would
+act on); out of sample the *measured* value is what customers actually spent in the
+holdout window. Unassigned customers (``-1``) form a group of their own in every statistic.
+
+The statistics come from scipy and scikit-learn: eta and omega squared from the F statistic
+of :func:`scipy.stats.f_oneway`, epsilon squared from the H of :func:`scipy.stats.kruskal`,
+areas under curves from :func:`sklearn.metrics.auc`, stability from
+:func:`sklearn.metrics.adjusted_rand_score`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import f_oneway, kruskal
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score, auc
+
+from segml.errors import DataError
+from segml.hypotheses import _value_series
+from segml.segment import Segmenter
+
+__all__ = ["CHAMPION_RULE", "compare", "separation_metrics", "stability"]
+
+CHAMPION_RULE = (
+    "highest out-of-sample normalised Gini (in-sample when the table has no holdout) among "
+    "segmentations with k <= max_k and every segment at least min_share of customers; ties "
+    "go to the targetable one, then to fewer segments"
+)
+
+
+def _groups(labels: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
+    return [values[labels == g] for g in np.unique(labels)]
+
+
+def _anova(labels: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """(eta squared, omega squared) from scipy's one-way ANOVA F statistic."""
+    groups = _groups(labels, values)
+    k, n = len(groups), len(values)
+    if k < 2 or n <= k:
+        return float("nan"), float("nan")
+    if np.ptp(values) == 0:
+        return 0.0, 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant groups make scipy warn; F is still right
+        f = float(f_oneway(*groups).statistic)
+    if not np.isfinite(f):  # all within-group variance is zero: a perfect separation
+        return 1.0, 1.0
+    df_b, df_w = k - 1, n - k
+    eta2 = f * df_b / (f * df_b + df_w)
+    omega2 = (f - 1) * df_b / ((f - 1) * df_b + n)
+    return float(eta2), float(omega2)
+
+
+def _epsilon2(labels: np.ndarray, values: np.ndarray) -> float:
+    groups = _groups(labels, values)
+    n = len(values)
+    if len(groups) < 2 or np.ptp(values) == 0:
+        return 0.0 if len(groups) >= 2 else float("nan")
+    h = float(kruskal(*groups).statistic)
+    return h / (n - 1)
+
+
+def _gain_gini(order_keys: np.ndarray, values: np.ndarray) -> float:
+    """Gini of the gain curve of ``values`` when customers are taken by descending key.
+
+    Customers with equal keys are taken together (the curve is straight across a tie), so
+    a segmentation is credited only for its ranking of segments, not of customers within.
+    """
+    total = values.sum()
+    if total <= 0:
+        return float("nan")
+    keys, inverse = np.unique(-order_keys, return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(keys))
+    sums = np.bincount(inverse, weights=values, minlength=len(keys))
+    x = np.r_[0.0, np.cumsum(counts) / len(values)]
+    y = np.r_[0.0, np.cumsum(sums) / total]
+    return float(2 * auc(x, y) - 1)
+
+
+def _lorenz_gini(labels: np.ndarray, values: np.ndarray) -> float:
+    """Gini of the Lorenz curve over segments ordered by ascending value per customer."""
+    total = values.sum()
+    if total <= 0:
+        return float("nan")
+    ids = np.unique(labels)
+    means = np.array([values[labels == g].mean() for g in ids])
+    order = np.argsort(means, kind="stable")
+    counts = np.array([(labels == g).sum() for g in ids])[order]
+    sums = np.array([values[labels == g].sum() for g in ids])[order]
+    x = np.r_[0.0, np.cumsum(counts) / len(values)]
+    y = np.r_[0.0, np.cumsum(sums) / total]
+    return float(1 - 2 * auc(x, y))
+
+
+def separation_metrics(
+    labels: np.ndarray, value: np.ndarray, ranking_value: np.ndarray | None = None
+) -> dict[str, float]:
+    """Value-separation metrics of one labelling.
+
+    Parameters
+    ----------
+    labels : array of int
+        Segment of each customer (``-1``: unassigned, a group of its own).
+    value : array of float
+        The value measured (predicted CLV in sample; realised holdout revenue out of sample).
+    ranking_value : array of float, optional
+        The value that ranks segments (their mean predicted value); default ``value``.
+
+    Returns
+    -------
+    dict
+        ``k``, ``min_share``, ``noise_share``, ``eta2``, ``omega2``, ``eta2_log``,
+        ``omega2_log``, ``epsilon2``, ``top_lift``, ``top_value_share``,
+        ``lorenz_gini``, ``gini``, ``oracle_gini``, ``normalised_gini``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segml.evaluate import separation_metrics
+    >>> m = separation_metrics(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 5.0, 5.0]))
+    >>> m["eta2"], m["k"], round(m["normalised_gini"], 6)
+    (1.0, 2, 1.0)
+    """
+    labels = np.asarray(labels)
+    value = np.asarray(value, dtype="float64")
+    rank_on = value if ranking_value is None else np.asarray(ranking_value, dtype="float64")
+    if not (labels.shape == value.shape == rank_on.shape):
+        raise DataError("labels, value and ranking_value must have the same length.")
+    if len(value) == 0:
+        raise DataError("cannot measure separation on zero customers.")
+    if not np.isfinite(value).all() or not np.isfinite(rank_on).all():
+        raise DataError("value and ranking_value must be finite for every customer.")
+    ids = np.unique(labels)
+    real = ids[ids >= 0]
+    shares = np.array([(labels == g).mean() for g in real])
+    eta2, omega2 = _anova(labels, value)
+    log_ok = (value >= 0).all()
+    eta2_log, omega2_log = _anova(labels, np.log1p(value)) if log_ok else (np.nan, np.nan)
+    # segment means of the ranking value define the order and the top segment
+    seg_mean = {g: rank_on[labels == g].mean() for g in ids}
+    keys = np.array([seg_mean[g] for g in labels])
+    top = max(ids, key=lambda g: (seg_mean[g], -g))
+    overall = value.mean()
+    total = value.sum()
+    in_top = labels == top
+    gini = _gain_gini(keys, value)
+    oracle = _gain_gini(value, value)
+    return {
+        "k": len(real),
+        "min_share": float(shares.min()) if len(shares) else 0.0,
+        "noise_share": float((labels == -1).mean()),
+        "eta2": eta2,
+        "omega2": omega2,
+        "eta2_log": float(eta2_log),
+        "omega2_log": float(omega2_log),
+        "epsilon2": _epsilon2(labels, value),
+        "top_lift": float(value[in_top].mean() / overall) if overall else float("nan"),
+        "top_value_share": float(value[in_top].sum() / total) if total else float("nan"),
+        "lorenz_gini": _lorenz_gini(labels, value),
+        "gini": gini,
+        "oracle_gini": oracle,
+        "normalised_gini": float(gini / oracle) if oracle and np.isfinite(oracle) else float("nan"),
+    }
+
+
+def stability(
+    segmenter: Segmenter,
+    table: pd.DataFrame,
+    n_bootstrap: int = 10,
+    random_state: int | np.random.Generator | None = 0,
+) -> dict[str, float]:
+    """Bootstrap stability: refit on resamples, compare with the full fit on every customer.
+
+    Returns the mean adjusted Rand index to the full-data labels, and the mean and minimum
+    over segments of the per-segment Jaccard similarity (each full-fit segment against its
+    best-matching segment of the refit, averaged over resamples; Hennig's clusterboot).
+
+    Examples
+    --------
+    >>> import segml
+    >>> from segml.evaluate import stability
+    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+    >>> seg = segml.RuleSegmenter([("repeat", "frequency >= 1")]).fit(table)
+    >>> stability(seg, table, n_bootstrap=3)["ari"]
+    1.0
+    """
+    full = segmenter.predict(table)
+    rng = np.random.default_rng(random_state)
+    aris: list[float] = []
+    jaccards: dict[int, list[float]] = {int(g): [] for g in np.unique(full)}
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, len(table), len(table))
+        refit = clone(segmenter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            refit.fit(table.iloc[idx])
+            again = refit.predict(table)
+        aris.append(adjusted_rand_score(full, again))
+        for g in jaccards:
+            a = full == g
+            best = 0.0
+            for h in np.unique(again[a]):
+                b = again == h
+                best = max(best, float((a & b).sum() / (a | b).sum()))
+            jaccards[g].append(best)
+    per_segment = [float(np.mean(v)) for v in jaccards.values() if v]
+    return {
+        "ari": float(np.mean(aris)) if aris else float("nan"),
+        "jaccard_mean": float(np.mean(per_segment)) if per_segment else float("nan"),
+        "jaccard_min": float(np.min(per_segment)) if per_segment else float("nan"),
+    }
+
+
+def compare(
+    segmenters: Mapping[str, Segmenter],
+    table: pd.DataFrame,
+    value: str = "clv",
+    *,
+    holdout: str | None = "holdout_revenue",
+    min_share: float = 0.05,
+    max_k: int = 12,
+    n_bootstrap: int = 0,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Measure every segmentation on the same yardstick and name a champion.
+
+    Parameters
+    ----------
+    segmenters : mapping of str to Segmenter
+        Named segmenters; unfitted ones are fitted on ``table``.
+    table : pandas.DataFrame
+        Customer table with the predicted value and, for out-of-sample figures, the
+        holdout value.
+    value : str, default "clv"
+        Predicted value: measured in sample, and the ranking value everywhere.
+    holdout : str or None, default "holdout_revenue"
+        Realised value in the holdout window; ``None`` (or a missing column) gives in-sample
+        figures only.
+    min_share, max_k : float, int
+        Eligibility for champion (see ``CHAMPION_RULE``).
+    n_bootstrap : int, default 0
+        Resamples for :func:`stability` (0 skips it).
+    random_state : int, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segmentation, indexed by name: ``kind``, ``method``, ``targetable``,
+        ``k``, ``min_share``, ``noise_share``, ``is_<metric>`` and ``oos_<metric>`` for
+        every metric of :func:`separation_metrics`, stability columns when bootstrapped,
+        ``eligible`` and ``champion``. ``attrs["champion"]`` names the champion and
+        ``attrs["champion_rule"]`` states the rule.
+
+    Examples
+    --------
+    >>> import segml
+    >>> t = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30",
+    ...                     holdout_end="1998-06-30")
+    >>> t = t.join(segml.CLVModel().fit(t).predict(t, horizon=39))
+    >>> table = segml.compare({"rfm": segml.RFMSegmenter(),
+    ...                        "tiers": segml.ValueTierSegmenter()}, t)
+    >>> table.attrs["champion"] in ("rfm", "tiers")
+    True
+    """
+    if not segmenters:
+        raise DataError("compare needs at least one segmenter.")
+    predicted = _value_series(table, value).to_numpy()
+    has_holdout = holdout is not None and holdout in table.columns
+    actual = _value_series(table, holdout).to_numpy() if has_holdout and holdout else None
+    rows = []
+    for name, seg in segmenters.items():
+        if not isinstance(seg, Segmenter):
+            raise DataError(
+                f"segmentation {name!r} is a {type(seg).__name__}, not a segml Segmenter."
+            )
+        if not hasattr(seg, "segment_names_"):
+            seg.fit(table)
+        labels = seg.predict(table)
+        row: dict[str, Any] = {
+            "segmentation": name,
+            "kind": seg.kind,
+            "method": getattr(seg, "method", None)
+            if seg.registry_name == "cluster"
+            else seg.registry_name,
+            "targetable": bool(seg.targetable),
+        }
+        ins = separation_metrics(labels, predicted)
+        row["k"], row["min_share"], row["noise_share"] = (
+            ins["k"],
+            ins["min_share"],
+            ins["noise_share"],
+        )
+        for key in ("k", "min_share", "noise_share"):
+            ins.pop(key)
+        row.update({f"is_{k}": v for k, v in ins.items()})
+        if actual is not None:
+            oos = separation_metrics(labels, actual, ranking_value=predicted)
+            for key in ("k", "min_share", "noise_share"):
+                oos.pop(key)
+            row.update({f"oos_{k}": v for k, v in oos.items()})
+        if n_bootstrap:
+            row.update(
+                {
+                    f"stability_{k}": v
+                    for k, v in stability(seg, table, n_bootstrap, random_state).items()
+                }
+            )
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("segmentation")
+    score = "oos_normalised_gini" if actual is not None else "is_normalised_gini"
+    out["eligible"] = (out["k"] <= max_k) & (out["min_share"] >= min_share) & (out["k"] >= 2)
+    out["champion"] = False
+    pool = out[out["eligible"] & out[score].notna()]
+    champion = None
+    if len(pool):
+        ranked = pool.assign(_s=pool[score].round(9), _t=pool["targetable"].astype(int))
+        ranked = ranked.sort_values(
+            ["_s", "_t", "k"], ascending=[False, False, True], kind="stable"
+        )
+        champion = str(ranked.index[0])
+        out.loc[champion, "champion"] = True
+    out.attrs["champion"] = champion
+    out.attrs["champion_rule"] = CHAMPION_RULE
+    out.attrs["score"] = score
+    return out

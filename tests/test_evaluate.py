@@ -1,0 +1,134 @@
+"""Value-separation metrics against hand-computed values, invariances, and compare()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import segml
+from segml.evaluate import compare, separation_metrics, stability
+
+LABELS = np.array([0, 0, 1, 1, 1])
+VALUES = np.array([1.0, 3.0, 2.0, 4.0, 6.0])
+
+
+def test_hand_computed_values() -> None:
+    m = separation_metrics(LABELS, VALUES)
+    # means 2 and 4, grand mean 3.2; SSB 4.8, SST 14.8, SSW 10 (MSW 10/3)
+    assert m["eta2"] == pytest.approx(4.8 / 14.8)
+    assert m["omega2"] == pytest.approx((4.8 - 10 / 3) / (14.8 + 10 / 3))
+    # ranks 1,3,2,4,5: H = 12/30 * (16/2 + 121/3) - 18 = 4/3; epsilon2 = H / (n - 1)
+    assert m["epsilon2"] == pytest.approx((4 / 3) / 4)
+    assert m["k"] == 2 and m["min_share"] == pytest.approx(0.4) and m["noise_share"] == 0
+    assert m["top_lift"] == pytest.approx(4 / 3.2)
+    assert m["top_value_share"] == pytest.approx(12 / 16)
+    # Lorenz over segments (0.4, 0.25), (1, 1): area 0.425
+    assert m["lorenz_gini"] == pytest.approx(0.15)
+    # gain curve (0.6, 0.75), (1, 1): area 0.575; oracle area 0.65
+    assert m["gini"] == pytest.approx(0.15)
+    assert m["oracle_gini"] == pytest.approx(0.3)
+    assert m["normalised_gini"] == pytest.approx(0.5)
+
+
+def test_log_metrics_use_log1p() -> None:
+    m = separation_metrics(LABELS, VALUES)
+    ref = separation_metrics(LABELS, np.log1p(VALUES))
+    assert m["eta2_log"] == pytest.approx(ref["eta2"])
+    assert m["omega2_log"] == pytest.approx(ref["omega2"])
+
+
+def test_invariant_to_relabelling() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 500)
+    values = rng.gamma(1.0, 10.0, 500) + labels * 3
+    mapping = np.array([3, 7, 0, 11, 2])
+    a = separation_metrics(labels, values)
+    b = separation_metrics(mapping[labels], values)
+    for key, value in a.items():
+        assert b[key] == pytest.approx(value), key
+
+
+def test_perfect_and_random_segmentations() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, 5000)
+    perfect = separation_metrics(labels, labels * 10.0 + 1)
+    assert perfect["eta2"] == 1.0 and perfect["normalised_gini"] == pytest.approx(1.0)
+    values = rng.gamma(2.0, 5.0, 5000)
+    random = separation_metrics(labels, values)
+    assert random["eta2"] < 0.005
+    assert abs(random["omega2"]) < 0.005
+    assert abs(random["normalised_gini"]) < 0.1
+
+
+def test_out_of_sample_ranks_by_predicted_value() -> None:
+    # The segment predicted best is actually the worst: the ranking Gini turns negative.
+    predicted = np.array([1.0, 1.0, 9.0, 9.0])
+    actual = np.array([5.0, 5.0, 1.0, 1.0])
+    labels = np.array([0, 0, 1, 1])
+    m = separation_metrics(labels, actual, ranking_value=predicted)
+    assert m["gini"] < 0
+    assert m["top_lift"] == pytest.approx(1 / 3)
+
+
+def test_noise_is_a_group_and_counted() -> None:
+    m = separation_metrics(np.array([-1, 0, 0, 1]), np.array([1.0, 2.0, 2.0, 3.0]))
+    assert m["k"] == 2 and m["noise_share"] == 0.25 and m["min_share"] == 0.25
+
+
+def test_bad_input() -> None:
+    with pytest.raises(segml.DataError, match="same length"):
+        separation_metrics(np.array([0, 1]), np.array([1.0]))
+    with pytest.raises(segml.DataError, match="finite"):
+        separation_metrics(np.array([0, 1]), np.array([1.0, np.nan]))
+
+
+@pytest.fixture(scope="module")
+def scored(cdnow) -> pd.DataFrame:
+    return cdnow.join(segml.CLVModel().fit(cdnow).predict(cdnow, horizon=39))
+
+
+def test_compare_names_a_champion_by_the_rule(scored) -> None:
+    segs = {
+        "tiers": segml.ValueTierSegmenter(),
+        "rfm": segml.RFMSegmenter(),
+        "repeat": segml.RuleSegmenter([("repeat", "frequency >= 1")]),
+        "tiny": segml.RuleSegmenter([("whales", "total_revenue > 2000")]),
+    }
+    table = compare(segs, scored, min_share=0.05, max_k=12)
+    assert list(table.index) == list(segs)
+    assert table.attrs["score"] == "oos_normalised_gini"
+    assert not table.loc["tiny", "eligible"], "a segment below min_share is not eligible"
+    eligible = table[table["eligible"]]
+    assert table.attrs["champion"] == eligible["oos_normalised_gini"].idxmax()
+    assert table["champion"].sum() == 1
+    assert {"is_eta2", "oos_eta2", "oos_top_lift", "kind", "targetable"} <= set(table.columns)
+    assert (table["kind"] == "hypothesis").all()
+
+
+def test_compare_ties_go_to_the_targetable(scored) -> None:
+    frame = scored.assign(attr=np.where(scored["frequency"] >= 1, "a", "b"))
+    segs = {
+        "behaviour": segml.RuleSegmenter(
+            [("repeat", "frequency >= 1"), ("once", "frequency == 0")]
+        ),
+        "attribute": segml.RuleSegmenter([("a", "attr == 'a'"), ("b", "attr == 'b'")]),
+    }
+    table = compare(segs, frame)
+    assert table.loc["behaviour", "oos_normalised_gini"] == pytest.approx(
+        table.loc["attribute", "oos_normalised_gini"]
+    )
+    assert table.attrs["champion"] == "attribute"
+
+
+def test_compare_without_holdout_is_in_sample(scored) -> None:
+    table = compare({"tiers": segml.ValueTierSegmenter()}, scored.drop(columns="holdout_revenue"))
+    assert table.attrs["score"] == "is_normalised_gini"
+    assert not any(c.startswith("oos_") for c in table.columns)
+
+
+def test_stability_of_clusters(scored) -> None:
+    seg = segml.ClusterSegmenter("kmeans", k=3, random_state=0).fit(scored)
+    s = stability(seg, scored, n_bootstrap=3, random_state=0)
+    assert 0.5 < s["ari"] <= 1.0
+    assert 0 < s["jaccard_min"] <= s["jaccard_mean"] <= 1
