@@ -40,7 +40,7 @@ pytest: install-dev
 test: lint typecheck pytest
 
 demo: install
-	$(BIN)/python experiments/cdnow_fit.py
+	$(BIN)/segml run experiments/cdnow.toml
 
 # Regenerate the lock from a clean resolution of pyproject's dependencies (dev + spark extras).
 lock:

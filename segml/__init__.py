@@ -17,10 +17,12 @@ from segml.clv import (
     evaluate_holdout,
 )
 from segml.clv._base import segml_version
+from segml.config import ExperimentConfig, load_config
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
 from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
 from segml.evaluate import compare, separation_metrics
+from segml.experiment import ExperimentResult, run_experiment
 from segml.hypotheses import Hypothesis, validate_hypotheses
 from segml.profile import profile
 from segml.quality import DataQualityReport, quality_report
@@ -37,6 +39,8 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "DataQualityReport",
+    "ExperimentConfig",
+    "ExperimentResult",
     "GammaGamma",
     "HoldoutEvaluation",
     "Hypothesis",
@@ -54,11 +58,13 @@ __all__ = [
     "compare",
     "evaluate_holdout",
     "load_cdnow",
+    "load_config",
     "load_segmenter",
     "make_b2b",
     "profile",
     "quality_report",
     "read_transactions",
+    "run_experiment",
     "separation_metrics",
     "simulate_customers",
     "simulate_transactions",

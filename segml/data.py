@@ -371,7 +371,8 @@ def summarize(
     pandas.DataFrame
         Indexed by ``customer_id`` (str), in order of first appearance, with columns
         ``frequency`` (repeat transactions, x), ``recency`` (t_x), ``T``,
-        ``n_transactions``, ``first_purchase``, ``last_purchase`` and, with amounts,
+        ``n_transactions``, ``first_purchase``, ``last_purchase``,
+        ``first_purchase_month`` (1-12) and, with amounts,
         ``monetary_value`` (mean of the repeat transactions, 0 without any),
         ``first_amount``, ``total_revenue``; ``first_<col>`` for each further numeric
         column (e.g. ``first_n_items``); the holdout columns; the attributes.
@@ -500,6 +501,9 @@ def summarize(
             "n_transactions": n_tx.astype("int64"),
             "first_purchase": first_t.view("datetime64[ns]"),
             "last_purchase": last_t.view("datetime64[ns]"),
+            "first_purchase_month": pd.DatetimeIndex(
+                first_t.view("datetime64[ns]")
+            ).month.to_numpy(),
         },
         index=pd.Index(np.asarray(uniques, dtype=object)[cust], name="customer_id").astype("str"),
     )

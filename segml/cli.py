@@ -1,0 +1,137 @@
+"""The ``segml`` command: ``segml run EXPERIMENT.toml``."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from segml.errors import SegmlError
+
+__all__ = ["main"]
+
+
+def _echo(text: str = "") -> None:
+    click.echo(text)
+
+
+def _progress() -> tuple[float, object]:
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        click.echo(f"[{time.perf_counter() - start:6.1f}s] {message}", err=True)
+
+    return start, say
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="segml")
+def main() -> None:
+    """segml: value-based customer segmentation."""
+
+
+@main.command()
+@click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the results (default: outputs/<experiment name>).",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $SEGML_HOME).",
+)
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+def run(
+    experiment: Path, output_dir: Path | None, tracking_uri: str | None, no_tracking: bool
+) -> None:
+    """Run EXPERIMENT (a TOML file): CLV, hypotheses, segmentations, comparison, MLflow."""
+    from segml.config import load_config
+    from segml.experiment import run_experiment
+
+    try:
+        config = load_config(experiment)
+    except SegmlError as exc:
+        raise click.ClickException(str(exc)) from None
+    _, say = _progress()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = run_experiment(config, progress=say)  # type: ignore[arg-type]
+        except SegmlError as exc:
+            raise click.ClickException(str(exc)) from None
+    out = output_dir or Path("outputs") / config.name
+    say(f"writing results to {out}")  # type: ignore[operator]
+    result.write(out)
+
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", 20, "display.max_colwidth", 60
+    ):
+        _echo(f"\n== {config.name}: data quality ==")
+        _echo(str(result.quality))
+        _echo(f"\n== customer value: {result.clv_model.selection_['chosen']} + gamma_gamma ==")
+        clv = result.clv_summary()
+        _echo(
+            "  "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in clv["params"].items())
+            + f"; log-likelihood {clv['log_likelihood']:.2f}"
+        )
+        _echo("  spend: " + ", ".join(f"{k} = {v:.4g}" for k, v in clv["spend_params"].items()))
+        if result.holdout is not None:
+            h = result.holdout
+            _echo(
+                f"  holdout: {h.actual_total:,.0f} purchases, {h.expected_total:,.1f} expected; "
+                f"correlation {h.correlation:.3f}; MAE {h.mae:.3f}"
+            )
+        if len(result.validation):
+            _echo("\n== hypotheses ==")
+            cols = ["rule", "n_in", "lift", "ratio", "cliffs_delta", "p_holm", "verdict"]
+            _echo(result.validation[cols].round(4).to_string())
+        _echo("\n== comparison (out of sample is the headline) ==")
+        cols = [
+            c
+            for c in (
+                "kind",
+                "targetable",
+                "k",
+                "min_share",
+                "oos_normalised_gini",
+                "oos_omega2_log",
+                "oos_top_lift",
+                "is_normalised_gini",
+                "stability_ari",
+                "eligible",
+                "champion",
+            )
+            if c in result.comparison
+        ]
+        _echo(result.comparison[cols].round(3).to_string())
+        _echo(f"\nchampion: {result.champion} ({result.comparison.attrs['champion_rule']})")
+    for name, reason in result.skipped.items():
+        _echo(f"skipped {name}: {reason}")
+    for w in caught:
+        _echo(f"warning: {w.message}")
+
+    _echo(f"\nresults: {out.resolve()}")
+    if not no_tracking:
+        from segml.tracking import log_result
+
+        say("logging to MLflow")  # type: ignore[operator]
+        try:
+            ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
+        except Exception as exc:  # network, permissions, server errors
+            raise click.ClickException(f"logging to MLflow failed: {exc}") from None
+        _echo(f"MLflow: experiment {config.tracking.experiment!r}, run {ids['run_id']}")
+        _echo(f"        tracking URI {ids['tracking_uri']}")
+        if ids["tracking_uri"].startswith("sqlite:"):
+            _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

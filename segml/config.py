@@ -1,0 +1,567 @@
+"""Experiment files: TOML in, frozen and closed configuration objects out.
+
+The schema is closed: an unknown key is an error with a did-you-mean suggestion; values are
+type-checked; data files are resolved relative to the experiment file and must exist; rules
+are parsed and every column a rule, segmenter or evaluation names is checked against the
+columns the experiment will have, before any work starts. Segmenter methods come from a
+fixed registry (``SEGMENTER_METHODS``), never from import paths.
+
+A complete file::
+
+    [experiment]
+    name = "cdnow"                     # required
+    description = "..."
+
+    [data]
+    dataset = "cdnow"                  # "cdnow", "cdnow_master" or "b2b"; or transactions = "file"
+    calibration_end = "1997-09-30"     # required
+    holdout_end = "1998-06-30"
+    unit = "W"
+
+    [clv]
+    frequency = "bgnbd"                # bgnbd | pnbd | mbgnbd | auto
+    discount_rate = 0.10               # annual
+    horizon = 52                       # in units; default one year
+
+    [[hypotheses]]
+    name = "big_first_order"
+    rule = "first_amount >= 30"
+    expect = "higher"
+
+    [[segmenters]]
+    name = "kmeans"
+    method = "kmeans"
+    k = [2, 3, 4, 5, 6]
+
+    [evaluation]
+    value = "clv"
+    min_share = 0.05
+    max_k = 10
+
+    [tracking]
+    experiment = "segml-cdnow"
+    registered_model = "segml-cdnow"
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from segml.errors import DataError
+from segml.rules import Rule, RuleError
+
+__all__ = ["SEGMENTER_METHODS", "ConfigError", "ExperimentConfig", "load_config"]
+
+
+class ConfigError(DataError):
+    """An experiment file is invalid; the message names the file and the key."""
+
+
+_BUILTIN = {
+    "cdnow": ("first_n_items",),
+    "cdnow_master": ("first_n_items",),
+    "b2b": ("industry", "employees", "annual_revenue", "region", "plan", "channel"),
+}
+
+#: method -> allowed parameters (beyond ``name`` and ``method``)
+SEGMENTER_METHODS: dict[str, dict[str, tuple[type, ...]]] = {
+    "kmeans": {
+        "features": (list,),
+        "k": (int, list),
+        "random_state": (int,),
+        "sample_size": (int,),
+    },
+    "gmm": {"features": (list,), "k": (int, list), "random_state": (int,), "sample_size": (int,)},
+    "hdbscan": {
+        "features": (list,),
+        "random_state": (int,),
+        "sample_size": (int,),
+        "min_cluster_size": (int,),
+    },
+    "value_tree": {
+        "features": (list,),
+        "value": (str,),
+        "max_leaves": (int,),
+        "min_share": (float, int),
+        "random_state": (int,),
+    },
+    "rfm": {},
+    "value_tiers": {"tiers": (list,), "value": (str,)},
+    "rules": {"rules": (list,), "default": (str,)},
+    "hypotheses": {"min_share": (float, int), "max_hypotheses": (int,)},
+}
+
+_SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "experiment": {"name": ((str,), True), "description": ((str,), False)},
+    "data": {
+        "dataset": ((str,), False),
+        "transactions": ((str,), False),
+        "customers": ((str,), False),
+        "customer": ((str,), False),
+        "time": ((str,), False),
+        "amount": ((str,), False),
+        "quantity": ((str,), False),
+        "keep": ((list,), False),
+        "time_format": ((str,), False),
+        "customer_key": ((str,), False),
+        "calibration_end": ((str,), True),
+        "holdout_end": ((str,), False),
+        "unit": ((str,), False),
+        "n_customers": ((int,), False),
+        "random_state": ((int,), False),
+        "returns": ((str,), False),
+        "duplicates": ((str,), False),
+    },
+    "clv": {
+        "frequency": ((str,), False),
+        "spend": ((str,), False),
+        "horizon": ((float, int), False),
+        "discount_rate": ((float, int), False),
+        "margin": ((float, int), False),
+    },
+    "hypotheses": {"name": ((str,), True), "rule": ((str,), True), "expect": ((str,), False)},
+    "segmenters": {"name": ((str,), True), "method": ((str,), True)},
+    "evaluation": {
+        "value": ((str,), False),
+        "min_share": ((float, int), False),
+        "max_k": ((int,), False),
+        "n_bootstrap": ((int,), False),
+        "alpha": ((float, int), False),
+        "random_state": ((int,), False),
+    },
+    "tracking": {"experiment": ((str,), False), "registered_model": ((str,), False)},
+}
+_ARRAYS = {"hypotheses", "segmenters"}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the transactions come from and how the customer table is built."""
+
+    calibration_end: str
+    dataset: str | None = None
+    transactions: Path | None = None
+    customers: Path | None = None
+    customer: str = "customer_id"
+    time: str = "date"
+    amount: str | None = "amount"
+    quantity: str | None = None
+    keep: tuple[str, ...] = ()
+    time_format: str | None = None
+    customer_key: str = "customer_id"
+    holdout_end: str | None = None
+    unit: str = "W"
+    n_customers: int = 8000
+    random_state: int = 0
+    returns: str = "net"
+    duplicates: str = "keep"
+
+
+@dataclass(frozen=True)
+class CLVConfig:
+    """The CLV model: frequency and spend models, horizon, discounting, margin."""
+
+    frequency: str = "bgnbd"
+    spend: str = "gamma_gamma"
+    horizon: float | None = None
+    discount_rate: float = 0.0
+    margin: float = 1.0
+
+
+@dataclass(frozen=True)
+class HypothesisConfig:
+    """One hypothesis: name, rule, expected direction."""
+
+    name: str
+    rule: str
+    expect: str = "higher"
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """One segmenter: its name, registry method and parameters."""
+
+    name: str
+    method: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """Parameters as a dictionary."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params}
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How segmentations are compared."""
+
+    value: str = "clv"
+    min_share: float = 0.05
+    max_k: int = 10
+    n_bootstrap: int = 0
+    alpha: float = 0.05
+    random_state: int = 0
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow experiment and registered model names."""
+
+    experiment: str = ""
+    registered_model: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated experiment file."""
+
+    name: str
+    data: DataConfig
+    clv: CLVConfig = field(default_factory=CLVConfig)
+    hypotheses: tuple[HypothesisConfig, ...] = ()
+    segmenters: tuple[SegmenterConfig, ...] = ()
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    description: str = ""
+    source: Path | None = None
+    text: str = ""
+
+    def as_params(self) -> dict[str, str]:
+        """Flat ``section.key -> value`` strings, for logging as parameters."""
+        out: dict[str, str] = {"experiment.name": self.name}
+        for section in ("data", "clv", "evaluation", "tracking"):
+            for key, value in vars(getattr(self, section)).items():
+                if value is not None and value != ():
+                    out[f"{section}.{key}"] = str(value)
+        out["hypotheses"] = ", ".join(h.name for h in self.hypotheses)
+        out["segmenters"] = ", ".join(s.name for s in self.segmenters)
+        return out
+
+
+# ------------------------------------------------------------------------ parsing
+def _where(path: Path | None) -> str:
+    return f"{path}" if path else "the experiment"
+
+
+def _check_keys(section: str, table: dict[str, Any], allowed: dict[str, Any], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: unknown key {key!r} in [{section}]{hint}; allowed keys: "
+                f"{', '.join(sorted(allowed))}."
+            )
+
+
+def _check_type(section: str, key: str, value: Any, types: tuple[type, ...], where: str) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        names = " or ".join(t.__name__ for t in types)
+        raise ConfigError(
+            f"{where}: [{section}] {key} must be {names}, got {type(value).__name__} {value!r}."
+        )
+
+
+def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table, got {type(value).__name__}.")
+    spec = _SECTIONS[name]
+    _check_keys(name, value, spec, where)
+    for key, (types, required) in spec.items():
+        if required and key not in value:
+            raise ConfigError(f"{where}: [{name}] needs {key!r}.")
+        if key in value:
+            _check_type(name, key, value[key], types, where)
+    return value
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment file.
+
+    Parameters
+    ----------
+    path : str or path
+        The TOML file.
+
+    Returns
+    -------
+    ExperimentConfig
+
+    Raises
+    ------
+    ConfigError
+        For a missing file, invalid TOML, unknown keys (with a suggestion), wrong types,
+        missing data files, unknown methods, invalid rules, or columns that the experiment
+        will not have.
+
+    Examples
+    --------
+    >>> import segml
+    >>> config = segml.load_config("experiments/cdnow.toml")
+    >>> config.data.calibration_end, [s.method for s in config.segmenters][:2]
+    ('1997-09-30', ['kmeans', 'gmm'])
+    """
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"experiment file not found: {str(file)!r}")
+    text = file.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return parse_config(raw, source=file.resolve(), text=text)
+
+
+def parse_config(
+    raw: dict[str, Any], source: Path | None = None, text: str = ""
+) -> ExperimentConfig:
+    """Validate an already-parsed TOML document (see :func:`load_config`)."""
+    where = _where(source)
+    _check_keys("top level", raw, _SECTIONS, where)
+    exp = _section(raw, "experiment", where)
+    data_raw = _section(raw, "data", where)
+    base = source.parent if source else Path.cwd()
+    data = _data_config(data_raw, base, where)
+    clv_raw: dict[str, Any] = {
+        k: float(v) if k in ("horizon", "discount_rate", "margin") else v
+        for k, v in _section(raw, "clv", where).items()
+    }
+    clv = CLVConfig(**{k: v for k, v in clv_raw.items()})
+    if clv.frequency not in ("bgnbd", "pnbd", "mbgnbd", "auto"):
+        raise ConfigError(
+            f"{where}: [clv] frequency {clv.frequency!r} is not one of bgnbd, pnbd, mbgnbd, auto."
+        )
+    hyps = tuple(_hypotheses(raw.get("hypotheses", []), where))
+    segs = tuple(_segmenters(raw.get("segmenters", []), where))
+    ev_raw = _section(raw, "evaluation", where)
+    ev_values: dict[str, Any] = {
+        k: float(v) if k in ("min_share", "alpha") else v for k, v in ev_raw.items()
+    }
+    evaluation = EvaluationConfig(**ev_values)
+    tr_raw = _section(raw, "tracking", where)
+    name = exp["name"]
+    tracking = TrackingConfig(
+        experiment=tr_raw.get("experiment", f"segml-{name}"),
+        registered_model=tr_raw.get("registered_model", f"segml-{name}"),
+    )
+    config = ExperimentConfig(
+        name=name,
+        description=exp.get("description", ""),
+        data=data,
+        clv=clv,
+        hypotheses=hyps,
+        segmenters=segs,
+        evaluation=evaluation,
+        tracking=tracking,
+        source=source,
+        text=text,
+    )
+    check_references(config)
+    return config
+
+
+def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
+    values = dict(raw)
+    if ("dataset" in values) == ("transactions" in values):
+        raise ConfigError(
+            f'{where}: [data] needs exactly one of dataset = "cdnow" | "cdnow_master" | '
+            '"b2b" or transactions = "file.csv".'
+        )
+    if "dataset" in values and values["dataset"] not in _BUILTIN:
+        close = difflib.get_close_matches(values["dataset"], list(_BUILTIN), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{where}: [data] dataset {values['dataset']!r} is not built in{hint}; built in: "
+            f"{', '.join(_BUILTIN)}."
+        )
+    for key in ("transactions", "customers"):
+        if key in values:
+            p = Path(values[key])
+            resolved = p if p.is_absolute() else (base / p)
+            if not resolved.exists():
+                raise ConfigError(
+                    f"{where}: [data] {key} file {values[key]!r} not found (looked at "
+                    f"{resolved}; paths are relative to the experiment file)."
+                )
+            values[key] = resolved.resolve()
+    if "keep" in values:
+        values["keep"] = tuple(values["keep"])
+    for key in ("calibration_end", "holdout_end"):
+        if key in values:
+            try:
+                pd.Timestamp(values[key])
+            except (ValueError, TypeError):
+                raise ConfigError(f"{where}: [data] {key} {values[key]!r} is not a date.") from None
+    if values.get("unit", "W") not in ("D", "W", "M"):
+        raise ConfigError(f"{where}: [data] unit must be 'D', 'W' or 'M', got {values['unit']!r}.")
+    return DataConfig(**values)
+
+
+def _hypotheses(items: Any, where: str) -> list[HypothesisConfig]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{where}: hypotheses must be an array of tables ([[hypotheses]]).")
+    out, names = [], set()
+    for i, item in enumerate(items):
+        label = f"hypotheses[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: {label} must be a table.")
+        _check_keys(label, item, _SECTIONS["hypotheses"], where)
+        for key, (types, required) in _SECTIONS["hypotheses"].items():
+            if required and key not in item:
+                raise ConfigError(f"{where}: [{label}] needs {key!r}.")
+            if key in item:
+                _check_type(label, key, item[key], types, where)
+        if item.get("expect", "higher") not in ("higher", "lower", "different"):
+            raise ConfigError(
+                f"{where}: [{label}] expect must be higher, lower or different, "
+                f"got {item['expect']!r}."
+            )
+        if item["name"] in names:
+            raise ConfigError(f"{where}: hypothesis name {item['name']!r} is used twice.")
+        names.add(item["name"])
+        try:
+            Rule(item["rule"])
+        except RuleError as exc:
+            raise ConfigError(f"{where}: [{label}] rule is invalid: {exc}") from None
+        out.append(HypothesisConfig(**item))
+    return out
+
+
+def _segmenters(items: Any, where: str) -> list[SegmenterConfig]:
+    if not isinstance(items, list):
+        raise ConfigError(f"{where}: segmenters must be an array of tables ([[segmenters]]).")
+    out, names = [], set()
+    for i, item in enumerate(items):
+        label = f"segmenters[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: {label} must be a table.")
+        for key in ("name", "method"):
+            if key not in item:
+                raise ConfigError(f"{where}: [{label}] needs {key!r}.")
+            _check_type(label, key, item[key], (str,), where)
+        method = item["method"]
+        if method not in SEGMENTER_METHODS:
+            close = difflib.get_close_matches(method, list(SEGMENTER_METHODS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{where}: [{label}] method {method!r} is not a segmenter{hint}; methods: "
+                f"{', '.join(SEGMENTER_METHODS)}."
+            )
+        allowed = SEGMENTER_METHODS[method]
+        params = {k: v for k, v in item.items() if k not in ("name", "method")}
+        _check_keys(f"{label} ({method})", params, allowed, where)
+        for key, value in params.items():
+            _check_type(label, key, value, allowed[key], where)
+        if item["name"] in names:
+            raise ConfigError(f"{where}: segmenter name {item['name']!r} is used twice.")
+        names.add(item["name"])
+        if method == "rules":
+            for j, pair in enumerate(params.get("rules", [])):
+                if not (
+                    isinstance(pair, list)
+                    and len(pair) == 2
+                    and all(isinstance(p, str) for p in pair)
+                ):
+                    raise ConfigError(f'{where}: [{label}] rules[{j}] must be ["name", "rule"].')
+                try:
+                    Rule(pair[1])
+                except RuleError as exc:
+                    raise ConfigError(f"{where}: [{label}] rules[{j}] is invalid: {exc}") from None
+        frozen = tuple(
+            (
+                k,
+                tuple(tuple(x) if isinstance(x, list) else x for x in v)
+                if isinstance(v, list)
+                else v,
+            )
+            for k, v in sorted(params.items())
+        )
+        out.append(SegmenterConfig(name=item["name"], method=method, params=frozen))
+    return out
+
+
+# ------------------------------------------------------------------ references
+def expected_columns(config: ExperimentConfig) -> set[str]:
+    """Columns the experiment's customer table will have (after CLV scoring)."""
+    d = config.data
+    cols = {
+        "frequency",
+        "recency",
+        "T",
+        "n_transactions",
+        "first_purchase",
+        "last_purchase",
+        "first_purchase_month",
+        "expected_purchases",
+        "p_alive",
+        "expected_spend",
+        "clv",
+        "value_percentile",
+        "recency_ratio",
+    }
+    if d.dataset or d.amount:
+        cols |= {"monetary_value", "first_amount", "total_revenue"}
+    if d.holdout_end:
+        cols |= {"holdout_frequency", "holdout_duration"}
+        if d.dataset or d.amount:
+            cols.add("holdout_revenue")
+    if d.dataset:
+        cols |= set(_BUILTIN[d.dataset])
+    if d.quantity:
+        cols.add("first_n_items")
+    cols |= {f"first_{k}" for k in d.keep}
+    if d.customers is not None:
+        if d.customers.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            header = list(pq.read_schema(d.customers).names)
+        else:
+            header = list(pd.read_csv(d.customers, nrows=0).columns)
+        if d.customer_key not in header:
+            raise ConfigError(
+                f"{_where(config.source)}: customers file has no {d.customer_key!r} column "
+                f"(set [data] customer_key); columns: {', '.join(header)}."
+            )
+        cols |= set(header) - {d.customer_key}
+    return cols
+
+
+def check_references(config: ExperimentConfig) -> None:
+    """Every column named by a rule, segmenter or the evaluation must exist."""
+    where = _where(config.source)
+    cols = expected_columns(config)
+
+    def check(names: Any, what: str) -> None:
+        for name in names:
+            if name not in cols:
+                close = difflib.get_close_matches(name, sorted(cols), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(
+                    f"{where}: {what} names column {name!r}{hint}, which the experiment's "
+                    f"customer table will not have; columns: {', '.join(sorted(cols))}."
+                )
+
+    for h in config.hypotheses:
+        check(Rule(h.rule).columns, f"hypothesis {h.name!r}")
+    for s in config.segmenters:
+        kw = s.kwargs
+        check(kw.get("features", []), f"segmenter {s.name!r}")
+        if "value" in kw:
+            check([kw["value"]], f"segmenter {s.name!r}")
+        for pair in kw.get("rules", []):
+            check(Rule(pair[1]).columns, f"segmenter {s.name!r}")
+        if s.method == "hypotheses" and not config.hypotheses:
+            raise ConfigError(
+                f"{where}: segmenter {s.name!r} synthesises hypotheses, but there are none."
+            )
+    check([config.evaluation.value], "[evaluation] value")
+    if not config.segmenters:
+        raise ConfigError(f"{where}: define at least one [[segmenters]].")

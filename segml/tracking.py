@@ -1,0 +1,251 @@
+"""MLflow logging of an experiment result, and where the tracking store lives.
+
+Tracking URI resolution: an explicit URI (``--tracking-uri``) wins, then the
+``MLFLOW_TRACKING_URI`` environment variable, else an embedded SQLite store at an absolute
+path, ``sqlite:///<segml home>/mlflow.db``, with artifacts in ``<segml home>/mlartifacts``.
+The segml home is ``$SEGML_HOME`` or ``~/.segml``. Never a path that depends on the current
+directory, never the deprecated ``./mlruns`` file store.
+
+Everything goes through an ``MlflowClient`` bound to that URI: segml never changes MLflow's
+process-wide tracking URI or active run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from segml.clv._base import segml_version
+from segml.experiment import ExperimentResult
+
+__all__ = ["log_result", "resolve_tracking_uri", "segml_home"]
+
+_MAX_PARAM = 500
+
+
+def segml_home() -> Path:
+    """segml's home directory: ``$SEGML_HOME`` or ``~/.segml`` (absolute, created)."""
+    home = Path(os.environ.get("SEGML_HOME") or Path.home() / ".segml").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """The tracking URI to use: ``uri``, else ``MLFLOW_TRACKING_URI``, else the embedded store.
+
+    Examples
+    --------
+    >>> import os
+    >>> from segml.tracking import resolve_tracking_uri
+    >>> resolve_tracking_uri("http://127.0.0.1:5000")
+    'http://127.0.0.1:5000'
+    """
+    if uri:
+        return uri
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{segml_home() / 'mlflow.db'}"
+
+
+def _artifact_location(uri: str, name: str) -> str | None:
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return (db.parent / "mlartifacts" / name).resolve().as_uri()
+    return None  # a server decides (and may proxy artifacts)
+
+
+def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    return str(client.create_experiment(name, artifact_location=_artifact_location(uri, name)))
+
+
+def _git_commit(where: Path | None) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where or Path.cwd(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _metric_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+
+
+def _metrics(values: dict[str, Any], step: int = 0) -> list[Metric]:
+    ts = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+    out = []
+    for key, value in values.items():
+        if isinstance(value, (bool, np.bool_)):
+            value = float(value)
+        if isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value):
+            out.append(Metric(_metric_name(key), float(value), ts, step))
+    return out
+
+
+def _params(values: dict[str, Any]) -> list[Param]:
+    return [Param(k, str(v)[:_MAX_PARAM]) for k, v in values.items()]
+
+
+def _segment_figure(result: ExperimentResult, name: str) -> Figure:
+    table = result.table
+    labels = table[f"segment_{name}"].to_numpy()
+    seg = result.segmenters[name]
+    ids = sorted(set(int(v) for v in labels))
+    value = result.config.evaluation.value
+    predicted = np.array([table[value].to_numpy()[labels == g].mean() for g in ids])
+    order = np.argsort(-predicted)
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    names = [seg.segment_names_.get(ids[i], str(ids[i]))[:28] for i in order]
+    x = np.arange(len(ids))
+    ax1.bar(x - 0.2, predicted[order], width=0.4, label=f"mean {value} (predicted)")
+    if "holdout_revenue" in table.columns:
+        actual = np.array(
+            [table["holdout_revenue"].to_numpy()[labels == ids[i]].mean() for i in order]
+        )
+        ax1.bar(x + 0.2, actual, width=0.4, label="mean holdout revenue (actual)")
+        keys = np.array([dict(zip(ids, predicted, strict=True))[v] for v in labels])
+        rank = np.argsort(-keys, kind="stable")
+        gains = np.cumsum(table["holdout_revenue"].to_numpy()[rank])
+        share = np.arange(1, len(rank) + 1) / len(rank)
+        ax2.plot(share, gains / gains[-1], label=name)
+        oracle = np.cumsum(np.sort(table["holdout_revenue"].to_numpy())[::-1])
+        ax2.plot(share, oracle / oracle[-1], linestyle="--", label="oracle")
+        ax2.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="random")
+        ax2.set_xlabel("share of customers, by segment's predicted value")
+        ax2.set_ylabel("share of holdout revenue")
+        ax2.set_title("gain curve (out of sample)")
+        ax2.legend(fontsize=7)
+    ax1.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
+    ax1.set_title(f"{name}: value by segment")
+    ax1.legend(fontsize=7)
+    return fig
+
+
+def log_result(
+    result: ExperimentResult,
+    tracking_uri: str | None = None,
+    output_dir: str | Path | None = None,
+) -> dict[str, str]:
+    """Log an experiment result to MLflow: one parent run, one nested run per segmentation.
+
+    The parent run gets the configuration (as parameters and as ``experiment.toml``), a hash
+    of the input data, the data-quality counts, the CLV parameters, log-likelihood and
+    holdout accuracy, the hypothesis verdicts and the comparison; each nested run gets its
+    segmenter's parameters, its metrics, its profile table and a plot. Runs are tagged with
+    the segml version and the git commit when there is one.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+    tracking_uri : str, optional
+        See :func:`resolve_tracking_uri`.
+    output_dir : path, optional
+        Directory written by :meth:`ExperimentResult.write`; its files are logged as
+        artifacts of the parent run.
+
+    Returns
+    -------
+    dict
+        ``tracking_uri``, ``experiment_id``, ``run_id`` and ``child_run_ids`` (as a
+        comma-separated string).
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    config = result.config
+    exp_id = _experiment_id(client, uri, config.tracking.experiment)
+    tags = {"segml.version": segml_version(), "segml.experiment_file": str(config.source or "")}
+    commit = _git_commit(config.source.parent if config.source else None)
+    if commit:
+        tags["segml.git_commit"] = commit
+    parent = client.create_run(exp_id, run_name=config.name, tags=tags)
+    run_id = parent.info.run_id
+    try:
+        params = config.as_params()
+        params["data.hash"] = result.data_hash
+        clv = result.clv_summary()
+        metrics: dict[str, Any] = {
+            "quality.rows_read": result.quality.rows_read,
+            "quality.rows_kept": result.quality.rows_kept,
+            "customers": len(result.table),
+            "clv.log_likelihood": clv["log_likelihood"],
+            "clv.spend_log_likelihood": clv["spend_log_likelihood"],
+        }
+        metrics.update({f"quality.dropped.{k}": v for k, v in result.quality.dropped.items()})
+        metrics.update({f"quality.flagged.{k}": v for k, v in result.quality.flagged.items()})
+        metrics.update({f"clv.{k}": v for k, v in clv["params"].items()})
+        metrics.update({f"clv.se.{k}": v for k, v in clv["standard_errors"].items()})
+        metrics.update({f"clv.spend.{k}": v for k, v in clv["spend_params"].items()})
+        if clv["holdout"]:
+            for key in ("actual_purchases", "expected_purchases", "correlation", "mae"):
+                metrics[f"holdout.{key}"] = clv["holdout"][key]
+        for name, row in result.validation.iterrows():
+            metrics[f"hypothesis.{name}.p_holm"] = row["p_holm"]
+            metrics[f"hypothesis.{name}.cliffs_delta"] = row["cliffs_delta"]
+            params[f"hypothesis.{name}.verdict"] = row["verdict"]
+        params["champion"] = str(result.champion)
+        client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
+        client.log_text(run_id, config.text or "", "experiment.toml")
+        client.log_dict(run_id, clv, "clv.json")
+        client.log_text(run_id, result.comparison.to_csv(), "comparison.csv")
+        if len(result.validation):
+            client.log_text(run_id, result.validation.to_csv(), "hypotheses.csv")
+        if output_dir is not None:
+            client.log_artifacts(run_id, str(output_dir), "outputs")
+        children = []
+        for name, seg in result.segmenters.items():
+            child = client.create_run(
+                exp_id, run_name=name, tags={**tags, "mlflow.parentRunId": run_id}
+            )
+            cid = child.info.run_id
+            children.append(cid)
+            seg_row = result.comparison.loc[name]
+            seg_params = {
+                "method": seg_row["method"],
+                "kind": seg_row["kind"],
+                "targetable": seg_row["targetable"],
+                "champion": bool(seg_row["champion"]),
+            }
+            seg_params.update({f"param.{k}": v for k, v in seg.get_params(deep=False).items()})
+            client.log_batch(
+                cid,
+                metrics=_metrics(
+                    {str(k): v for k, v in seg_row.items() if k not in ("method", "kind")}
+                ),
+                params=_params(seg_params),
+            )
+            prof = result.profiles[result.profiles["segmentation"] == name]
+            client.log_text(cid, prof.to_csv(index=False), "profile.csv")
+            client.log_dict(
+                cid, {str(k): v for k, v in seg.segment_names_.items()}, "segments.json"
+            )
+            client.log_figure(cid, _segment_figure(result, name), f"{name}_value.png")
+            client.set_terminated(cid)
+        client.set_terminated(run_id)
+    except Exception:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    return {
+        "tracking_uri": uri,
+        "experiment_id": exp_id,
+        "run_id": run_id,
+        "child_run_ids": ",".join(children),
+    }

@@ -1,0 +1,193 @@
+"""`segml run` end to end: files, clv.json against the paper, MLflow runs read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+from mlflow.tracking import MlflowClient
+
+import segml
+from segml.cli import main
+from segml.evaluate import separation_metrics
+
+CLV_KEYS = {
+    "frequency_model",
+    "params",
+    "log_likelihood",
+    "standard_errors",
+    "spend_model",
+    "spend_params",
+    "spend_log_likelihood",
+    "n_customers",
+    "holdout",
+}
+
+
+def check_runs(client: MlflowClient, n_segmenters: int) -> None:
+    exp = client.get_experiment_by_name("segml-cdnow")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and len(children) == n_segmenters
+    parent = parents[0]
+    assert parent.data.metrics["clv.log_likelihood"] == pytest.approx(-9582.43, abs=0.05)
+    assert parent.data.metrics["holdout.actual_purchases"] == 1882
+    assert parent.data.params["data.calibration_end"] == "1997-09-30"
+    assert len(parent.data.params["data.hash"]) == 64
+    assert parent.data.tags["segml.version"] == segml.__version__
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"experiment.toml", "clv.json", "comparison.csv", "outputs"} <= names
+    child = children[0]
+    assert "oos_normalised_gini" in child.data.metrics
+    files = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert "profile.csv" in files and any(f.endswith(".png") for f in files)
+
+
+def test_segml_run_cdnow_end_to_end(segml_home, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(REPO / "experiments" / "cdnow.toml"), "--output-dir", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    for name in (
+        "comparison.csv",
+        "hypotheses.csv",
+        "profiles.csv",
+        "customers.parquet",
+        "clv.json",
+    ):
+        assert (out / name).exists(), name
+    clv = json.loads((out / "clv.json").read_text())
+    assert set(clv) == CLV_KEYS
+    assert clv["frequency_model"] == "bgnbd"
+    for name, value in {"r": 0.2425945, "alpha": 4.4136019, "a": 0.7929199, "b": 2.4258881}.items():
+        assert clv["params"][name] == pytest.approx(value, rel=1e-3)
+    assert clv["log_likelihood"] == pytest.approx(-9582.43, abs=0.05)
+    assert clv["spend_log_likelihood"] == pytest.approx(-4055.92, abs=0.05)
+    assert clv["holdout"]["actual_purchases"] == 1882
+    assert clv["holdout"]["expected_purchases"] == pytest.approx(1653.4, abs=1)
+    assert clv["holdout"]["correlation"] == pytest.approx(0.626, abs=1e-3)
+    assert len(clv["holdout"]["by_frequency"]) == 8
+    customers = pd.read_parquet(out / "customers.parquet")
+    assert len(customers) == 2357 and "segment_kmeans" in customers and "clv" in customers
+    comparison = pd.read_csv(out / "comparison.csv", index_col=0)
+    assert comparison["champion"].sum() == 1
+    assert (
+        "champion:" in result.output and "mlflow ui --backend-store-uri sqlite:///" in result.output
+    )
+    check_runs(MlflowClient(tracking_uri=f"sqlite:///{segml_home / 'mlflow.db'}"), len(comparison))
+    assert not (tmp_path / "mlruns").exists(), "never the ./mlruns file store"
+    assert (segml_home / "mlartifacts" / "segml-cdnow").is_dir()
+
+
+def test_bad_experiment_file_is_a_clean_cli_error(segml_home, tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        (REPO / "experiments" / "cdnow.toml").read_text().replace("[evaluation]", "[evaluaton]")
+    )
+    result = CliRunner().invoke(main, ["run", str(bad)])
+    assert result.exit_code == 1
+    assert "did you mean 'evaluation'" in result.output
+    assert "Traceback" not in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_segml_run_against_a_real_mlflow_server(tmp_path, monkeypatch) -> None:
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "server-artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"mlflow server did not start: {server.stderr.read().decode()[-2000:]}"
+                )
+            time.sleep(0.5)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("SEGML_HOME", str(tmp_path / "home"))
+        result = CliRunner().invoke(
+            main,
+            [
+                "run",
+                str(REPO / "experiments" / "cdnow.toml"),
+                "--tracking-uri",
+                uri,
+                "--output-dir",
+                str(tmp_path / "out"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert f"tracking URI {uri}" in result.output
+        check_runs(MlflowClient(tracking_uri=uri), 7)
+        assert (tmp_path / "server-artifacts").is_dir()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def test_b2b_hypotheses_and_value_tree_beat_random_segmentations() -> None:
+    config = segml.load_config(REPO / "experiments" / "b2b.toml")
+    config = replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
+    result = segml.run_experiment(config)
+    table = result.table
+    actual = table["holdout_revenue"].to_numpy()
+    predicted = table["clv"].to_numpy()
+    rng = np.random.default_rng(0)
+    for name in ("hypotheses", "value_tree"):
+        labels = table[f"segment_{name}"].to_numpy()
+        real = separation_metrics(labels, actual, ranking_value=predicted)
+        assert real["normalised_gini"] == pytest.approx(
+            result.comparison.loc[name, "oos_normalised_gini"]
+        )
+        random = [
+            separation_metrics(rng.permutation(labels), actual, ranking_value=predicted)
+            for _ in range(30)
+        ]
+        assert real["normalised_gini"] > max(r["normalised_gini"] for r in random), name
+        assert real["eta2"] > max(r["eta2"] for r in random), name
+        assert result.comparison.loc[name, "targetable"]
