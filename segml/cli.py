@@ -93,6 +93,25 @@ def run(
             _echo("\n== hypotheses ==")
             cols = ["rule", "n_in", "lift", "ratio", "cliffs_delta", "p_holm", "verdict"]
             _echo(result.validation[cols].round(4).to_string())
+    for name, reason in result.skipped.items():
+        _echo(f"skipped {name}: {reason}")
+    for w in caught:
+        _echo(f"warning: {w.message}")
+
+    _echo(f"\nresults: {out.resolve()}")
+    if not no_tracking:
+        from segml.tracking import log_result
+
+        say("logging to MLflow")  # type: ignore[operator]
+        try:
+            ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
+        except Exception as exc:  # network, permissions, server errors
+            raise click.ClickException(f"logging to MLflow failed: {exc}") from None
+        _echo(f"MLflow: experiment {config.tracking.experiment!r}, run {ids['run_id']}")
+        _echo(f"        tracking URI {ids['tracking_uri']}")
+        if ids["tracking_uri"].startswith("sqlite:"):
+            _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
         _echo("\n== comparison (out of sample is the headline) ==")
         cols = [
             c
@@ -113,24 +132,6 @@ def run(
         ]
         _echo(result.comparison[cols].round(3).to_string())
         _echo(f"\nchampion: {result.champion} ({result.comparison.attrs['champion_rule']})")
-    for name, reason in result.skipped.items():
-        _echo(f"skipped {name}: {reason}")
-    for w in caught:
-        _echo(f"warning: {w.message}")
-
-    _echo(f"\nresults: {out.resolve()}")
-    if not no_tracking:
-        from segml.tracking import log_result
-
-        say("logging to MLflow")  # type: ignore[operator]
-        try:
-            ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
-        except Exception as exc:  # network, permissions, server errors
-            raise click.ClickException(f"logging to MLflow failed: {exc}") from None
-        _echo(f"MLflow: experiment {config.tracking.experiment!r}, run {ids['run_id']}")
-        _echo(f"        tracking URI {ids['tracking_uri']}")
-        if ids["tracking_uri"].startswith("sqlite:"):
-            _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
 
 
 if __name__ == "__main__":  # pragma: no cover
