@@ -47,9 +47,22 @@ def main() -> None:
     default=None,
     help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $SEGML_HOME).",
 )
-@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@click.option(
+    "--no-tracking", is_flag=True, help="Do not log to MLflow (the model is still saved)."
+)
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="The champion model is saved to MODELS_DIR/<experiment name>.",
+)
 def run(
-    experiment: Path, output_dir: Path | None, tracking_uri: str | None, no_tracking: bool
+    experiment: Path,
+    output_dir: Path | None,
+    tracking_uri: str | None,
+    no_tracking: bool,
+    models_dir: Path,
 ) -> None:
     """Run EXPERIMENT (a TOML file): CLV, hypotheses, segmentations, comparison, MLflow."""
     from segml.config import load_config
@@ -99,18 +112,35 @@ def run(
         _echo(f"warning: {w.message}")
 
     _echo(f"\nresults: {out.resolve()}")
+    from segml.export import export_model
+
+    model_dir = models_dir / config.name
+    if result.champion is None:
+        _echo("no segmentation met the champion rule: no model exported")
+    if no_tracking and result.champion is not None:
+        say("saving the champion model")  # type: ignore[operator]
+        export_model(result, model_dir)
+        _echo(f"model: {model_dir.resolve()} (champion {result.champion!r})")
     if not no_tracking:
         from segml.tracking import log_result
 
         say("logging to MLflow")  # type: ignore[operator]
         try:
             ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
+            if result.champion is not None:
+                say("saving and registering the champion model")  # type: ignore[operator]
+                exported = export_model(result, model_dir, ids["run_id"], ids["tracking_uri"])
         except Exception as exc:  # network, permissions, server errors
             raise click.ClickException(f"logging to MLflow failed: {exc}") from None
         _echo(f"MLflow: experiment {config.tracking.experiment!r}, run {ids['run_id']}")
         _echo(f"        tracking URI {ids['tracking_uri']}")
         if ids["tracking_uri"].startswith("sqlite:"):
             _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
+        if result.champion is not None:
+            _echo(
+                f"model: {exported['uri']} (version {exported['version']}, champion "
+                f"{result.champion!r}); local copy {model_dir.resolve()}"
+            )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         _echo("\n== comparison (out of sample is the headline) ==")
         cols = [

@@ -31,6 +31,7 @@ from segml.hypotheses import Hypothesis, validate_hypotheses
 from segml.profile import profile
 from segml.quality import DataQualityReport, quality_report
 from segml.rule_segmenter import RuleSegmenter
+from segml.scoring import percentile_reference, value_percentile
 from segml.segment import Segmenter
 from segml.tree import ValueTreeSegmenter
 
@@ -253,7 +254,8 @@ def run_experiment(
     holdout = evaluate_holdout(clv, table) if d.holdout_end else None
     attrs = table.attrs
     table = table.join(scores)
-    table["value_percentile"] = table["clv"].rank(pct=True, method="average") * 100
+    clv_values = table["clv"].to_numpy()
+    table["value_percentile"] = value_percentile(clv_values, percentile_reference(clv_values))
     table.attrs = attrs
     done("clv")
 

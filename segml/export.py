@@ -1,0 +1,220 @@
+"""Export the champion segmentation and the CLV model as ONE MLflow pyfunc model.
+
+The model is logged as *models-from-code* (``segml/_model_code.py``), so nothing is
+cloudpickled; its fitted pieces are artifacts: ``clv.json`` (parameters), ``segmenter/``
+(rules and parameters as JSON, scikit-learn and hdbscan parts as joblib) and ``meta.json``
+(defaults, percentile reference, library versions). The segml package itself travels with the
+model (``code_paths``) and the pip requirements are pinned to the exporting environment.
+
+Loading a model runs its code and unpickles joblib files: load only models you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from segml.clv import CLVModel
+from segml.clv._base import segml_version
+from segml.experiment import ExperimentResult
+from segml.scoring import percentile_reference, required_columns, score_customers
+from segml.segment import load_segmenter
+
+__all__ = ["SegmlModel", "export_model", "register_model", "save_model"]
+
+_PACKAGES = ("segml", "lifetimes", "scikit-learn", "hdbscan", "numpy", "pandas", "scipy", "mlflow")
+_CHECKED = ("segml", "lifetimes", "scikit-learn", "hdbscan")
+_REQUIREMENTS = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "lifetimes",
+    "hdbscan",
+    "mlflow",
+    "pyarrow",
+    "joblib",
+    "matplotlib",
+    "click",
+)
+_CODE = Path(__file__).with_name("_model_code.py")
+_PACKAGE_DIR = Path(__file__).parent
+
+
+def _version(name: str) -> str | None:
+    if name == "segml":
+        return segml_version()
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def check_versions(recorded: dict[str, str | None]) -> list[str]:
+    """Warn for each library whose major version differs from the one recorded at export."""
+    problems = []
+    for name in _CHECKED:
+        then, now = recorded.get(name), _version(name)
+        if then and now and then.split(".")[0] != now.split(".")[0]:
+            problems.append(f"{name} {then} when exported, {now} here")
+    if problems:
+        warnings.warn(
+            "this segml model was exported under different major versions: "
+            + "; ".join(problems)
+            + ". Predictions may differ or fail; install the recorded versions "
+            "(see the model's requirements.txt) to reproduce them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return problems
+
+
+class SegmlModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
+    """The pyfunc model: per-customer rows in, CLV, value percentile and segment out.
+
+    Input: ``customer_id`` (string), ``frequency``, ``recency``, ``T``, ``monetary_value`` and
+    the attributes the segmentation uses. Params: ``horizon``, ``discount_rate``. Output:
+    ``customer_id``, ``expected_purchases``, ``p_alive``, ``expected_spend``, ``clv``,
+    ``value_percentile``, ``segment``, ``segment_name`` and ``reason`` (empty when scored).
+    """
+
+    def load_context(self, context: Any) -> None:
+        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
+        check_versions(self.meta.get("versions", {}))
+        self.clv = CLVModel.from_json(str(context.artifacts["clv"]))
+        self.segmenter = load_segmenter(context.artifacts["segmenter"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return score_customers(model_input, self.clv, self.segmenter, self.meta, params)
+
+
+def _input_frame(result: ExperimentResult, champion: str, n: int = 5) -> pd.DataFrame:
+    seg = result.segmenters[champion]
+    cols = required_columns(seg)
+    frame = result.table[cols].head(n).reset_index()
+    frame["customer_id"] = frame["customer_id"].astype(object).astype(str)
+    frame["frequency"] = frame["frequency"].astype("int64")  # as segml.summarize makes it
+    return frame
+
+
+def save_model(result: ExperimentResult, path: str | Path, champion: str | None = None) -> Path:
+    """Save the champion (or ``champion``) with the CLV model as an MLflow model directory.
+
+    An existing directory at ``path`` is replaced (it is generated output).
+
+    Returns
+    -------
+    pathlib.Path
+        The model directory.
+    """
+    champion = champion or result.champion
+    if champion is None or champion not in result.segmenters:
+        raise ValueError(
+            f"no segmentation named {champion!r} to export; have {list(result.segmenters)}."
+        )
+    target = Path(path)
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cfg = result.config
+    horizon = cfg.clv.horizon if cfg.clv.horizon is not None else result.clv_model.default_horizon()
+    versions = {name: _version(name) for name in _PACKAGES}
+    meta = {
+        "experiment": cfg.name,
+        "champion": champion,
+        "horizon": float(horizon),
+        "discount_rate": float(cfg.clv.discount_rate),
+        "unit": result.clv_model.unit_,
+        "percentile_reference": percentile_reference(result.table["clv"].to_numpy()),
+        "versions": versions,
+        "required_columns": required_columns(result.segmenters[champion]),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "meta.json").write_text(json.dumps(meta, indent=2))
+        result.clv_model.to_json(str(work / "clv.json"))
+        result.segmenters[champion].save(work / "segmenter")
+        example = _input_frame(result, champion)
+        output = score_customers(example, result.clv_model, result.segmenters[champion], meta)
+        signature = infer_signature(
+            example,
+            output,
+            params={"horizon": float(horizon), "discount_rate": float(cfg.clv.discount_rate)},
+        )
+        requirements = [f"{p}=={_version(p)}" for p in _REQUIREMENTS if _version(p)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mlflow's advice to add type hints etc.
+            mlflow.pyfunc.save_model(
+                str(target),
+                python_model=str(_CODE),
+                artifacts={
+                    "meta": str(work / "meta.json"),
+                    "clv": str(work / "clv.json"),
+                    "segmenter": str(work / "segmenter"),
+                },
+                code_paths=[str(_PACKAGE_DIR)],
+                signature=signature,
+                input_example=example,
+                pip_requirements=requirements,
+                metadata={
+                    k: v
+                    for k, v in {
+                        "segml_champion": champion,
+                        "segml_experiment": cfg.name,
+                        **{f"{k}_version": v for k, v in versions.items()},
+                    }.items()
+                    if v is not None
+                },
+            )
+    return target
+
+
+def register_model(
+    model_dir: str | Path, run_id: str, name: str, tracking_uri: str, alias: str = "champion"
+) -> str:
+    """Log ``model_dir`` to the run as artifact ``model``, register it as ``name`` and point
+    ``alias`` at the new version. Returns the version."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.log_artifacts(run_id, str(model_dir), "model")
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name, description="segml: CLV + champion segmentation")
+    mv = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id)
+    client.set_registered_model_alias(name, alias, mv.version)
+    return str(mv.version)
+
+
+def export_model(
+    result: ExperimentResult,
+    model_dir: str | Path,
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
+) -> dict[str, str]:
+    """Save the champion model locally and, given a run, log and register it.
+
+    Returns
+    -------
+    dict
+        ``path`` and, when registered, ``name``, ``version`` and ``uri``
+        (``models:/<name>@champion``).
+    """
+    path = save_model(result, model_dir)
+    out = {"path": str(path)}
+    if run_id is not None and tracking_uri is not None:
+        name = result.config.tracking.registered_model
+        version_ = register_model(path, run_id, name, tracking_uri)
+        out.update(name=name, version=version_, uri=f"models:/{name}@champion")
+    return out

@@ -1,0 +1,167 @@
+"""Scoring customers with a fitted CLV model and segmenter (no MLflow).
+
+Used by the exported MLflow model, by ``segml score`` and by the Spark path, so every client
+scores the same way. Rows are conserved: a customer that cannot be scored keeps its row, with
+missing outputs and a ``reason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segml.clv import CLVModel
+from segml.errors import DataError, examples
+from segml.segment import Segmenter
+
+__all__ = ["OUTPUT_COLUMNS", "percentile_reference", "required_columns", "score_customers"]
+
+OUTPUT_COLUMNS = (
+    "customer_id",
+    "expected_purchases",
+    "p_alive",
+    "expected_spend",
+    "clv",
+    "value_percentile",
+    "segment",
+    "segment_name",
+    "reason",
+)
+HISTORY = ("frequency", "recency", "T", "monetary_value")
+_COMPUTED = {
+    "clv",
+    "expected_purchases",
+    "p_alive",
+    "expected_spend",
+    "value_percentile",
+    "recency_ratio",
+}
+
+
+def percentile_reference(clv: np.ndarray) -> list[float]:
+    """The 1,001 quantiles (0, 0.1, ..., 100 %) of the reference CLV distribution."""
+    return np.quantile(np.asarray(clv, dtype="float64"), np.linspace(0, 1, 1001)).tolist()
+
+
+def value_percentile(clv: np.ndarray, reference: list[float]) -> np.ndarray:
+    """Percentile (0-100) of each CLV in the reference distribution (linear interpolation)."""
+    ref = np.asarray(reference, dtype="float64")
+    grid = np.linspace(0.0, 100.0, len(ref))
+    # np.interp needs increasing x; ties in the reference (e.g. many equal CLVs) are averaged
+    xs, inverse = np.unique(ref, return_inverse=True)
+    ys = np.bincount(inverse, weights=grid) / np.bincount(inverse)
+    return np.interp(np.asarray(clv, dtype="float64"), xs, ys)
+
+
+def required_columns(segmenter: Segmenter) -> list[str]:
+    """Input columns a scoring frame must have (besides ``customer_id``)."""
+    cols = list(HISTORY)
+    for col in sorted(segmenter.columns_):
+        if col not in _COMPUTED and col not in cols:
+            cols.append(col)
+    return cols
+
+
+def score_customers(
+    frame: pd.DataFrame,
+    clv_model: CLVModel,
+    segmenter: Segmenter,
+    meta: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Score per-customer rows.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``customer_id`` (column or index), the summary columns (``frequency``, ``recency``,
+        ``T``, ``monetary_value``) and the attributes the segmenter uses.
+    clv_model : CLVModel
+    segmenter : Segmenter
+    meta : mapping
+        ``horizon``, ``discount_rate`` (defaults), ``percentile_reference``.
+    params : mapping, optional
+        ``horizon`` and ``discount_rate`` overriding the defaults.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row, in input order: ``OUTPUT_COLUMNS``. ``reason`` is empty for
+        scored customers and says why otherwise; ``segment`` is ``-1`` when unassigned.
+
+    Raises
+    ------
+    segml.DataError
+        If a required column is missing altogether.
+    """
+    frame = (
+        frame.reset_index() if "customer_id" not in frame.columns else frame.reset_index(drop=True)
+    )
+    needed = ["customer_id", *required_columns(segmenter)]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the scoring input lacks required columns {missing}; the model needs "
+            f"{needed}. Got columns {examples(frame.columns, limit=15)}."
+        )
+    params = dict(params or {})
+    horizon = float(params.get("horizon", meta["horizon"]))
+    rate = float(params.get("discount_rate", meta["discount_rate"]))
+    n = len(frame)
+    ids = frame["customer_id"].astype("str").to_numpy(dtype=object)
+    reason = np.full(n, "", dtype=object)
+    history = {}
+    for col in HISTORY:
+        history[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(
+            "float64", na_value=np.nan
+        )
+        bad = ~np.isfinite(history[col]) & (reason == "")
+        reason[bad] = f"missing or non-numeric {col}"
+    x, t_x, T = history["frequency"], history["recency"], history["T"]
+    ok = reason == ""
+    invalid = ok & (
+        (x < 0) | (x != np.round(x)) | (t_x < 0) | (t_x > T + 1e-9) | ((x == 0) & (t_x > 0))
+    )
+    reason[invalid] = "inconsistent history (frequency, recency, T)"
+    ok = reason == ""
+    out = pd.DataFrame({"customer_id": ids})
+    for col in ("expected_purchases", "p_alive", "expected_spend", "clv", "value_percentile"):
+        out[col] = np.nan
+    out["segment"] = -1
+    out["segment_name"] = None
+    if ok.any():
+        rows = pd.DataFrame({c: history[c][ok] for c in HISTORY})
+        scores = clv_model.predict(rows, horizon=horizon, discount_rate=rate)
+        for col in ("expected_purchases", "p_alive", "expected_spend", "clv"):
+            out.loc[ok, col] = scores[col].to_numpy()
+        out.loc[ok, "value_percentile"] = value_percentile(
+            scores["clv"].to_numpy(), meta["percentile_reference"]
+        )
+        seg_input = frame.loc[ok].reset_index(drop=True).copy()
+        for col in HISTORY:
+            seg_input[col] = history[col][ok]
+        for col in ("expected_purchases", "p_alive", "expected_spend", "clv"):
+            seg_input[col] = scores[col].to_numpy()
+        seg_input["value_percentile"] = out.loc[ok, "value_percentile"].to_numpy()
+        attrs = [c for c in required_columns(segmenter) if c not in HISTORY]
+        no_attr = np.zeros(int(ok.sum()), dtype=bool)
+        for col in attrs:
+            gap = seg_input[col].isna().to_numpy()
+            where = np.flatnonzero(ok)[gap & ~no_attr]
+            reason[where] = f"missing attribute {col}"
+            no_attr |= gap
+        labels = np.full(int(ok.sum()), -1, dtype=np.int64)
+        if (~no_attr).any():
+            labels[~no_attr] = segmenter.predict(seg_input.loc[~no_attr].reset_index(drop=True))
+        out.loc[ok, "segment"] = labels
+    names = segmenter.segment_names_
+    out["segment_name"] = [
+        names.get(int(s), str(s)) if r == "" else None
+        for s, r in zip(out["segment"], reason, strict=True)
+    ]
+    out["reason"] = reason
+    out["segment"] = out["segment"].astype("int64")
+    return out[list(OUTPUT_COLUMNS)]

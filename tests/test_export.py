@@ -1,0 +1,184 @@
+"""The exported MLflow model: equal to the experiment, registered, loadable, honest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+import segml
+from segml.cli import main
+from segml.export import save_model
+
+
+@pytest.fixture(scope="module")
+def cdnow_result() -> segml.ExperimentResult:
+    return segml.run_experiment(REPO / "experiments" / "cdnow.toml")
+
+
+@pytest.fixture(scope="module")
+def model_dir(cdnow_result, tmp_path_factory) -> Path:
+    return save_model(cdnow_result, tmp_path_factory.mktemp("model") / "cdnow")
+
+
+def load(path: Path | str) -> mlflow.pyfunc.PyFuncModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return mlflow.pyfunc.load_model(str(path))
+
+
+def test_loaded_model_equals_the_experiment(cdnow_result, model_dir) -> None:
+    model = load(model_dir)
+    table = cdnow_result.table
+    frame = table[["frequency", "recency", "T", "monetary_value"]].reset_index()
+    out = model.predict(frame)
+    assert list(out.columns) == [
+        "customer_id",
+        "expected_purchases",
+        "p_alive",
+        "expected_spend",
+        "clv",
+        "value_percentile",
+        "segment",
+        "segment_name",
+        "reason",
+    ]
+    assert out["customer_id"].tolist() == table.index.tolist()
+    np.testing.assert_allclose(out["clv"], table["clv"], rtol=1e-12)
+    np.testing.assert_allclose(out["p_alive"], table["p_alive"], rtol=1e-12)
+    np.testing.assert_allclose(out["value_percentile"], table["value_percentile"], rtol=1e-12)
+    np.testing.assert_array_equal(out["segment"], table[f"segment_{cdnow_result.champion}"])
+    assert (out["reason"] == "").all()
+
+
+def test_model_directory_contents(model_dir, cdnow_result) -> None:
+    mlmodel = (model_dir / "MLmodel").read_text()
+    assert "signature" in mlmodel and "horizon" in mlmodel and "discount_rate" in mlmodel
+    assert "customer_id" in mlmodel and "string" in mlmodel
+    assert (model_dir / "input_example.json").exists()
+    reqs = (model_dir / "requirements.txt").read_text()
+    for pkg in ("lifetimes==", "scikit-learn==", "hdbscan==", "mlflow=="):
+        assert pkg in reqs
+    meta = json.loads(next(model_dir.rglob("meta.json")).read_text())
+    assert meta["champion"] == cdnow_result.champion
+    assert {"segml", "lifetimes", "scikit-learn", "hdbscan"} <= set(meta["versions"])
+    assert not list(model_dir.rglob("*.pkl")), "models from code: nothing cloudpickled"
+
+
+def test_params_change_the_horizon(model_dir, cdnow_result) -> None:
+    model = load(model_dir)
+    frame = (
+        cdnow_result.table[["frequency", "recency", "T", "monetary_value"]].head(20).reset_index()
+    )
+    short = model.predict(frame, params={"horizon": 10.0, "discount_rate": 0.1})
+    long = model.predict(frame, params={"horizon": 100.0, "discount_rate": 0.1})
+    assert (long["clv"] >= short["clv"]).all() and (long["clv"] > short["clv"]).any()
+
+
+def test_rows_conserved_ids_kept_and_reasons_given(model_dir) -> None:
+    # segml score goes through the python model itself: MLflow's schema enforcement would
+    # reject a float 'frequency' column (the NaN) before any row could be kept.
+    model = load(model_dir).unwrap_python_model()
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["000123", "000124", "000125", "000126"],
+            "frequency": [2, np.nan, 1, 3],
+            "recency": [10.0, 5.0, 50.0, 20.0],
+            "T": [30.0, 30.0, 30.0, 25.0],
+            "monetary_value": [20.0, 10.0, 10.0, 15.0],
+        }
+    )
+    out = model.predict(None, frame)
+    assert out["customer_id"].tolist() == ["000123", "000124", "000125", "000126"]
+    assert out["reason"].tolist() == [
+        "",
+        "missing or non-numeric frequency",
+        "inconsistent history (frequency, recency, T)",
+        "",
+    ]
+    assert out.loc[[1, 2], "clv"].isna().all() and (out.loc[[1, 2], "segment"] == -1).all()
+    assert out.loc[[0, 3], "clv"].notna().all()
+
+
+def test_missing_required_column_is_named(model_dir) -> None:
+    model = load(model_dir)
+    frame = pd.DataFrame({"customer_id": ["1"], "frequency": [1], "recency": [1.0], "T": [2.0]})
+    with pytest.raises(Exception, match="monetary_value"):
+        model.predict(frame)
+
+
+def test_different_major_versions_warn(model_dir, tmp_path) -> None:
+    copy = tmp_path / "old"
+    import shutil
+
+    shutil.copytree(model_dir, copy)
+    meta_file = next(copy.rglob("meta.json"))
+    meta = json.loads(meta_file.read_text())
+    meta["versions"]["scikit-learn"] = "0.24.2"
+    meta_file.write_text(json.dumps(meta))
+    with pytest.warns(
+        UserWarning, match=r"different major versions: scikit-learn 0\.24\.2 when exported"
+    ):
+        mlflow.pyfunc.load_model(str(copy))
+
+
+def test_registered_champion_alias_and_mlflow_models_predict(
+    segml_home, tmp_path, monkeypatch
+) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["run", str(REPO / "experiments" / "cdnow.toml"), "--output-dir", str(tmp_path / "out")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "models:/segml-cdnow@champion" in result.output
+    assert (tmp_path / "models" / "cdnow" / "MLmodel").exists()
+    uri = f"sqlite:///{segml_home / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    model = load("models:/segml-cdnow@champion")
+    rows = pd.read_parquet(tmp_path / "out" / "customers.parquet").head(25)
+    frame = rows[["frequency", "recency", "T", "monetary_value"]].reset_index()
+    by_alias = model.predict(frame)
+    np.testing.assert_allclose(by_alias["clv"], rows["clv"])
+
+    payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+    (tmp_path / "input.json").write_text(json.dumps(payload))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "predict",
+            "-m",
+            "models:/segml-cdnow@champion",
+            "-i",
+            str(tmp_path / "input.json"),
+            "-t",
+            "json",
+            "-o",
+            str(tmp_path / "pred.json"),
+            "--env-manager",
+            "local",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    predictions = json.loads((tmp_path / "pred.json").read_text())["predictions"]
+    got = pd.DataFrame(predictions)
+    assert len(got) == 25
+    assert got["customer_id"].tolist() == frame["customer_id"].tolist()  # zero-padded ids survive
+    np.testing.assert_allclose(got["clv"], rows["clv"], rtol=1e-9)
