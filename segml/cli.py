@@ -164,5 +164,116 @@ def run(
         _echo(f"\nchampion: {result.champion} ({result.comparison.attrs['champion_rule']})")
 
 
+@main.command()
+@click.option(
+    "--model",
+    "model_uri",
+    required=True,
+    help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/... or a directory.",
+)
+@click.option(
+    "--transactions", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--customers", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
+)
+@click.option(
+    "--as-of",
+    default=None,
+    help="Summarise history up to this date (default: last transaction date).",
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A .parquet or .csv file.",
+)
+@click.option("--customer", default="customer_id", show_default=True, help="Customer id column.")
+@click.option("--time", "time_col", default="date", show_default=True, help="Timestamp column.")
+@click.option("--amount", default="amount", show_default=True, help="Amount column.")
+@click.option(
+    "--time-format", default=None, help="strftime format of the timestamps (default ISO 8601)."
+)
+@click.option(
+    "--customer-key", default="customer_id", show_default=True, help="Id column of --customers."
+)
+@click.option(
+    "--horizon", type=float, default=None, help="Override the model's CLV horizon (time units)."
+)
+@click.option(
+    "--discount-rate", type=float, default=None, help="Override the model's annual discount rate."
+)
+@click.option("--chunk-size", type=int, default=100_000, show_default=True)
+@click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs live.")
+def score(
+    model_uri: str,
+    transactions: Path,
+    customers: Path | None,
+    as_of: str | None,
+    output: Path,
+    customer: str,
+    time_col: str,
+    amount: str,
+    time_format: str | None,
+    customer_key: str,
+    horizon: float | None,
+    discount_rate: float | None,
+    chunk_size: int,
+    tracking_uri: str | None,
+) -> None:
+    """Score every customer of a transaction file with an exported segml model."""
+    from segml.batch import score_file
+    from segml.export import load_model
+
+    _, say = _progress()
+    say(f"loading {model_uri}")  # type: ignore[operator]
+    try:
+        model = load_model(model_uri, tracking_uri=tracking_uri)
+    except Exception as exc:  # a missing alias, an unreachable server, a corrupt directory
+        raise click.ClickException(f"cannot load model {model_uri!r}: {exc}") from None
+    params = {
+        k: v
+        for k, v in {"horizon": horizon, "discount_rate": discount_rate}.items()
+        if v is not None
+    }
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"scored {done:,} / {total:,} customers", err=True)
+
+    try:
+        summary = score_file(
+            model,
+            transactions,
+            output,
+            customers=customers,
+            as_of=as_of,
+            customer=customer,
+            time=time_col,
+            amount=amount,
+            time_format=time_format,
+            customer_key=customer_key,
+            chunk_size=chunk_size,
+            params=params or None,
+            progress=progress,
+        )
+    except SegmlError as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo(
+        f"\nscored {summary['scored']:,} of {summary['customers']:,} customers "
+        f"as of {summary['as_of']}"
+    )
+    if summary["not_scored"]:
+        _echo("not scored (kept with a reason):")
+        for why, n in summary["not_scored"].items():
+            _echo(f"  {why}: {n:,}")
+    _echo("customers per segment:")
+    for name, n in summary["segments"].items():
+        _echo(f"  {name}: {n:,}")
+    dropped = summary["quality"].get("dropped", {})
+    if dropped:
+        _echo("transaction rows dropped: " + ", ".join(f"{k} {v:,}" for k, v in dropped.items()))
+    _echo(f"written: {output.resolve()}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

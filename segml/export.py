@@ -218,3 +218,68 @@ def export_model(
         version_ = register_model(path, run_id, name, tracking_uri)
         out.update(name=name, version=version_, uri=f"models:/{name}@champion")
     return out
+
+
+def _local_copy(uri: str, tracking_uri: str | None, workdir: Path) -> Path:
+    """A local directory holding the model at ``uri`` (resolved with an explicit client)."""
+    path = Path(uri)
+    if path.exists():
+        return path
+    from segml.tracking import resolve_tracking_uri
+
+    client = MlflowClient(
+        tracking_uri=resolve_tracking_uri(tracking_uri),
+        registry_uri=resolve_tracking_uri(tracking_uri),
+    )
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        elif "/" in ref:
+            name, ver = ref.split("/", 1)
+            mv = client.get_model_version(name, ver)
+        else:
+            raise ValueError(f"model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION.")
+        source = str(mv.source)
+        if source.startswith("runs:/"):
+            uri = source
+        else:
+            return Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(workdir))
+            )
+    if uri.startswith("runs:/"):
+        run_id, _, artifact = uri.removeprefix("runs:/").partition("/")
+        return Path(client.download_artifacts(run_id, artifact or "model", str(workdir)))
+    raise ValueError(
+        f"model {uri!r} is neither a local model directory nor a models:/ or runs:/ URI."
+    )
+
+
+def load_model(uri: str, tracking_uri: str | None = None) -> SegmlModel:
+    """Load an exported segml model for batch scoring.
+
+    Parameters
+    ----------
+    uri : str
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model`` or a local
+        model directory.
+    tracking_uri : str, optional
+        Where ``models:/`` and ``runs:/`` URIs live (see
+        :func:`segml.tracking.resolve_tracking_uri`); MLflow's global state is not changed.
+
+    Returns
+    -------
+    SegmlModel
+        The python model; ``predict(None, frame, params)`` scores without MLflow's schema
+        enforcement, so rows with missing values are kept (with a ``reason``).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _local_copy(uri, tracking_uri, Path(tmp))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+            model = mlflow.pyfunc.load_model(str(local))
+        python_model = model.unwrap_python_model()
+    if not isinstance(python_model, SegmlModel):
+        raise ValueError(f"{uri!r} is an MLflow model, but not one exported by segml.")
+    return python_model

@@ -182,3 +182,37 @@ def test_registered_champion_alias_and_mlflow_models_predict(
     assert len(got) == 25
     assert got["customer_id"].tolist() == frame["customer_id"].tolist()  # zero-padded ids survive
     np.testing.assert_allclose(got["clv"], rows["clv"], rtol=1e-9)
+
+    tx = segml.load_cdnow()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "tx.csv", index=False)
+    scored = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            "models:/segml-cdnow@champion",
+            "--transactions",
+            str(tmp_path / "tx.csv"),
+            "--as-of",
+            "1997-09-30",
+            "--output",
+            str(tmp_path / "s.parquet"),
+        ],
+    )
+    assert scored.exit_code == 0, scored.output
+    by_cli = pd.read_parquet(tmp_path / "s.parquet").set_index("customer_id")
+    full = pd.read_parquet(tmp_path / "out" / "customers.parquet")
+    np.testing.assert_allclose(by_cli.loc[full.index, "clv"], full["clv"], rtol=1e-9)
+    version_one = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            "models:/segml-cdnow/1",
+            "--transactions",
+            str(tmp_path / "tx.csv"),
+            "--output",
+            str(tmp_path / "s1.csv"),
+        ],
+    )
+    assert version_one.exit_code == 0, version_one.output

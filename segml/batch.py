@@ -1,0 +1,195 @@
+"""Batch scoring of a transaction file with an exported segml model (``segml score``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segml.data import _read_source, read_transactions, summarize
+from segml.errors import DataError
+from segml.scoring import OUTPUT_COLUMNS
+
+__all__ = ["score_file"]
+
+_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("expected_purchases", pa.float64()),
+        ("p_alive", pa.float64()),
+        ("expected_spend", pa.float64()),
+        ("clv", pa.float64()),
+        ("value_percentile", pa.float64()),
+        ("segment", pa.int64()),
+        ("segment_name", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+class _Writer:
+    """Streams chunks to a temporary file beside the output; renamed into place at the end."""
+
+    def __init__(self, output: Path) -> None:
+        suffix = output.suffix.lower()
+        if suffix not in (".parquet", ".pq", ".csv"):
+            raise DataError(f"--output must end in .parquet or .csv, got {output.name!r}.")
+        self.output = output
+        self.parquet = suffix != ".csv"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        self._pq: pq.ParquetWriter | None = None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.parquet:
+            table = pa.Table.from_pandas(frame, schema=_SCHEMA, preserve_index=False)
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(self.tmp, _SCHEMA)
+            self._pq.write_table(table)
+        else:
+            frame.to_csv(
+                self.tmp, mode="w" if self._first else "a", header=self._first, index=False
+            )
+        self._first = False
+
+    def commit(self) -> None:
+        if self._pq is not None:
+            self._pq.close()
+        elif self.parquet:  # no rows at all: still a valid, empty file
+            pq.write_table(_SCHEMA.empty_table(), self.tmp)
+        os.replace(self.tmp, self.output)
+
+    def abort(self) -> None:
+        if self._pq is not None:
+            with contextlib.suppress(Exception):  # already failing; the file goes anyway
+                self._pq.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def score_file(
+    model: Any,
+    transactions: str | Path,
+    output: str | Path,
+    *,
+    customers: str | Path | None = None,
+    as_of: str | None = None,
+    customer: str = "customer_id",
+    time: str = "date",
+    amount: str = "amount",
+    time_format: str | None = None,
+    customer_key: str = "customer_id",
+    chunk_size: int = 100_000,
+    params: dict[str, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score every customer of a transaction file and write one row per customer atomically.
+
+    Parameters
+    ----------
+    model : SegmlModel
+        From :func:`segml.export.load_model`.
+    transactions : path
+        CSV or Parquet transaction log.
+    output : path
+        ``.parquet`` or ``.csv``; written to a temporary file and renamed into place, so an
+        interrupted run leaves no output file.
+    customers : path, optional
+        Customer attributes (joined on ``customer_key``).
+    as_of : date-like, optional
+        Summarise the history up to this date; default the last transaction date.
+    customer, time, amount, time_format, customer_key : str
+        Column mapping, as in :func:`segml.read_transactions`.
+    chunk_size : int
+        Customers scored per chunk.
+    params : dict, optional
+        ``horizon`` and ``discount_rate`` overriding the model's defaults.
+    progress : callable, optional
+        Called with (customers done, customers total) after each chunk.
+
+    Returns
+    -------
+    dict
+        ``customers``, ``scored``, ``not_scored`` (reason -> count), ``segments``
+        (name -> count), ``as_of``, ``quality`` (the data-quality report as a dict).
+    """
+    raw = _read_source(Path(transactions), [], [customer, time])
+    if customer not in raw.columns:
+        raise DataError(f"the transaction file has no customer column {customer!r}.")
+    input_ids = pd.unique(raw[customer].dropna().astype("str").str.strip())
+    input_ids = input_ids[input_ids != ""]
+    tx = read_transactions(
+        raw, customer=customer, time=time, amount=amount, time_format=time_format
+    )
+    end = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(tx["date"].max()).normalize()
+    unit = model.meta.get("unit") or "W"
+    table = summarize(
+        tx, calibration_end=end, unit=unit, customers=customers, customer_key=customer_key
+    )
+    quality = table.attrs.get("segml_quality", {})
+    frame = table.reset_index()
+    missing_ids = np.setdiff1d(input_ids, frame["customer_id"].to_numpy(dtype=object).astype(str))
+    seen = set(tx["customer_id"].unique())
+    writer = _Writer(Path(output))
+    reasons: Counter[str] = Counter()
+    segments: Counter[str] = Counter()
+    total = len(frame) + len(missing_ids)
+    done = 0
+    try:
+        for start in range(0, len(frame), max(1, chunk_size)):
+            chunk = frame.iloc[start : start + chunk_size]
+            scored = model.predict(None, chunk, params)
+            writer.write(scored)
+            reasons.update(r for r in scored["reason"] if r)
+            segments.update(n for n in scored["segment_name"] if n is not None)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        if len(missing_ids):
+            why = np.array(
+                [
+                    "first purchase after as_of" if i in seen else "no valid transaction"
+                    for i in missing_ids
+                ],
+                dtype=object,
+            )
+            rest = pd.DataFrame({c: [None] * len(missing_ids) for c in OUTPUT_COLUMNS})
+            rest["customer_id"] = missing_ids
+            rest["segment"] = -1
+            rest["reason"] = why
+            for col in (
+                "expected_purchases",
+                "p_alive",
+                "expected_spend",
+                "clv",
+                "value_percentile",
+            ):
+                rest[col] = np.nan
+            writer.write(rest[list(OUTPUT_COLUMNS)])
+            reasons.update(why)
+            done += len(missing_ids)
+            if progress:
+                progress(done, total)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return {
+        "customers": total,
+        "scored": total - sum(reasons.values()),
+        "not_scored": dict(reasons),
+        "segments": dict(sorted(segments.items(), key=lambda kv: -kv[1])),
+        "as_of": end.date().isoformat(),
+        "quality": quality,
+    }

@@ -1,0 +1,208 @@
+"""`segml score`: one row per customer, ids as strings, atomic output, clear errors."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+import segml
+from segml.cli import main
+from segml.export import save_model
+
+
+@pytest.fixture(scope="module")
+def cdnow_model(tmp_path_factory) -> tuple[Path, segml.ExperimentResult]:
+    result = segml.run_experiment(REPO / "experiments" / "cdnow.toml")
+    return save_model(result, tmp_path_factory.mktemp("m") / "cdnow"), result
+
+
+@pytest.fixture(scope="module")
+def b2b_tree_model(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    config = segml.load_config(REPO / "experiments" / "b2b.toml")
+    config = replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
+    result = segml.run_experiment(config)
+    path = save_model(result, tmp_path_factory.mktemp("m") / "b2b", champion="value_tree")
+    tx, customers = segml.make_b2b(300, random_state=99)
+    return path, tx, customers
+
+
+def cdnow_csv(path: Path) -> Path:
+    tx = segml.load_cdnow()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    return path
+
+
+def test_scores_equal_the_experiment_and_keep_every_customer(cdnow_model, tmp_path) -> None:
+    model, result = cdnow_model
+    tx = pd.read_csv(cdnow_csv(tmp_path / "tx.csv"), dtype={"customer_id": str})
+    extra = pd.DataFrame(
+        {
+            "customer_id": ["9990001", "9990002", "9990002"],
+            "date": ["not a date", "1998-01-05", "1998-02-01"],
+            "amount": [10.0, 20.0, 30.0],
+        }
+    )
+    pd.concat([tx, extra]).to_csv(tmp_path / "tx2.csv", index=False)
+    out = tmp_path / "scores.csv"
+    run = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            str(model),
+            "--transactions",
+            str(tmp_path / "tx2.csv"),
+            "--as-of",
+            "1997-09-30",
+            "--output",
+            str(out),
+            "--chunk-size",
+            "500",
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    scores = pd.read_csv(out, dtype={"customer_id": str, "reason": str}, keep_default_na=False)
+    assert len(scores) == 2357 + 2 == scores["customer_id"].nunique()
+    assert scores["customer_id"].iloc[0] == "0001"  # zero-padded ids survive
+    why = scores.set_index("customer_id")["reason"]
+    assert why["9990001"] == "no valid transaction"
+    assert why["9990002"] == "first purchase after as_of"
+    scored = scores[scores["reason"] == ""].set_index("customer_id").loc[result.table.index]
+    np.testing.assert_allclose(scored["clv"].astype(float), result.table["clv"], rtol=1e-9)
+    np.testing.assert_array_equal(
+        scored["segment"].astype(int), result.table[f"segment_{result.champion}"]
+    )
+    assert "scored 2,357 of 2,359 customers as of 1997-09-30" in run.output
+    assert "first purchase after as_of: 1" in run.output
+    assert "customers per segment:" in run.output
+
+
+def test_parquet_output_and_default_as_of(cdnow_model, tmp_path) -> None:
+    model, _ = cdnow_model
+    out = tmp_path / "scores.parquet"
+    run = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            str(model),
+            "--transactions",
+            str(cdnow_csv(tmp_path / "tx.csv")),
+            "--output",
+            str(out),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    scores = pd.read_parquet(out)
+    assert len(scores) == 2357 and scores["customer_id"].dtype != np.int64
+    assert "as of 1998-06-30" in run.output  # the last transaction date
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_missing_attributes(b2b_tree_model, tmp_path) -> None:
+    model, tx, customers = b2b_tree_model
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(
+        tmp_path / "tx.csv", index=False
+    )
+    partial = customers.copy()
+    partial.loc[:4, "annual_revenue"] = np.nan
+    partial.to_csv(tmp_path / "crm.csv", index=False)
+    out = tmp_path / "s.csv"
+    run = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            str(model),
+            "--transactions",
+            str(tmp_path / "tx.csv"),
+            "--customers",
+            str(tmp_path / "crm.csv"),
+            "--output",
+            str(out),
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    scores = pd.read_csv(out, dtype={"customer_id": str, "reason": str}, keep_default_na=False)
+    assert len(scores) == 300
+    assert (scores["reason"] == "missing attribute annual_revenue").sum() == 5
+    customers.drop(columns="industry").to_csv(tmp_path / "crm2.csv", index=False)
+    run = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            str(model),
+            "--transactions",
+            str(tmp_path / "tx.csv"),
+            "--customers",
+            str(tmp_path / "crm2.csv"),
+            "--output",
+            str(tmp_path / "s2.csv"),
+        ],
+    )
+    assert run.exit_code == 1
+    assert "lacks required columns ['industry']" in run.output
+    assert not (tmp_path / "s2.csv").exists()
+
+
+def test_interrupted_score_leaves_no_output(cdnow_model, tmp_path) -> None:
+    model, _ = cdnow_model
+    tx = segml.simulate_transactions(40_000, random_state=5)
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(
+        tmp_path / "big.csv", index=False
+    )
+    out = tmp_path / "scores.parquet"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "segml.cli",
+            "score",
+            "--model",
+            str(model),
+            "--transactions",
+            str(tmp_path / "big.csv"),
+            "--output",
+            str(out),
+            "--chunk-size",
+            "200",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("scored "):  # scoring is under way: interrupt it
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.wait(timeout=120)
+    assert proc.returncode != 0
+    assert not out.exists()
+    assert not list(tmp_path.glob("*.partial")), "the temporary file is removed too"
+
+
+def test_unknown_model_is_a_clear_error(tmp_path) -> None:
+    run = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--model",
+            str(tmp_path / "nope"),
+            "--transactions",
+            str(cdnow_csv(tmp_path / "t.csv")),
+            "--output",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert run.exit_code == 1
+    assert "cannot load model" in run.output
