@@ -217,3 +217,17 @@ def test_parameters_recovered_from_simulation() -> None:
     for name, value in truth.items():
         se = fitted.standard_errors_[name]
         assert abs(fitted.params_[name] - value) < 4 * se, (name, fitted.params_[name], se)
+
+
+def test_sample_weight_equals_the_expanded_table(cdnow) -> None:
+    stats = cdnow.groupby(["frequency", "recency", "T"]).size().rename("count").reset_index()
+    weighted = segml.BetaGeo().fit(stats, sample_weight=stats["count"])
+    full = segml.BetaGeo().fit(cdnow)
+    assert weighted.n_customers_ == full.n_customers_ == 2357
+    for name in full.params_:
+        assert weighted.params_[name] == pytest.approx(full.params_[name], rel=1e-6)
+    assert weighted.log_likelihood_ == pytest.approx(full.log_likelihood_, abs=1e-6)
+    with pytest.raises(segml.DataError, match="sample_weight has 3 entries"):
+        segml.BetaGeo().fit(stats, sample_weight=[1, 2, 3])
+    with pytest.raises(segml.DataError, match="finite and >= 0"):
+        segml.BetaGeo().fit(stats, sample_weight=-stats["count"])

@@ -82,6 +82,8 @@ def test_spark_summary_equals_pandas_on_cdnow(cdnow_spark, cdnow) -> None:
         segml_spark.summarize(cdnow_spark, calibration_end="1997-09-30")
     ).toPandas()
     assert int(stats["count"].sum()) == 2357 and len(stats) == 1016
+    from_spark = segml.BetaGeo().fit(stats, sample_weight=stats["count"])
+    assert from_spark.log_likelihood_ == pytest.approx(-9582.43, abs=0.05)
 
 
 def test_spark_scoring_equals_in_process_scoring(cdnow_spark, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ class Compressed:
     inverse: np.ndarray  # (n,)
 
     @classmethod
-    def of(cls, *columns: np.ndarray) -> Compressed:
+    def of(cls, *columns: np.ndarray, weights: np.ndarray | None = None) -> Compressed:
         """Hash-based: factorize each column, combine the codes, factorize the combination."""
         key = np.zeros(len(columns[0]), dtype=np.int64)
         for col in columns:
@@ -84,17 +84,32 @@ class Compressed:
         rep = np.zeros(len(first), dtype=np.intp)
         rep[inverse[::-1]] = np.arange(len(inverse))[::-1]
         values = np.column_stack([np.asarray(c)[rep] for c in columns])
-        counts = np.bincount(inverse, minlength=len(first)).astype("float64")
+        counts = np.bincount(inverse, weights=weights, minlength=len(first)).astype("float64")
         return cls(values, counts, inverse.astype(np.intp))
 
     @classmethod
-    def identity(cls, *columns: np.ndarray) -> Compressed:
+    def identity(cls, *columns: np.ndarray, weights: np.ndarray | None = None) -> Compressed:
         stacked = np.column_stack(columns)
         n = len(stacked)
-        return cls(stacked, np.ones(n), np.arange(n))
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype="float64")
+        return cls(stacked, w, np.arange(n))
 
     def column(self, i: int) -> np.ndarray:
         return self.values[:, i]
+
+
+def check_weights(sample_weight: Any, n: int, who: str) -> np.ndarray | None:
+    """Validated per-customer weights (counts of identical customers), or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype="float64").reshape(-1)
+    if w.shape != (n,):
+        raise DataError(f"{who}: sample_weight has {w.size} entries for {n:,} customers.")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DataError(f"{who}: sample_weight must be finite and >= 0.")
+    if w.sum() <= 0:
+        raise DataError(f"{who}: sample_weight sums to zero.")
+    return w
 
 
 def to_json_text(state: dict[str, Any], path: str | Path | None) -> str:

@@ -22,6 +22,7 @@ from segml.clv import _lifetimes as engine
 from segml.clv._base import (
     Compressed,
     JSONPersistence,
+    check_weights,
     frequency_arrays,
     segml_version,
 )
@@ -47,7 +48,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         self.compress = compress
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, table: pd.DataFrame, y: Any = None) -> FrequencyModel:
+    def fit(self, table: pd.DataFrame, y: Any = None, sample_weight: Any = None) -> FrequencyModel:
         """Estimate the parameters by maximum likelihood.
 
         Parameters
@@ -56,6 +57,10 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             Customer table with ``frequency``, ``recency`` and ``T``.
         y : ignored
             Present for scikit-learn compatibility.
+        sample_weight : array of float, optional
+            Number of customers each row stands for, e.g. the ``count`` of
+            :func:`segml.spark.compressed_statistics`; the estimate equals the fit on the
+            expanded table.
 
         Returns
         -------
@@ -63,7 +68,12 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         """
         who = f"{type(self).__name__}.fit"
         x, t_x, T = frequency_arrays(table, who)
-        data = Compressed.of(x, t_x, T) if self.compress else Compressed.identity(x, t_x, T)
+        w_in = check_weights(sample_weight, len(x), who)
+        data = (
+            Compressed.of(x, t_x, T, weights=w_in)
+            if self.compress
+            else Compressed.identity(x, t_x, T, weights=w_in)
+        )
         cx, ct, cT, w = data.column(0), data.column(1), data.column(2), data.weights
         params, info = self._estimate(cx, ct, cT, w)
         loglik = self._loglik_fn()
@@ -76,18 +86,18 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         if not all(np.isfinite(v) for v in ses.values()):
             raise ConvergenceError(
                 f"{self._label} did not converge on {len(w):,} unique customer rows "
-                f"({len(x):,} customers) to a proper maximum: the estimate {params} has a "
+                f"({int(w.sum()):,} customers) to a proper maximum: the estimate {params} has a "
                 "singular information matrix, so the data do not identify the model. "
                 f"{_HINT}"
             )
         self.params_ = params
         self.log_likelihood_ = total(np.log([params[n] for n in self._param_names]))
         self.standard_errors_ = ses
-        self.n_customers_ = len(x)
+        self.n_customers_ = round(float(w.sum()))
         self.n_unique_rows_ = len(w)
         k = len(self._param_names)
         self.aic_ = 2 * k - 2 * self.log_likelihood_
-        self.bic_ = k * np.log(len(x)) - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(w.sum()) - 2 * self.log_likelihood_
         self.fit_info_ = info
         return self
 
