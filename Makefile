@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := constraints.txt
 
-.PHONY: help venv install install-dev test lint typecheck pytest demo lock clean
+.PHONY: help venv install install-dev test lint typecheck pytest demo lock clean chromium
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the built-in CDNOW data"
@@ -34,7 +34,16 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+# The report test renders report.html in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The report test needs Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
+
+pytest: install-dev chromium
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest

@@ -22,6 +22,7 @@ import pandas as pd
 from segml.baselines import RFMSegmenter, ValueTierSegmenter
 from segml.cluster import ClusterSegmenter
 from segml.clv import CLVModel, HoldoutEvaluation, evaluate_holdout
+from segml.clv.holdout import cumulative_tracking
 from segml.config import ExperimentConfig, SegmenterConfig, load_config
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b
@@ -66,6 +67,8 @@ class ExperimentResult:
         Segmentations that could not be built, with the reason.
     timings : dict of str to float
         Seconds per step.
+    timeline : pandas.DataFrame or None
+        Cumulative repeat transactions, actual vs expected (:func:`cumulative_tracking`).
     """
 
     config: ExperimentConfig
@@ -81,6 +84,7 @@ class ExperimentResult:
     champion: str | None
     skipped: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    timeline: pd.DataFrame | None = None
 
     def clv_summary(self) -> dict[str, Any]:
         """The CLV fit as written to ``clv.json``."""
@@ -110,7 +114,10 @@ class ExperimentResult:
 
     def write(self, output_dir: str | Path) -> dict[str, Path]:
         """Write ``comparison.csv``, ``hypotheses.csv``, ``profiles.csv``,
-        ``customers.parquet``, ``clv.json`` and ``quality.json`` to ``output_dir``."""
+        ``customers.parquet``, ``clv.json``, ``quality.json`` and ``report.html`` to
+        ``output_dir``."""
+        from segml.report import write_report
+
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -120,6 +127,7 @@ class ExperimentResult:
             "customers": out / "customers.parquet",
             "clv": out / "clv.json",
             "quality": out / "quality.json",
+            "report": out / "report.html",
         }
         self.comparison.to_csv(paths["comparison"])
         self.validation.to_csv(paths["hypotheses"])
@@ -129,6 +137,7 @@ class ExperimentResult:
         table.to_parquet(paths["customers"])
         paths["clv"].write_text(json.dumps(self.clv_summary(), indent=2, default=_json_default))
         paths["quality"].write_text(json.dumps(self.quality.to_dict(), indent=2))
+        write_report(self, paths["report"])
         return paths
 
 
@@ -252,6 +261,7 @@ def run_experiment(
     ).fit(table)
     scores = clv.predict(table, horizon=config.clv.horizon, discount_rate=config.clv.discount_rate)
     holdout = evaluate_holdout(clv, table) if d.holdout_end else None
+    timeline = cumulative_tracking(clv, tx, table, d.holdout_end or d.calibration_end, d.unit)
     attrs = table.attrs
     table = table.join(scores)
     clv_values = table["clv"].to_numpy()
@@ -328,4 +338,5 @@ def run_experiment(
         champion=comparison.attrs.get("champion"),
         skipped=skipped,
         timings=timings,
+        timeline=timeline,
     )

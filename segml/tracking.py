@@ -204,6 +204,11 @@ def log_result(
         params["champion"] = str(result.champion)
         client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
         client.log_text(run_id, config.text or "", "experiment.toml")
+        from segml.report import figures, render_report
+
+        for plot_name, fig in figures(result).items():
+            client.log_figure(run_id, fig, f"plots/{plot_name}.png")
+        client.log_text(run_id, render_report(result), "report.html")
         client.log_dict(run_id, clv, "clv.json")
         client.log_text(run_id, result.comparison.to_csv(), "comparison.csv")
         if len(result.validation):

@@ -49,7 +49,16 @@ def check_runs(client: MlflowClient, n_segmenters: int) -> None:
     assert len(parent.data.params["data.hash"]) == 64
     assert parent.data.tags["segml.version"] == segml.__version__
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"experiment.toml", "clv.json", "comparison.csv", "outputs"} <= names
+    assert {
+        "experiment.toml",
+        "clv.json",
+        "comparison.csv",
+        "outputs",
+        "report.html",
+        "plots",
+    } <= names
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/p_alive_matrix.png" in plots and "plots/gain_curves.png" in plots
     child = children[0]
     assert "oos_normalised_gini" in child.data.metrics
     files = {a.path for a in client.list_artifacts(child.info.run_id)}

@@ -122,3 +122,62 @@ def evaluate_holdout(model: Any, table: pd.DataFrame, max_bin: int = 7) -> Holdo
         correlation=corr,
         bins=bins,
     )
+
+
+def cumulative_tracking(
+    model: Any, transactions: pd.DataFrame, table: pd.DataFrame, end: Any, unit: str = "W"
+) -> pd.DataFrame:
+    """Cumulative repeat transactions over time, actual vs expected (the papers' tracking plot).
+
+    Parameters
+    ----------
+    model : FrequencyModel or CLVModel
+        Fitted on ``table``.
+    transactions : pandas.DataFrame
+        The transaction log (``customer_id``, ``date``).
+    table : pandas.DataFrame
+        The customer table (its customers form the cohort; ``first_purchase``).
+    end : date-like
+        Last date of the curve (the holdout end, or the calibration end).
+    unit : {"D", "W", "M"}
+        Step of the curve.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date``, ``actual`` and ``expected`` cumulative repeat transactions of the cohort,
+        one row per time unit from the first acquisition. Expected is the sum over
+        customers of E[X(t - acquisition)], the unconditional expectation.
+    """
+    from segml.data import UNIT_DAYS
+
+    freq_model = getattr(model, "frequency_model_", model)
+    day = np.timedelta64(1, "D")
+    unit_days = UNIT_DAYS[unit]
+    births = table["first_purchase"].to_numpy("datetime64[ns]")
+    origin = births.min()
+    stop = np.datetime64(pd.Timestamp(end).normalize().to_datetime64())
+    span = float((stop - origin) / day)
+    grid = np.arange(int(np.floor(span / unit_days)) + 1) * unit_days  # days from origin
+    if grid[-1] < span:
+        grid = np.r_[grid, span]
+    tx = transactions[transactions["customer_id"].isin(table.index)]
+    days = tx["date"].to_numpy("datetime64[ns]").astype("datetime64[D]")
+    events = pd.DataFrame({"c": tx["customer_id"].to_numpy(), "d": days}).drop_duplicates()
+    events = events.sort_values(["c", "d"])
+    repeat = events[events.duplicated("c", keep="first")]
+    offsets = np.sort((repeat["d"].to_numpy() - origin.astype("datetime64[D]")) / day)
+    offsets = offsets[offsets <= (stop - origin) / day]
+    actual = np.searchsorted(offsets, grid, side="right")
+    birth_days, counts = np.unique((births - origin) / day, return_counts=True)
+    expected = np.zeros(len(grid))
+    for b, n in zip(birth_days, counts, strict=True):
+        age = np.clip(grid - b, 0.0, None) / unit_days
+        expected += n * freq_model.expected_purchases_new(age)
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(origin) + pd.to_timedelta(grid, unit="D"),
+            "actual": actual.astype("int64"),
+            "expected": expected,
+        }
+    )

@@ -1,0 +1,413 @@
+"""The stakeholder report: one self-contained HTML file telling the study's story in order.
+
+1. the question and the hypotheses; 2. the customer quality score (CLV model, parameters,
+holdout accuracy, the diagnostic plots); 3. each hypothesis with its verdict, effect size and
+interval; 4. the comparison of all segmentations (table and gain curves of holdout value);
+5. the champion's segments; 6. the segments to target, and whether they work on prospects.
+
+Plots are drawn with matplotlib's object API (no pyplot, no interactive backend, no change
+to the caller's matplotlib state) and embedded as PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from segml.clv._base import segml_version
+from segml.experiment import ExperimentResult
+
+__all__ = ["SECTIONS", "figures", "render_report", "write_report"]
+
+#: Section ids of the report, in order.
+SECTIONS = (
+    "question",
+    "data",
+    "clv",
+    "hypotheses",
+    "comparison",
+    "champion",
+    "recommendations",
+)
+_DEFAULT_QUESTION = "Which customers are worth most, and how do we find them?"
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
+max-width:1100px;color:#222;line-height:1.45;padding:0 1rem}
+h1{font-size:1.7rem;margin-bottom:.2rem}h2{border-bottom:2px solid #2b6cb0;padding-bottom:.2rem;
+margin-top:2.4rem}table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0;width:100%}
+th,td{border:1px solid #ddd;padding:.25rem .45rem;text-align:right}th{background:#f2f5f9}
+td:first-child,th:first-child{text-align:left}.muted{color:#666;font-size:.9rem}
+.verdict-validated{color:#276749;font-weight:600}.verdict-rejected{color:#9b2c2c}
+.verdict-too_small{color:#975a16}.champion{background:#fefcbf}figure{margin:1rem 0}
+figcaption{font-size:.85rem;color:#555}img{max-width:100%}.callout{background:#ebf8ff;
+border-left:4px solid #2b6cb0;padding:.6rem 1rem;margin:1rem 0}.scroll{overflow-x:auto}
+code{font-size:.85em}td,th{white-space:nowrap}
+"""
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _fig(width: float = 8.0, height: float = 3.6) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def figures(result: ExperimentResult) -> dict[str, Figure]:
+    """Every plot of the report, by name (also logged to MLflow as images)."""
+    out: dict[str, Figure] = {}
+    table = result.table
+    value = result.config.evaluation.value
+    if result.holdout is not None:
+        bins = result.holdout.bins
+        fig = _fig(6.5, 3.4)
+        ax = fig.subplots()
+        xs = np.arange(len(bins))
+        ax.plot(xs, bins["actual"], marker="o", label="actual")
+        ax.plot(xs, bins["expected"], marker="s", linestyle="--", label="expected")
+        ax.set_xticks(xs, list(bins.index))
+        ax.set_xlabel("repeat purchases in calibration")
+        ax.set_ylabel("mean purchases in holdout")
+        ax.set_title("Holdout purchases by calibration frequency")
+        ax.legend()
+        out["holdout_by_frequency"] = fig
+    if result.timeline is not None and len(result.timeline):
+        tl = result.timeline
+        fig = _fig(7.5, 3.4)
+        ax = fig.subplots()
+        ax.plot(tl["date"], tl["actual"], label="actual")
+        ax.plot(tl["date"], tl["expected"], linestyle="--", label="expected")
+        cal = pd.Timestamp(result.config.data.calibration_end)
+        ax.axvline(cal, color="grey", linewidth=0.8)  # type: ignore[arg-type]
+        ax.annotate(
+            "end of calibration",
+            (cal, 0),
+            xytext=(4, 8),
+            textcoords="offset points",
+            fontsize=8,
+            color="grey",
+        )
+        ax.set_ylabel("cumulative repeat transactions")
+        ax.set_title("Cumulative repeat transactions, actual vs expected")
+        ax.legend()
+        out["cumulative_transactions"] = fig
+    freq_model = result.clv_model.frequency_model_
+    max_x = int(np.clip(float(table["frequency"].quantile(0.99)), 5, 40))
+    T = float(table["T"].max())
+    recency = np.linspace(0, T, 40)
+    grid = pd.DataFrame(
+        [(x, r if x > 0 else 0.0, T) for x in range(max_x + 1) for r in recency],
+        columns=["frequency", "recency", "T"],
+    )
+    p = freq_model.p_alive(grid).to_numpy().reshape(max_x + 1, len(recency)).copy()
+    p[0, 1:] = np.nan  # no repeat purchase: recency is 0 by definition
+    fig = _fig(6.0, 4.2)
+    ax = fig.subplots()
+    im = ax.imshow(
+        p,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        extent=(0, T, -0.5, max_x + 0.5),
+    )
+    fig.colorbar(im, ax=ax, label="P(alive)")
+    ax.set_xlabel("recency (time of last repeat purchase)")
+    ax.set_ylabel("repeat purchases (frequency)")
+    ax.set_title(f"P(alive) for a customer with T = {T:.1f}")
+    out["p_alive_matrix"] = fig
+    if len(result.validation):
+        v = result.validation
+        fig = _fig(7.0, 0.6 + 0.45 * len(v))
+        ax = fig.subplots()
+        y = np.arange(len(v))[::-1]
+        colors = [
+            "#276749" if s == "validated" else "#9b2c2c" if s == "rejected" else "#975a16"
+            for s in v["verdict"]
+        ]
+        lo = (v["ratio"] - v["ratio_low"]).clip(lower=0).fillna(0)
+        hi = (v["ratio_high"] - v["ratio"]).clip(lower=0).fillna(0)
+        ax.errorbar(v["ratio"], y, xerr=[lo, hi], fmt="none", ecolor="grey", capsize=3)
+        ax.scatter(v["ratio"], y, c=colors, zorder=3)
+        ax.axvline(1.0, color="grey", linewidth=0.8)
+        ax.set_yticks(y, list(v.index))
+        ax.set_xlabel(f"ratio of mean {value}, group / rest (95 % interval)")
+        ax.set_title("Hypotheses")
+        out["hypotheses"] = fig
+    if "holdout_revenue" in table.columns:
+        actual = table["holdout_revenue"].to_numpy()
+        predicted = table[value].to_numpy()
+        fig = _fig(7.0, 4.2)
+        ax = fig.subplots()
+        share = np.arange(1, len(actual) + 1) / len(actual)
+        for name in result.segmenters:
+            labels = table[f"segment_{name}"].to_numpy()
+            means = pd.Series(predicted).groupby(labels).mean()
+            keys = means.reindex(labels).to_numpy()
+            order = np.argsort(-keys, kind="stable")
+            gains = np.cumsum(actual[order])
+            width = 2.4 if name == result.champion else 1.2
+            ax.plot(share, gains / gains[-1], linewidth=width, label=name)
+        oracle = np.cumsum(np.sort(actual)[::-1])
+        ax.plot(share, oracle / oracle[-1], color="black", linestyle=":", label="oracle")
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="random")
+        ax.set_xlabel("share of customers, taken by segment's predicted value")
+        ax.set_ylabel("share of holdout revenue")
+        ax.set_title("Gain curves of holdout value")
+        ax.legend(fontsize=8)
+        out["gain_curves"] = fig
+    if result.champion is not None:
+        prof = result.profiles[result.profiles["segmentation"] == result.champion]
+        fig = _fig(7.0, 3.6)
+        ax = fig.subplots()
+        x = np.arange(len(prof))
+        ax.bar(x - 0.2, prof["share"], width=0.4, label="share of customers")
+        ax.bar(x + 0.2, prof["value_share"], width=0.4, label="share of value")
+        ax.set_xticks(x, [str(n)[:26] for n in prof["name"]], rotation=25, ha="right", fontsize=8)
+        ax.set_title(f"Champion ({result.champion}): customers vs value")
+        ax.legend()
+        out["champion_segments"] = fig
+    return out
+
+
+def _table(frame: pd.DataFrame, digits: int = 3, index: bool = True) -> str:
+    inner = frame.round(digits).to_html(index=index, border=0, na_rep="", escape=True)
+    return f"<div class='scroll'>{inner}</div>"
+
+
+def _img(images: dict[str, str], name: str, caption: str) -> str:
+    if name not in images:
+        return ""
+    return (
+        f'<figure><img alt="{html.escape(caption)}" data-plot="{name}" '
+        f'src="data:image/png;base64,{images[name]}"><figcaption>{html.escape(caption)}'
+        "</figcaption></figure>"
+    )
+
+
+def render_report(result: ExperimentResult) -> str:
+    """The report as an HTML string (self-contained: styles and images inline)."""
+    cfg = result.config
+    images = {name: _png(fig) for name, fig in figures(result).items()}
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>segml report: {esc(cfg.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Customer value segmentation: {esc(cfg.name)}</h1>",
+        f"<p class='muted'>segml {esc(segml_version())}; data hash {esc(result.data_hash[:12])}; "
+        f"calibration to {esc(cfg.data.calibration_end)}"
+        + (f", holdout to {esc(cfg.data.holdout_end)}" if cfg.data.holdout_end else "")
+        + f", time unit {esc(cfg.data.unit)}.</p>",
+    ]
+    # 1. question
+    parts.append("<section id='question'><h2>1. The question and the hypotheses</h2>")
+    parts.append(f"<p>{esc(cfg.description or _DEFAULT_QUESTION)}</p>")
+    if cfg.hypotheses:
+        rows = "".join(
+            f"<tr><td>{esc(h.name)}</td><td><code>{esc(h.rule)}</code></td><td>{esc(h.expect)}</td></tr>"
+            for h in cfg.hypotheses
+        )
+        parts.append(
+            f"<table><tr><th>hypothesis</th><th>rule</th><th>expected value</th></tr>{rows}</table>"
+        )
+    parts.append("</section>")
+    # data
+    q = result.quality
+    parts.append("<section id='data'><h2>Data</h2>")
+    parts.append(
+        f"<p>{q.rows_read:,} transactions read, {q.rows_kept:,} kept; "
+        f"{len(result.table):,} customers in the calibration cohort.</p>"
+    )
+    parts.append(_table(q.to_frame(), index=False))
+    parts.append("</section>")
+    # 2. clv
+    clv = result.clv_summary()
+    params = pd.DataFrame({"estimate": clv["params"], "standard error": clv["standard_errors"]})
+    parts.append("<section id='clv'><h2>2. The customer quality score</h2>")
+    parts.append(
+        f"<p>Customer value is the discounted expected profit of each customer: expected purchases "
+        f"from the <b>{esc(clv['frequency_model'])}</b> model times expected spend from the "
+        f"Gamma-Gamma model times a margin of {cfg.clv.margin:g}, over "
+        f"{result.clv_model.default_horizon() if cfg.clv.horizon is None else cfg.clv.horizon:g} "
+        f"time units at {cfg.clv.discount_rate:.0%} a year. "
+        f"{esc(result.clv_model.selection_['reason'])}.</p>"
+    )
+    parts.append(_table(params, 4))
+    parts.append(
+        f"<p class='muted'>log-likelihood {clv['log_likelihood']:.2f}; spend model "
+        + ", ".join(f"{k} = {v:.3f}" for k, v in clv["spend_params"].items())
+        + "</p>"
+    )
+    if clv["holdout"]:
+        h = clv["holdout"]
+        parts.append(
+            f"<div class='callout'>Holdout accuracy: {h['actual_purchases']:,.0f} repeat purchases "
+            f"happened, {h['expected_purchases']:,.1f} were expected; the correlation of expected "
+            f"and actual purchases per customer is {h['correlation']:.3f} (mean absolute error "
+            f"{h['mae']:.3f}).</div>"
+        )
+    parts.append(
+        _img(
+            images,
+            "holdout_by_frequency",
+            "Expected vs actual holdout purchases by calibration frequency",
+        )
+    )
+    parts.append(
+        _img(
+            images,
+            "cumulative_transactions",
+            "Cumulative repeat transactions over time, actual vs expected",
+        )
+    )
+    parts.append(
+        _img(
+            images,
+            "p_alive_matrix",
+            "Probability that a customer is still active, by frequency and recency",
+        )
+    )
+    parts.append("</section>")
+    # 3. hypotheses
+    parts.append("<section id='hypotheses'><h2>3. The hypotheses, tested</h2>")
+    if len(result.validation):
+        v = result.validation
+        hyp_rows: list[str] = []
+        for name, r in v.iterrows():
+            hyp_rows.append(
+                f"<tr><td>{esc(str(name))}</td><td><code>{esc(r['rule'])}</code></td>"
+                f"<td>{r['share_in']:.1%}</td><td>{r['lift']:.2f}</td>"
+                f"<td>{r['ratio']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]</td>"
+                f"<td>{r['cliffs_delta']:.3f}</td><td>{r['p_holm']:.2g}</td>"
+                f"<td class='verdict-{esc(r['verdict'])}'>{esc(r['verdict'])}</td></tr>"
+            )
+        parts.append(
+            "<table><tr><th>hypothesis</th><th>rule</th><th>share</th><th>lift</th>"
+            "<th>ratio of means [95 %]</th><th>Cliff's delta</th><th>Holm p</th>"
+            "<th>verdict</th></tr>" + "".join(hyp_rows) + "</table>"
+        )
+        parts.append(
+            "<p class='muted'>Mann-Whitney tests in the stated direction, Holm-adjusted "
+            f"at alpha = {cfg.evaluation.alpha:g}. The effect size, not the p-value, says "
+            "whether a difference matters.</p>"
+        )
+        parts.append(
+            _img(images, "hypotheses", "Ratio of mean value, group vs rest, with 95 % intervals")
+        )
+    else:
+        parts.append("<p>No hypotheses were stated.</p>")
+    parts.append("</section>")
+    # 4. comparison
+    comp = result.comparison
+    cols = [
+        c
+        for c in (
+            "kind",
+            "method",
+            "targetable",
+            "k",
+            "min_share",
+            "oos_normalised_gini",
+            "oos_omega2_log",
+            "oos_top_lift",
+            "is_normalised_gini",
+            "stability_ari",
+            "eligible",
+            "champion",
+        )
+        if c in comp
+    ]
+    parts.append("<section id='comparison'><h2>4. All segmentations on one yardstick</h2>")
+    parts.append(
+        "<p>Every segmentation is measured by how well it separates value. The headline is out of "
+        "sample: segments are ranked by their mean predicted value and scored against the revenue "
+        "customers actually brought in the holdout window.</p>"
+    )
+    parts.append(_table(comp[cols]))
+    parts.append(f"<p class='muted'>Champion rule: {esc(comp.attrs.get('champion_rule', ''))}.</p>")
+    parts.append(_img(images, "gain_curves", "Gain curves of holdout value, one per segmentation"))
+    parts.append("</section>")
+    # 5. champion
+    parts.append("<section id='champion'><h2>5. The champion's segments</h2>")
+    if result.champion is not None:
+        prof = result.profiles[result.profiles["segmentation"] == result.champion].drop(
+            columns="segmentation"
+        )
+        parts.append(
+            f"<p>Champion: <b>{esc(result.champion)}</b> "
+            f"({esc(str(comp.loc[result.champion, 'kind']))}, "
+            + (
+                "targetable"
+                if comp.loc[result.champion, "targetable"]
+                else "needs purchase history"
+            )
+            + ").</p>"
+        )
+        parts.append(_table(prof, index=False))
+        parts.append(
+            _img(images, "champion_segments", "Share of customers vs share of value per segment")
+        )
+    else:
+        parts.append("<p>No segmentation met the champion rule.</p>")
+    parts.append("</section>")
+    # 6. recommendations
+    parts.append("<section id='recommendations'><h2>6. Segments to target</h2>")
+    parts.append(_recommendations(result))
+    parts.append("</section></body></html>")
+    return "\n".join(p for p in parts if p)
+
+
+def _recommendations(result: ExperimentResult) -> str:
+    comp, esc = result.comparison, html.escape
+    items = []
+    if result.champion is not None:
+        prof = result.profiles[result.profiles["segmentation"] == result.champion]
+        top = prof.sort_values("lift", ascending=False).head(2)
+        targetable = bool(comp.loc[result.champion, "targetable"])
+        for _, row in top.iterrows():
+            items.append(
+                f"<li><b>{esc(str(row['name']))}</b> ({row['share']:.1%} of customers, "
+                f"{row['value_share']:.1%} of value, lift {row['lift']:.2f}) from the champion "
+                f"<i>{esc(result.champion)}</i>: "
+                + (
+                    "usable on prospects (it uses only attributes known before purchase)."
+                    if targetable
+                    else "applies to existing customers only (it uses purchase history)."
+                )
+                + "</li>"
+            )
+    pool = comp[comp["targetable"] & comp["eligible"]]
+    if len(pool) and (result.champion is None or not comp.loc[result.champion, "targetable"]):
+        score = comp.attrs.get("score", "oos_normalised_gini")
+        best = str(pool[score].idxmax())
+        prof = result.profiles[result.profiles["segmentation"] == best].sort_values(
+            "lift", ascending=False
+        )
+        row = prof.iloc[0]
+        items.append(
+            f"<li>For prospects with no history, use <i>{esc(best)}</i> (best targetable "
+            f"segmentation, {score.replace('_', ' ')} {pool.loc[best, score]:.3f}): "
+            "its top segment "
+            f"<b>{esc(str(row['name']))}</b> has lift {row['lift']:.2f} on "
+            f"{row['share']:.1%} of customers.</li>"
+        )
+    if not items:
+        return "<p>No recommendation: no segmentation separates value well enough.</p>"
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def write_report(result: ExperimentResult, path: str | Path) -> Path:
+    """Write ``report.html`` for ``result`` and return its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(result), encoding="utf-8")
+    return out

@@ -1,0 +1,106 @@
+"""report.html: every section and image, valid HTML, rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from PIL import Image
+
+import segml
+from segml.report import SECTIONS, write_report
+
+PLOTS = {
+    "holdout_by_frequency",
+    "cumulative_transactions",
+    "p_alive_matrix",
+    "hypotheses",
+    "gain_curves",
+    "champion_segments",
+}
+
+
+class Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.images: dict[str, str] = {}
+        self.open_tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a.get("id", ""))
+        if tag == "img":
+            self.images[a.get("data-plot", "")] = a.get("src", "")
+
+
+@pytest.fixture(scope="module", params=["cdnow", "b2b"])
+def report(request, tmp_path_factory) -> Path:
+    config = segml.load_config(REPO / "experiments" / f"{request.param}.toml")
+    config = replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
+    result = segml.run_experiment(config)
+    return write_report(result, tmp_path_factory.mktemp(request.param) / "report.html")
+
+
+def test_every_section_and_image(report: Path) -> None:
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    parser = Collector()
+    parser.feed(text)
+    assert parser.sections == list(SECTIONS)
+    assert set(parser.images) == PLOTS
+    for name, src in parser.images.items():
+        assert src.startswith("data:image/png;base64,"), name
+        png = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert png.size[0] > 300 and png.size[1] > 150, name
+    assert "http://" not in text and "https://" not in text, "self-contained: nothing fetched"
+    for phrase in ("Holdout accuracy", "Champion rule", "verdict", "Segments to target"):
+        assert phrase in text
+
+
+def test_renders_in_headless_chromium_without_broken_images(report: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (make test installs it)"
+    probe = tmp_path / "probe.html"
+    script = (
+        "<script>window.addEventListener('load', () => {"
+        "const imgs = [...document.images];"
+        "const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;"
+        "document.body.setAttribute('data-images', imgs.length);"
+        "document.body.setAttribute('data-broken', broken);});</script>"
+    )
+    probe.write_text(report.read_text().replace("</body>", script + "</body>"))
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", proc.stdout)
+    assert body, proc.stdout[:500]
+    assert f'data-images="{len(PLOTS)}"' in body.group(0)
+    assert 'data-broken="0"' in body.group(0)
