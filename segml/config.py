@@ -219,7 +219,17 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A validated experiment file."""
+    """A validated experiment file (frozen: build a variant with ``dataclasses.replace``).
+
+    Examples
+    --------
+    >>> import dataclasses, segml
+    >>> config = segml.load_config("experiments/b2b.toml")
+    >>> quick = dataclasses.replace(
+    ...     config, evaluation=dataclasses.replace(config.evaluation, n_bootstrap=0))
+    >>> quick.evaluation.n_bootstrap, config.evaluation.n_bootstrap
+    (0, 3)
+    """
 
     name: str
     data: DataConfig

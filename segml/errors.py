@@ -22,19 +22,58 @@ from sklearn.exceptions import NotFittedError
 
 
 class SegmlError(Exception):
-    """Base class of the errors segml raises on purpose."""
+    """Base class of the errors segml raises on purpose.
+
+    Examples
+    --------
+    >>> import segml
+    >>> try:
+    ...     segml.summarize(segml.load_cdnow(), calibration_end="1990-01-01")
+    ... except segml.SegmlError as exc:
+    ...     print(type(exc).__name__)
+    DataError
+    """
 
 
 class DataError(SegmlError, ValueError):
-    """The input data cannot be used as given (missing columns, wrong types, no rows...)."""
+    """The input data cannot be used as given (missing columns, wrong types, no rows...).
+
+    Examples
+    --------
+    >>> import pandas as pd, segml
+    >>> try:
+    ...     segml.read_transactions(pd.DataFrame({"id": ["a"]}))
+    ... except segml.DataError as exc:
+    ...     print(str(exc).split(";")[0][:60])
+    the transaction data has no customer column 'customer_id', t
+    """
 
 
 class ConvergenceError(SegmlError, RuntimeError):
-    """A model could not be estimated, even after retries from other starting points."""
+    """A model could not be estimated, even after retries from other starting points.
+
+    Examples
+    --------
+    >>> import pandas as pd, segml
+    >>> nobody_returns = pd.DataFrame({"frequency": [0] * 20, "recency": [0.0] * 20,
+    ...                                "T": [float(t) for t in range(1, 21)]})
+    >>> try:
+    ...     segml.BetaGeo().fit(nobody_returns)
+    ... except segml.ConvergenceError as exc:
+    ...     print(str(exc)[:34])
+    BG/NBD did not converge on 20 uniq
+    """
 
 
 class ModelError(SegmlError, RuntimeError):
-    """A fitted model produced values it must not pass on (NaN, infinite, negative)."""
+    """A fitted model produced values it must not pass on (NaN, infinite, negative).
+
+    Examples
+    --------
+    >>> import segml
+    >>> issubclass(segml.ModelError, segml.SegmlError)
+    True
+    """
 
 
 def examples(values: Iterable[object], limit: int = 5) -> str:

@@ -69,6 +69,13 @@ class ExperimentResult:
         Seconds per step.
     timeline : pandas.DataFrame or None
         Cumulative repeat transactions, actual vs expected (:func:`cumulative_tracking`).
+
+    Examples
+    --------
+    >>> import tempfile, segml
+    >>> result = segml.run_experiment("experiments/cdnow.toml")
+    >>> sorted(result.write(tempfile.mkdtemp()))[:3]
+    ['clv', 'comparison', 'customers']
     """
 
     config: ExperimentConfig

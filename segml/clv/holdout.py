@@ -33,6 +33,15 @@ class HoldoutEvaluation:
     bins : pandas.DataFrame
         By calibration frequency (0, 1, ..., ``max_bin - 1``, ``"max_bin+"``):
         ``customers``, mean ``actual`` and mean ``expected`` holdout purchases.
+
+    Examples
+    --------
+    >>> import segml
+    >>> t = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30",
+    ...                     holdout_end="1998-06-30")
+    >>> ev = segml.evaluate_holdout(segml.BetaGeo().fit(t), t)
+    >>> list(ev.bins.index)
+    ['0', '1', '2', '3', '4', '5', '6', '7+']
     """
 
     model: str
