@@ -20,7 +20,17 @@ from segml.clv._base import segml_version
 from segml.config import ExperimentConfig, load_config
 from segml.data import read_transactions, summarize
 from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
-from segml.errors import ConvergenceError, DataError, ModelError, NotFittedError, SegmlError
+from segml.errors import (
+    ConfigError,
+    ConvergenceError,
+    DataError,
+    FitError,
+    ModelError,
+    NotFittedError,
+    SegmlError,
+    TrackingError,
+    exit_code,
+)
 from segml.evaluate import compare, separation_metrics
 from segml.experiment import ExperimentResult, run_experiment
 from segml.hypotheses import Hypothesis, validate_hypotheses
@@ -36,11 +46,13 @@ __all__ = [
     "BetaGeo",
     "CLVModel",
     "ClusterSegmenter",
+    "ConfigError",
     "ConvergenceError",
     "DataError",
     "DataQualityReport",
     "ExperimentConfig",
     "ExperimentResult",
+    "FitError",
     "GammaGamma",
     "HoldoutEvaluation",
     "Hypothesis",
@@ -52,11 +64,13 @@ __all__ = [
     "RuleSegmenter",
     "Segmenter",
     "SegmlError",
+    "TrackingError",
     "ValueTierSegmenter",
     "ValueTreeSegmenter",
     "__version__",
     "compare",
     "evaluate_holdout",
+    "exit_code",
     "load_cdnow",
     "load_config",
     "load_segmenter",

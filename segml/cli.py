@@ -10,9 +10,43 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from segml.errors import SegmlError
+from segml.errors import ModelError, SegmlError, TrackingError, exit_code
 
 __all__ = ["main"]
+
+
+def _one_line(message: str) -> str:
+    """A multi-line message (a rule with a caret under it) as one line."""
+    lines = [ln.strip() for ln in message.splitlines()]
+    return "; ".join(ln for ln in lines if ln and set(ln) != {"^"})
+
+
+class _Main(click.Group):
+    """Turns segml errors into one line on stderr and a distinct exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except SegmlError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"error: {_one_line(str(exc))}", err=True)
+            ctx.exit(exit_code(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(
+                f"internal error: {type(exc).__name__}: {_one_line(str(exc))[:500]} "
+                "(rerun with --debug for the traceback, and please report it)",
+                err=True,
+            )
+            ctx.exit(70)
+        return None
 
 
 def _echo(text: str = "") -> None:
@@ -28,10 +62,18 @@ def _progress() -> tuple[float, object]:
     return start, say
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="segml")
-def main() -> None:
-    """segml: value-based customer segmentation."""
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """segml: value-based customer segmentation.
+
+    Exit codes: 0 success, 1 other segml error, 2 usage, 3 invalid experiment file, 4 bad
+    data, 5 a model cannot be fitted, 6 a model cannot be used, 7 tracking, 70 internal
+    error, 130 interrupted.
+    """
+    ctx.obj = {"debug": debug}
 
 
 @main.command()
@@ -68,17 +110,22 @@ def run(
     from segml.config import load_config
     from segml.experiment import run_experiment
 
-    try:
-        config = load_config(experiment)
-    except SegmlError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = load_config(experiment)
     _, say = _progress()
+    if not no_tracking:
+        import os
+
+        from segml.tracking import check_tracking, resolve_tracking_uri
+
+        # Transient HTTP errors are retried, a few times with backoff, not for minutes.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        tracking_uri = resolve_tracking_uri(tracking_uri)
+        say(f"checking the tracking store {tracking_uri}")  # type: ignore[operator]
+        check_tracking(tracking_uri)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            result = run_experiment(config, progress=say)  # type: ignore[arg-type]
-        except SegmlError as exc:
-            raise click.ClickException(str(exc)) from None
+        result = run_experiment(config, progress=say)  # type: ignore[arg-type]
     out = output_dir or Path("outputs") / config.name
     say(f"writing results to {out}")  # type: ignore[operator]
     result.write(out)
@@ -130,8 +177,13 @@ def run(
             if result.champion is not None:
                 say("saving and registering the champion model")  # type: ignore[operator]
                 exported = export_model(result, model_dir, ids["run_id"], ids["tracking_uri"])
+        except SegmlError:
+            raise
         except Exception as exc:  # network, permissions, server errors
-            raise click.ClickException(f"logging to MLflow failed: {exc}") from None
+            raise TrackingError(
+                f"logging to MLflow failed ({type(exc).__name__}: {_one_line(str(exc))[:300]}); "
+                f"the results on disk are complete: {out.resolve()}"
+            ) from exc
         _echo(f"MLflow: experiment {config.tracking.experiment!r}, run {ids['run_id']}")
         _echo(f"        tracking URI {ids['tracking_uri']}")
         if ids["tracking_uri"].startswith("sqlite:"):
@@ -229,8 +281,10 @@ def score(
     say(f"loading {model_uri}")  # type: ignore[operator]
     try:
         model = load_model(model_uri, tracking_uri=tracking_uri)
+    except SegmlError:
+        raise
     except Exception as exc:  # a missing alias, an unreachable server, a corrupt directory
-        raise click.ClickException(f"cannot load model {model_uri!r}: {exc}") from None
+        raise ModelError(f"cannot load model {model_uri!r}: {_one_line(str(exc))[:500]}") from exc
     params = {
         k: v
         for k, v in {"horizon": horizon, "discount_rate": discount_rate}.items()
@@ -240,24 +294,21 @@ def score(
     def progress(done: int, total: int) -> None:
         click.echo(f"scored {done:,} / {total:,} customers", err=True)
 
-    try:
-        summary = score_file(
-            model,
-            transactions,
-            output,
-            customers=customers,
-            as_of=as_of,
-            customer=customer,
-            time=time_col,
-            amount=amount,
-            time_format=time_format,
-            customer_key=customer_key,
-            chunk_size=chunk_size,
-            params=params or None,
-            progress=progress,
-        )
-    except SegmlError as exc:
-        raise click.ClickException(str(exc)) from None
+    summary = score_file(
+        model,
+        transactions,
+        output,
+        customers=customers,
+        as_of=as_of,
+        customer=customer,
+        time=time_col,
+        amount=amount,
+        time_format=time_format,
+        customer_key=customer_key,
+        chunk_size=chunk_size,
+        params=params or None,
+        progress=progress,
+    )
     _echo(
         f"\nscored {summary['scored']:,} of {summary['customers']:,} customers "
         f"as of {summary['as_of']}"

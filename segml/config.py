@@ -53,14 +53,10 @@ from typing import Any
 
 import pandas as pd
 
-from segml.errors import DataError
+from segml.errors import ConfigError
 from segml.rules import Rule, RuleError
 
 __all__ = ["SEGMENTER_METHODS", "ConfigError", "ExperimentConfig", "load_config"]
-
-
-class ConfigError(DataError):
-    """An experiment file is invalid; the message names the file and the key."""
 
 
 _BUILTIN = {

@@ -44,6 +44,9 @@ UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.2425 / 12.0}
 _UNIT_ALIASES = {"d": "D", "day": "D", "days": "D", "w": "W", "week": "W", "weeks": "W"}
 _UNIT_ALIASES |= {"m": "M", "month": "M", "months": "M"}
 _DAY_NS = 86_400 * 10**9
+#: Amounts beyond this magnitude are dropped as implausible (``extreme_amount``): sums of such
+#: values lose all precision and overflow the spend model.
+MAX_AMOUNT = 1e12
 _TABLE_ATTR = "segml_table"
 
 Source = str | os.PathLike[str] | pd.DataFrame
@@ -81,10 +84,24 @@ def _read_source(source: Source, usecols: list[str], str_cols: list[str], **csv:
     path = Path(source)
     if not path.exists():
         raise DataError(f"transaction file not found: {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise DataError(f"the file {str(path)!r} is empty (0 bytes): no header, no rows.")
     suffix = "".join(path.suffixes).lower()
-    if suffix.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    return pd.read_csv(path, dtype=dict.fromkeys(str_cols, str), **csv)
+    try:
+        if suffix.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=dict.fromkeys(str_cols, str), **csv)
+    except UnicodeDecodeError as exc:
+        encoding = csv.get("encoding", "utf-8")
+        raise DataError(
+            f"{str(path)!r} is not valid {encoding} text (byte {exc.start}: "
+            f"{exc.object[exc.start : exc.start + 1]!r}); pass the file's encoding, e.g. "
+            "encoding='latin-1' or 'cp1252'."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"the file {str(path)!r} has no columns to read.") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{str(path)!r} is not a readable CSV: {exc}") from None
 
 
 def _as_id_strings(values: pd.Series) -> pd.Series:
@@ -117,7 +134,10 @@ def _parse_times(
         parsed = pd.to_datetime(values, format=fmt, errors="coerce")
     except (ValueError, TypeError):
         parsed = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
-        report.note(f"timestamps with mixed UTC offsets converted to {tz} and made naive")
+        report.note(
+            f"timestamps with mixed UTC offsets (or naive and aware mixed; naive ones taken as "
+            f"UTC) converted to {tz} and made naive"
+        )
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         report.note(f"time-zone aware timestamps converted to {tz} and made naive")
         parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
@@ -137,6 +157,7 @@ def read_transactions(
     returns: Literal["net", "drop"] = "net",
     zero_amounts: Literal["keep", "drop"] = "keep",
     duplicates: Literal["keep", "drop"] = "keep",
+    thousands: str | None = None,
     **csv_options: Any,
 ) -> pd.DataFrame:
     """Read and validate a transaction log.
@@ -164,6 +185,8 @@ def read_transactions(
         Policy for zero amounts.
     duplicates : {"keep", "drop"}
         Policy for exact duplicate rows.
+    thousands : str, optional
+        Thousands separator in amounts written as text (``","`` for ``"1,234.50"``).
     **csv_options
         Passed to :func:`pandas.read_csv` (``sep``, ``encoding``, ...).
 
@@ -204,6 +227,8 @@ def read_transactions(
         roles["quantity"] = quantity
     for i, col in enumerate(keep):
         roles[f"keep[{i}]"] = col
+    if thousands is not None:
+        csv_options["thousands"] = thousands
     frame = _read_source(source, list(roles.values()), [customer, time], **csv_options)
     _missing_columns(frame, roles, "the transaction data")
 
@@ -213,8 +238,17 @@ def read_transactions(
     out["date"] = _parse_times(frame[time].reset_index(drop=True), time_format, timezone, report)
     if amount is not None:
         raw_amount = frame[amount].reset_index(drop=True)
+        if thousands is not None and not pd.api.types.is_numeric_dtype(raw_amount.dtype):
+            raw_amount = raw_amount.astype("str").str.replace(thousands, "", regex=False)
         numeric = pd.to_numeric(raw_amount, errors="coerce").astype("float64")
         out["amount"] = numeric
+        unparsed = raw_amount[numeric.isna() & raw_amount.notna()].astype("str")
+        separated = unparsed.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").sum()
+        if separated:
+            report.note(
+                f"{int(separated):,} amounts look like numbers with thousands separators "
+                "(e.g. '1,234.50'); pass thousands=',' to read them"
+            )
     if quantity is not None:
         out["n_items"] = pd.to_numeric(frame[quantity].reset_index(drop=True), errors="coerce")
     for col in keep:
@@ -243,12 +277,17 @@ def read_transactions(
         inf_amount = np.isinf(values) & ok
         report.drop("non_finite_amount", int(inf_amount.sum()), out.loc[inf_amount, "customer_id"])
         ok &= ~inf_amount
+        huge = (np.abs(np.nan_to_num(values)) > MAX_AMOUNT) & ok
+        report.drop("extreme_amount", int(huge.sum()), out.loc[huge, "customer_id"])
+        ok &= ~huge
     if not ok.any():
         raise DataError(
             f"no valid row in the transaction data: {report.rows_read:,} rows read, all "
             f"dropped ({report.dropped}). Check the column mapping and formats."
         )
     out = out.loc[ok].reset_index(drop=True)
+    future = (out["date"] > pd.Timestamp.now()).to_numpy()
+    report.flag("future_dated_rows_kept", int(future.sum()), out.loc[future, "customer_id"])
 
     dup = out.duplicated().to_numpy()
     if duplicates == "drop":

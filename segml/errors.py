@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "EXIT_CODES",
+    "ConfigError",
     "ConvergenceError",
     "DataError",
+    "FitError",
     "ModelError",
     "NotFittedError",
     "SegmlError",
+    "TrackingError",
     "examples",
+    "exit_code",
 ]
 
 from sklearn.exceptions import NotFittedError
@@ -49,7 +54,29 @@ class DataError(SegmlError, ValueError):
     """
 
 
-class ConvergenceError(SegmlError, RuntimeError):
+class ConfigError(DataError):
+    """An experiment file is invalid; the message names the file and the key.
+
+    Examples
+    --------
+    >>> import segml
+    >>> issubclass(segml.ConfigError, segml.DataError)
+    True
+    """
+
+
+class FitError(SegmlError, RuntimeError):
+    """A model cannot be estimated from the data given.
+
+    Examples
+    --------
+    >>> import segml
+    >>> issubclass(segml.ConvergenceError, segml.FitError)
+    True
+    """
+
+
+class ConvergenceError(FitError):
     """A model could not be estimated, even after retries from other starting points.
 
     Examples
@@ -74,6 +101,43 @@ class ModelError(SegmlError, RuntimeError):
     >>> issubclass(segml.ModelError, segml.SegmlError)
     True
     """
+
+
+class TrackingError(SegmlError, RuntimeError):
+    """The MLflow tracking server or store cannot be used (unreachable, failed mid-run).
+
+    Examples
+    --------
+    >>> import segml
+    >>> segml.exit_code(segml.TrackingError("server down"))
+    7
+    """
+
+
+#: Exit code of the ``segml`` command for each kind of error (most specific class first).
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (ConfigError, 3),
+    (DataError, 4),
+    (FitError, 5),
+    (ModelError, 6),
+    (TrackingError, 7),
+    (SegmlError, 1),
+)
+
+
+def exit_code(error: BaseException) -> int:
+    """The ``segml`` command's exit code for ``error`` (70 for an unexpected error).
+
+    Examples
+    --------
+    >>> import segml
+    >>> segml.exit_code(segml.DataError("bad")), segml.exit_code(KeyError("x"))
+    (4, 70)
+    """
+    for cls, code in EXIT_CODES:
+        if isinstance(error, cls):
+            return code
+    return 70
 
 
 def examples(values: Iterable[object], limit: int = 5) -> str:

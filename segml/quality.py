@@ -15,6 +15,7 @@ REASONS: dict[str, str] = {
     "unparsable_time": "timestamp missing or not in the expected format",
     "invalid_amount": "amount missing or not a number",
     "non_finite_amount": "amount infinite",
+    "extreme_amount": "amount beyond +/-1e12, implausible for one transaction",
     "negative_amount": "negative amount (return) dropped by returns='drop'",
     "unmatched_return": "return with no purchase by the same customer on the same day",
     "returned_in_full": "purchase day whose net amount after returns is zero or less",

@@ -12,6 +12,7 @@ process-wide tracking URI or active run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -26,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from segml.clv._base import segml_version
 from segml.experiment import ExperimentResult
 
-__all__ = ["log_result", "resolve_tracking_uri", "segml_home"]
+__all__ = ["check_tracking", "log_result", "resolve_tracking_uri", "segml_home"]
 
 _MAX_PARAM = 500
 
@@ -54,6 +55,37 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     if env:
         return env
     return f"sqlite:///{segml_home() / 'mlflow.db'}"
+
+
+def check_tracking(uri: str) -> None:
+    """Fail fast, before any work, when the tracking store cannot be reached.
+
+    Raises
+    ------
+    segml.TrackingError
+        With the URI and the reason.
+    """
+    from segml.errors import TrackingError
+
+    saved = {k: os.environ.get(k) for k in _PROBE_ENV}
+    os.environ.update(_PROBE_ENV)
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as exc:  # any failure to talk to the store
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(
+            f"the MLflow tracking store {uri} cannot be reached ({first}). Start the server, "
+            "fix --tracking-uri / MLFLOW_TRACKING_URI, or run with --no-tracking."
+        ) from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def _artifact_location(uri: str, name: str) -> str | None:
@@ -246,7 +278,8 @@ def log_result(
             client.set_terminated(cid)
         client.set_terminated(run_id)
     except Exception:
-        client.set_terminated(run_id, status="FAILED")
+        with contextlib.suppress(Exception):  # the store may be the thing that failed
+            client.set_terminated(run_id, status="FAILED")
         raise
     return {
         "tracking_uri": uri,

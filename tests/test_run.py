@@ -108,9 +108,12 @@ def test_bad_experiment_file_is_a_clean_cli_error(segml_home, tmp_path) -> None:
         (REPO / "experiments" / "cdnow.toml").read_text().replace("[evaluation]", "[evaluaton]")
     )
     result = CliRunner().invoke(main, ["run", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # ConfigError
     assert "did you mean 'evaluation'" in result.output
     assert "Traceback" not in result.output
+    assert len([ln for ln in result.output.splitlines() if ln.startswith("error:")]) == 1
+    with pytest.raises(segml.ConfigError):
+        CliRunner().invoke(main, ["--debug", "run", str(bad)], catch_exceptions=False)
 
 
 def _free_port() -> int:

@@ -150,7 +150,7 @@ def test_missing_attributes(b2b_tree_model, tmp_path) -> None:
             str(tmp_path / "s2.csv"),
         ],
     )
-    assert run.exit_code == 1
+    assert run.exit_code == 4  # DataError
     assert "lacks required columns ['industry']" in run.output
     assert not (tmp_path / "s2.csv").exists()
 
@@ -204,5 +204,5 @@ def test_unknown_model_is_a_clear_error(tmp_path) -> None:
             str(tmp_path / "o.csv"),
         ],
     )
-    assert run.exit_code == 1
+    assert run.exit_code == 6  # ModelError
     assert "cannot load model" in run.output
