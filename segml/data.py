@@ -123,9 +123,9 @@ def _parse_times(
 ) -> pd.Series:
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         report.note(f"time-zone aware timestamps converted to {tz} and made naive")
-        return raw.dt.tz_convert(tz).dt.tz_localize(None).astype("datetime64[ns]")
+        return _in_range(raw.dt.tz_convert(tz).dt.tz_localize(None))
     if pd.api.types.is_datetime64_dtype(raw.dtype):
-        return raw.astype("datetime64[ns]")
+        return _in_range(raw)
     values = raw if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype) else None
     if values is None:  # numbers such as 19970101
         values = raw.astype("Int64").astype("str") if raw.notna().all() else raw.astype("str")
@@ -141,7 +141,13 @@ def _parse_times(
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         report.note(f"time-zone aware timestamps converted to {tz} and made naive")
         parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+    return _in_range(parsed)
+
+
+def _in_range(parsed: pd.Series) -> pd.Series:
+    """Nanosecond timestamps; dates outside 1677-2262 become missing (counted as unparsable)."""
+    ok = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
+    return parsed.where(ok).astype("datetime64[ns]")
 
 
 def read_transactions(

@@ -11,6 +11,7 @@ Loading a model runs its code and unpickles joblib files: load only models you t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from mlflow.tracking import MlflowClient
 
 from segml.clv import CLVModel
 from segml.clv._base import segml_version
+from segml.errors import ModelError
 from segml.experiment import ExperimentResult
 from segml.scoring import percentile_reference, required_columns, score_customers
 from segml.segment import load_segmenter
@@ -60,6 +62,43 @@ def _version(name: str) -> str | None:
         return None
 
 
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+
+
+def checksums(artifacts: dict[str, Path]) -> dict[str, str]:
+    """SHA-256 of every file of the named artifacts, keyed ``name/relative/path``."""
+    out = {}
+    for name, root in artifacts.items():
+        for file in _files(root):
+            rel = file.relative_to(root).as_posix() if root.is_dir() else ""
+            out[f"{name}/{rel}".rstrip("/")] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return out
+
+
+def verify_checksums(recorded: dict[str, str], artifacts: dict[str, Path]) -> None:
+    """Raise :class:`segml.ModelError` if an artifact file is missing, added or altered."""
+    if not recorded:
+        return
+    for name, root in artifacts.items():
+        if not root.exists():
+            raise ModelError(
+                f"the model's {name} artifact is missing ({root}); re-export the model."
+            )
+    found = checksums(artifacts)
+    missing = sorted(set(recorded) - set(found))
+    added = sorted(set(found) - set(recorded))
+    changed = sorted(k for k in set(recorded) & set(found) if recorded[k] != found[k])
+    if missing or changed or added:
+        raise ModelError(
+            "the model's artifacts do not match the checksums recorded at export: "
+            + (f"missing {missing}; " if missing else "")
+            + (f"altered {changed}; " if changed else "")
+            + (f"unexpected {added}; " if added else "")
+            + "the model directory is corrupt or was modified. Re-export it or load a trusted copy."
+        )
+
+
 def check_versions(recorded: dict[str, str | None]) -> list[str]:
     """Warn for each library whose major version differs from the one recorded at export."""
     problems = []
@@ -89,7 +128,24 @@ class SegmlModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """
 
     def load_context(self, context: Any) -> None:
-        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
+        meta_path = Path(context.artifacts["meta"])
+        if not meta_path.exists():
+            raise ModelError(
+                f"the model's meta.json is missing ({meta_path}); re-export the model."
+            )
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelError(
+                f"the model's meta.json is corrupt ({exc}); re-export the model."
+            ) from None
+        verify_checksums(
+            self.meta.get("checksums", {}),
+            {
+                "clv": Path(context.artifacts["clv"]),
+                "segmenter": Path(context.artifacts["segmenter"]),
+            },
+        )
         check_versions(self.meta.get("versions", {}))
         self.clv = CLVModel.from_json(str(context.artifacts["clv"]))
         self.segmenter = load_segmenter(context.artifacts["segmenter"])
@@ -143,9 +199,10 @@ def save_model(result: ExperimentResult, path: str | Path, champion: str | None 
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "meta.json").write_text(json.dumps(meta, indent=2))
         result.clv_model.to_json(str(work / "clv.json"))
         result.segmenters[champion].save(work / "segmenter")
+        meta["checksums"] = checksums({"clv": work / "clv.json", "segmenter": work / "segmenter"})
+        (work / "meta.json").write_text(json.dumps(meta, indent=2))
         example = _input_frame(result, champion)
         output = score_customers(example, result.clv_model, result.segmenters[champion], meta)
         signature = infer_signature(
@@ -276,9 +333,23 @@ def load_model(uri: str, tracking_uri: str | None = None) -> SegmlModel:
     """
     with tempfile.TemporaryDirectory() as tmp:
         local = _local_copy(uri, tracking_uri, Path(tmp))
+        if not (local / "MLmodel").exists():
+            raise ModelError(f"{uri!r} is not an MLflow model directory (no MLmodel file).")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
-            model = mlflow.pyfunc.load_model(str(local))
+            try:
+                model = mlflow.pyfunc.load_model(str(local))
+            except ModelError:
+                raise
+            except Exception as exc:
+                cause: BaseException = exc
+                while cause.__cause__ is not None or cause.__context__ is not None:
+                    nxt = cause.__cause__ or cause.__context__
+                    if isinstance(nxt, ModelError):
+                        raise nxt from None
+                    assert nxt is not None
+                    cause = nxt
+                raise ModelError(f"cannot load the model at {uri!r}: {exc}") from exc
         python_model = model.unwrap_python_model()
     if not isinstance(python_model, SegmlModel):
         raise ValueError(f"{uri!r} is an MLflow model, but not one exported by segml.")

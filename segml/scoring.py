@@ -7,6 +7,7 @@ missing outputs and a ``reason``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,6 +101,14 @@ def score_customers(
     frame = (
         frame.reset_index() if "customer_id" not in frame.columns else frame.reset_index(drop=True)
     )
+    if "customer_id" in frame.columns and pd.api.types.is_numeric_dtype(frame["customer_id"].dtype):
+        warnings.warn(
+            "customer_id arrived as numbers: ids are converted to strings, but zero-padded ids "
+            "('00042') have already lost their leading zeros upstream; read ids as strings "
+            "(dtype=str) to keep them.",
+            UserWarning,
+            stacklevel=2,
+        )
     needed = ["customer_id", *required_columns(segmenter)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:

@@ -1,0 +1,285 @@
+"""The bad-input catalogue (docs/bad-input.md): one test per entry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+import segml
+from segml.export import load_model, save_model
+
+
+def frame(**cols) -> pd.DataFrame:
+    return pd.DataFrame(cols)
+
+
+def test_missing_columns() -> None:
+    with pytest.raises(segml.DataError, match=r"time column 'date' \(did you mean 'dates'\?\)"):
+        segml.read_transactions(frame(customer_id=["a"], dates=["2024-01-01"]))
+
+
+def test_columns_of_the_wrong_type() -> None:
+    tx = segml.read_transactions(
+        frame(customer_id=[1, 2], date=["2024-01-01"] * 2, amount=["x", "3"]), amount="amount"
+    )
+    assert tx["customer_id"].tolist() == ["2"]
+    assert segml.quality_report(tx).dropped == {"invalid_amount": 1}
+    table = frame(frequency=["two"], recency=[1.0], T=[2.0])
+    with pytest.raises(segml.DataError, match="missing or non-numeric 'frequency'"):
+        segml.BetaGeo().fit(table)
+
+
+def test_unparsable_dates() -> None:
+    tx = segml.read_transactions(frame(customer_id=["a", "b"], date=["2024-01-01", "32/13/2024"]))
+    assert segml.quality_report(tx).dropped == {"unparsable_time": 1}
+    with pytest.raises(segml.DataError, match="no timestamp"):
+        segml.read_transactions(frame(customer_id=["a"], date=["32/13/2024"]))
+
+
+def test_mixed_time_zones_and_naive_aware_mixes() -> None:
+    tx = segml.read_transactions(
+        frame(
+            customer_id=["a", "b", "c"],
+            date=["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00-05:00", "2024-01-01 10:00"],
+        )
+    )
+    assert tx["date"].tolist() == [
+        pd.Timestamp("2024-01-01 08:00"),
+        pd.Timestamp("2024-01-01 15:00"),
+        pd.Timestamp("2024-01-01 10:00"),
+    ]
+    assert any("naive ones taken as UTC" in n for n in segml.quality_report(tx).notes)
+
+
+def test_missing_customer_ids() -> None:
+    tx = segml.read_transactions(frame(customer_id=["a", None, "  "], date=["2024-01-01"] * 3))
+    assert segml.quality_report(tx).dropped == {"missing_customer_id": 2}
+
+
+def test_exact_duplicates() -> None:
+    raw = frame(customer_id=["a", "a"], date=["2024-01-01"] * 2, amount=[5.0, 5.0])
+    assert segml.quality_report(segml.read_transactions(raw, amount="amount")).flagged == {
+        "exact_duplicate_rows_kept": 1
+    }
+    dropped = segml.read_transactions(raw, amount="amount", duplicates="drop")
+    assert len(dropped) == 1 and segml.quality_report(dropped).dropped == {"exact_duplicate": 1}
+
+
+def test_negative_amounts_and_returns() -> None:
+    raw = frame(
+        customer_id=["a", "a", "b"],
+        date=["2024-01-01", "2024-01-01", "2024-01-02"],
+        amount=[10.0, -4.0, -3.0],
+    )
+    tx = segml.read_transactions(raw, amount="amount")
+    assert tx["amount"].tolist() == [6.0]
+    report = segml.quality_report(tx)
+    assert report.dropped == {"unmatched_return": 1} and report.flagged == {
+        "returns_netted_same_day": 1
+    }
+
+
+def test_zero_amounts(cdnow) -> None:
+    raw = frame(customer_id=["a", "a"], date=["2024-01-01", "2024-01-02"], amount=[0.0, 5.0])
+    assert segml.quality_report(segml.read_transactions(raw, amount="amount")).flagged == {
+        "zero_amount_rows_kept": 1
+    }
+    table = cdnow.copy()
+    table.loc[table.index[table["frequency"] > 0][:2], "monetary_value"] = 0.0
+    with pytest.warns(UserWarning, match="2 repeat buyers with zero or negative mean spend"):
+        assert segml.GammaGamma().fit(table).n_excluded_["non_positive_spend"] == 2
+
+
+def test_transactions_after_the_end_or_in_the_future() -> None:
+    raw = frame(
+        customer_id=["a", "a", "a", "a"],
+        date=["2024-01-01", "2024-03-01", "2199-01-01", "2999-01-01"],
+    )
+    tx = segml.read_transactions(raw)
+    report = segml.quality_report(tx)
+    assert report.flagged == {"future_dated_rows_kept": 1}
+    assert report.dropped == {"unparsable_time": 1}  # beyond the representable range (2262)
+    table = segml.summarize(tx, calibration_end="2024-02-01")
+    assert segml.quality_report(table).dropped == {"unparsable_time": 1, "after_window": 2}
+
+
+def test_an_empty_file(tmp_path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(segml.DataError, match="is empty"):
+        segml.read_transactions(tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text("customer_id,date\n")
+    with pytest.raises(segml.DataError, match="has no rows"):
+        segml.read_transactions(tmp_path / "header.csv")
+
+
+def test_a_single_customer() -> None:
+    table = segml.summarize(
+        frame(
+            customer_id=["a"] * 3,
+            date=["2024-01-01", "2024-02-01", "2024-03-01"],
+            amount=[1.0, 2.0, 3.0],
+        ),
+        calibration_end="2024-04-01",
+    )
+    assert len(table) == 1
+    with pytest.raises(
+        segml.FitError, match=r"did not converge on 1 unique customer rows \(1 customers\)"
+    ):
+        segml.CLVModel().fit(table)
+
+
+def test_all_customers_buying_once() -> None:
+    ids = [f"c{i}" for i in range(40)]
+    table = segml.summarize(
+        frame(
+            customer_id=ids,
+            date=[f"2024-01-{1 + i % 28:02d}" for i in range(40)],
+            amount=[5.0] * 40,
+        ),
+        calibration_end="2024-03-01",
+    )
+    with pytest.raises(segml.ConvergenceError, match="do not identify the model"):
+        segml.BetaGeo().fit(table)
+    with pytest.raises(segml.DataError, match="no customer has a repeat purchase"):
+        segml.GammaGamma().fit(table)
+
+
+def test_everyone_buying_every_day() -> None:
+    days = pd.date_range("2024-01-01", periods=30).strftime("%Y-%m-%d")
+    raw = frame(
+        customer_id=np.repeat([f"c{i}" for i in range(20)], 30), date=np.tile(days, 20), amount=10.0
+    )
+    table = segml.summarize(raw, calibration_end="2024-01-30", unit="D")
+    assert (table["recency"] == table["T"]).all()
+    with pytest.raises(segml.ConvergenceError, match="do not identify the model"):
+        segml.BetaGeo().fit(table)
+
+
+def test_constant_or_all_nan_clustering_features(cdnow) -> None:
+    with pytest.warns(UserWarning, match="constant features"):
+        segml.ClusterSegmenter(features=["frequency", "k"], k=2).fit(cdnow.assign(k=1.0))
+    with pytest.raises(segml.DataError, match="missing for every customer"):
+        segml.ClusterSegmenter(features=["frequency", "z"], k=2).fit(cdnow.assign(z=np.nan))
+
+
+def test_extreme_amounts() -> None:
+    raw = frame(
+        customer_id=["a", "a", "b"],
+        date=["2024-01-01", "2024-01-05", "2024-01-02"],
+        amount=[1e308, 5.0, -1e300],
+    )
+    tx = segml.read_transactions(raw, amount="amount")
+    assert segml.quality_report(tx).dropped == {"extreme_amount": 2}
+    assert np.isfinite(segml.summarize(tx, calibration_end="2024-02-01")["total_revenue"]).all()
+
+
+def test_a_csv_that_is_not_utf8(tmp_path) -> None:
+    (tmp_path / "latin.csv").write_bytes("customer_id,date\nJosé,2024-01-01\n".encode("latin-1"))
+    with pytest.raises(segml.DataError, match=r"not valid utf-8 text .*encoding='latin-1'"):
+        segml.read_transactions(tmp_path / "latin.csv")
+    assert segml.read_transactions(tmp_path / "latin.csv", encoding="latin-1")[
+        "customer_id"
+    ].tolist() == ["José"]
+
+
+def test_a_csv_with_thousands_separators(tmp_path) -> None:
+    (tmp_path / "t.csv").write_text(
+        'customer_id,date,amount\na,2024-01-01,"1,234.50"\nb,2024-01-01,7\n'
+    )
+    tx = segml.read_transactions(tmp_path / "t.csv", amount="amount")
+    report = segml.quality_report(tx)
+    assert report.dropped == {"invalid_amount": 1}
+    assert any("thousands=','" in n for n in report.notes)
+    fixed = segml.read_transactions(tmp_path / "t.csv", amount="amount", thousands=",")
+    assert fixed["amount"].tolist() == [1234.5, 7.0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        ("[clv]", "[clv]\ndiscount = 0.1", r"unknown key 'discount' in \[clv\]"),
+        ("max_leaves = 6", 'max_leaves = "six"', r"max_leaves must be int, got str"),
+        (
+            'dataset = "cdnow"',
+            'transactions = "nowhere.csv"',
+            r"transactions file 'nowhere.csv' not found",
+        ),
+        ('rule = "first_amount >= 30"', 'rule = "revenue >= 30"', r"names column 'revenue'"),
+    ],
+)
+def test_experiment_files(tmp_path, old, new, pattern) -> None:
+    text = (REPO / "experiments" / "cdnow.toml").read_text()
+    assert old in text
+    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
+    with pytest.raises(segml.ConfigError, match=pattern):
+        segml.load_config(tmp_path / "e.toml")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    config = segml.load_config(REPO / "experiments" / "cdnow.toml")
+    from dataclasses import replace
+
+    result = segml.run_experiment(
+        replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
+    )
+    return save_model(result, tmp_path_factory.mktemp("m") / "model")
+
+
+@pytest.mark.parametrize(
+    "damage", ["remove clv.json", "corrupt clv.json", "remove segmenter file", "add file"]
+)
+def test_a_model_directory_with_a_missing_or_corrupt_artifact(exported, tmp_path, damage) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    clv = next(copy.rglob("clv.json"))
+    seg_file = next(copy.rglob("segmenter.json"))
+    if damage == "remove clv.json":
+        clv.unlink()
+    elif damage == "corrupt clv.json":
+        clv.write_text(clv.read_text().replace("0.", "9.", 1))
+    elif damage == "remove segmenter file":
+        seg_file.unlink()
+    else:
+        (seg_file.parent / "extra.txt").write_text("x")
+    with pytest.raises(segml.ModelError, match=r"missing|altered|unexpected"):
+        load_model(str(copy))
+
+
+def test_scoring_input_missing_columns_or_ids_that_changed_type(exported) -> None:
+    model = load_model(str(exported))
+    with pytest.raises(segml.DataError, match=r"lacks required columns \['T'\]"):
+        model.predict(
+            None, frame(customer_id=["1"], frequency=[1], recency=[1.0], monetary_value=[3.0])
+        )
+    numeric_ids = frame(
+        customer_id=[42, 7],
+        frequency=[1, 0],
+        recency=[2.0, 0.0],
+        T=[5.0, 5.0],
+        monetary_value=[3.0, 0.0],
+    )
+    with pytest.warns(UserWarning, match="lost their leading zeros"):
+        out = model.predict(None, numeric_ids)
+    assert out["customer_id"].tolist() == ["42", "7"]
+
+
+def test_never_nan_negative_or_out_of_range_outputs(clv, cdnow) -> None:
+    bad = cdnow.iloc[:2].copy()
+    bad["monetary_value"] = [-10.0, 5.0]
+    bad["frequency"] = [3, 1]
+    bad["recency"] = [5.0, 2.0]
+    with pytest.raises(segml.ModelError, match="NaN, infinite or negative"):
+        clv.predict(bad, horizon=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        good = clv.predict(cdnow, horizon=10)
+    assert good["p_alive"].between(0, 1).all() and (good["clv"] >= 0).all()
+    json.dumps(clv.to_dict())
