@@ -1,0 +1,126 @@
+"""Tracking faults: an unreachable store stops the run before any work; a server that dies
+mid-run loses nothing on disk and ends the run with a non-zero exit code."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from click.testing import CliRunner
+from conftest import REPO
+
+from segml.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_server_stops_before_any_work(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(REPO / "experiments" / "cdnow.toml"),
+            "--tracking-uri",
+            uri,
+            "--output-dir",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 7, result.output
+    assert f"the MLflow tracking store {uri} cannot be reached" in result.output
+    assert "--no-tracking" in result.output
+    assert not out.exists(), "no work was done"
+
+
+def test_server_dying_mid_run_loses_nothing_on_disk(tmp_path) -> None:
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (
+                "mlflow server did not start"
+            )
+            time.sleep(0.5)
+        out = tmp_path / "out"
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "segml.cli",
+                "run",
+                str(REPO / "experiments" / "cdnow.toml"),
+                "--tracking-uri",
+                uri,
+                "--output-dir",
+                str(out),
+                "--models-dir",
+                str(tmp_path / "models"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "SEGML_HOME": str(tmp_path / "home")},
+        )
+        assert run.stderr is not None
+        for line in run.stderr:
+            if "reading transactions" in line:  # the store was reachable; the work has begun
+                os.killpg(server.pid, 9)
+                server.wait(timeout=30)
+                break
+        stdout, stderr = run.communicate(timeout=600)
+        assert run.returncode == 7, stdout + stderr
+        assert "logging to MLflow failed" in stderr and "the results on disk are complete" in stderr
+        for name in (
+            "comparison.csv",
+            "hypotheses.csv",
+            "profiles.csv",
+            "customers.parquet",
+            "clv.json",
+            "quality.json",
+            "report.html",
+        ):
+            assert (out / name).stat().st_size > 0, name
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 9)
+            server.wait(timeout=30)
