@@ -124,3 +124,106 @@ def test_server_dying_mid_run_loses_nothing_on_disk(tmp_path) -> None:
         if server.poll() is None:
             os.killpg(server.pid, 9)
             server.wait(timeout=30)
+
+
+def test_transient_http_errors_are_retried(tmp_path, monkeypatch) -> None:
+    """A loopback proxy answers 503 to the first request of every path, then forwards."""
+    import http.server
+    import threading
+    import urllib.error
+
+    from mlflow.tracking import MlflowClient
+
+    from segml.tracking import check_tracking
+
+    port = free_port()
+    upstream = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    failed: dict[str, int] = {}
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = self.path.split("?")[0]
+            if failed.get(path, 0) < 1:
+                failed[path] = failed.get(path, 0) + 1
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            req = urllib.request.Request(
+                upstream + self.path, data=body or None, method=self.command
+            )
+            for key in ("Content-Type", "Authorization"):
+                if self.headers.get(key):
+                    req.add_header(key, self.headers[key])
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    status, payload, ctype = (
+                        resp.status,
+                        resp.read(),
+                        resp.headers.get("Content-Type"),
+                    )
+            except urllib.error.HTTPError as err:
+                status, payload, ctype = err.code, err.read(), err.headers.get("Content-Type")
+            self.send_response(status)
+            if ctype:
+                self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    flaky = f"http://127.0.0.1:{proxy.server_address[1]}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{upstream}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (
+                "mlflow server did not start"
+            )
+            time.sleep(0.5)
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        check_tracking(flaky)  # its first request got a 503 and was retried
+        client = MlflowClient(tracking_uri=flaky)
+        exp = client.create_experiment("flaky")
+        run = client.create_run(exp)
+        client.log_metric(run.info.run_id, "m", 1.0)
+        assert MlflowClient(tracking_uri=upstream).get_run(run.info.run_id).data.metrics["m"] == 1.0
+        assert failed and all(v == 1 for v in failed.values())
+    finally:
+        proxy.shutdown()
+        os.killpg(server.pid, 9)
+        server.wait(timeout=30)
