@@ -1,0 +1,211 @@
+"""One benchmark measurement in a fresh process: ``python cases.py CASE SIDE WORKDIR SIZE``.
+
+Prints one JSON line: seconds (the operation only, not imports or loading), peak resident
+memory of this process in MB, and case-specific extras (estimates, counts).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+warnings.simplefilter("ignore")
+CAL = "2024-09-29"  # calibration end of the synthetic logs (start 2024-01-01 + 39 weeks)
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process since exec (VmHWM; ru_maxrss would include the
+    parent's memory at fork time on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def main() -> None:
+    case, side, workdir, size = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    extra: dict = {}
+    if case == "run":
+        from segml.cli import main as cli
+
+        toml = workdir / f"bench_{size}.toml"
+        out = [str(workdir / f"run_{size}"), str(workdir / "models")]
+        seconds, _ = timed(
+            lambda: cli(
+                ["run", str(toml), "--no-tracking", "--output-dir", out[0], "--models-dir", out[1]],
+                standalone_mode=False,
+            )
+        )
+        print(json.dumps({"seconds": seconds, "peak_mb": peak_mb()}))
+        return
+    if case == "summary":
+        tx = pd.read_parquet(workdir / f"tx_{size}.parquet")
+        if side == "segml":
+            import segml
+
+            seconds, table = timed(lambda: segml.summarize(tx, calibration_end=CAL, unit="W"))
+        else:
+            from lifetimes.utils import summary_data_from_transaction_data
+
+            seconds, table = timed(
+                lambda: summary_data_from_transaction_data(
+                    tx,
+                    "customer_id",
+                    "date",
+                    monetary_value_col="amount",
+                    observation_period_end=CAL,
+                    freq="D",
+                    freq_multiplier=7,
+                )
+            )
+        extra = {"customers": len(table), "transactions": len(tx)}
+    else:
+        table = pd.read_parquet(workdir / f"table_{size}.parquet")
+        if case == "fit":
+            if side == "segml":
+                import segml
+
+                def run():
+                    return segml.BetaGeo().fit(table).params_, segml.GammaGamma().fit(table).params_
+            else:
+                from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+                rep = table[(table["frequency"] > 0) & (table["monetary_value"] > 0)]
+
+                def run():
+                    bg = BetaGeoFitter().fit(table["frequency"], table["recency"], table["T"])
+                    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+                    return dict(bg.params_), {
+                        "p": gg.params_["p"],
+                        "q": gg.params_["q"],
+                        "gamma": gg.params_["v"],
+                    }
+
+            seconds, (bg, gg) = timed(run)
+            extra = {
+                "bgnbd": {k: float(v) for k, v in bg.items()},
+                "gamma_gamma": {k: float(v) for k, v in gg.items()},
+            }
+        elif case == "pareto":
+            if side == "segml":
+                import segml
+
+                seconds, model = timed(lambda: segml.ParetoNBD().fit(table))
+                extra = {"params": model.params_}
+            else:
+                from lifetimes import ParetoNBDFitter
+
+                seconds, model = timed(
+                    lambda: ParetoNBDFitter().fit(
+                        table["frequency"], table["recency"], table["T"], initial_params=np.ones(4)
+                    )
+                )
+                extra = {"params": {k: float(v) for k, v in model.params_.items()}}
+        elif case == "clv":
+            state = json.loads((workdir / f"clv_{size}.json").read_text())
+            if side == "segml":
+                import segml
+
+                model = segml.CLVModel.from_dict(state)
+                # 12 months at 1 % a month, as lifetimes' loop below (12.68 % a year)
+                seconds, out = timed(
+                    lambda: model.predict(table, horizon=52.1775, discount_rate=1.01**12 - 1)
+                )
+                extra = {"total_clv": float(out["clv"].sum())}
+            else:
+                from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+                bg = BetaGeoFitter()
+                bg.params_ = pd.Series(state["frequency_model"]["params"])
+                bg.predict = bg.conditional_expected_number_of_purchases_up_to_time
+                gg = GammaGammaFitter()
+                p = state["spend_model"]["params"]
+                gg.params_ = pd.Series({"p": p["p"], "q": p["q"], "v": p["gamma"]})
+                seconds, out = timed(
+                    lambda: gg.customer_lifetime_value(
+                        bg,
+                        table["frequency"],
+                        table["recency"],
+                        table["T"],
+                        table["monetary_value"],
+                        time=12,
+                        discount_rate=0.01,
+                        freq="W",
+                    )
+                )
+                extra = {"total_clv": float(np.sum(out))}
+        elif case == "kmeans":
+            if side == "segml":
+                import segml
+
+                seconds, labels = timed(
+                    lambda: segml.ClusterSegmenter("kmeans", k=4, random_state=0).fit_predict(table)
+                )
+            else:
+                from sklearn.cluster import KMeans
+                from sklearn.preprocessing import StandardScaler
+
+                X = table[["frequency", "recency", "T", "monetary_value"]].to_numpy()
+                seconds, labels = timed(
+                    lambda: KMeans(n_clusters=4, random_state=0).fit_predict(
+                        StandardScaler().fit_transform(X)
+                    )
+                )
+            extra = {"clusters": len(set(labels))}
+        elif case == "hdbscan":
+            if side == "segml":
+                import segml
+
+                seconds, labels = timed(
+                    lambda: segml.ClusterSegmenter(
+                        "hdbscan", sample_size=20_000, random_state=0
+                    ).fit_predict(table)
+                )
+            else:
+                import hdbscan
+                from sklearn.preprocessing import StandardScaler
+
+                X = StandardScaler().fit_transform(
+                    np.log1p(table[["frequency", "T", "monetary_value"]].to_numpy())
+                )
+
+                def run():
+                    idx = np.random.default_rng(0).choice(
+                        len(X), size=min(20_000, len(X)), replace=False
+                    )
+                    model = hdbscan.HDBSCAN(min_cluster_size=400, prediction_data=True).fit(X[idx])
+                    return hdbscan.approximate_predict(model, X)[0]
+
+                seconds, labels = timed(run)
+            extra = {"clusters": int(len(set(labels)) - (1 if -1 in set(labels) else 0))}
+        elif case == "scoring":
+            import segml
+            from segml.export import load_model
+
+            model = load_model(str(workdir / f"model_{size}"))
+            frame = table[["frequency", "recency", "T", "monetary_value"]].reset_index()
+            seconds, out = timed(lambda: model.predict(None, frame))
+            extra = {"customers_per_second": len(frame) / seconds, "rows": len(out)}
+        else:
+            raise SystemExit(f"unknown case {case}")
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb(), **extra}, default=float))
+
+
+if __name__ == "__main__":
+    main()

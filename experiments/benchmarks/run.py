@@ -1,0 +1,280 @@
+"""segml benchmarks, side by side with the reference (lifetimes, scikit-learn, hdbscan).
+
+    python experiments/benchmarks/run.py [--quick] [--repeats 3] [--workdir DIR]
+                                         [--output results.json] [--tracking-uri URI]
+
+Synthetic data come from segml's BG/NBD + Gamma-Gamma generator (about 9 transactions per
+customer over 78 weeks). Every case runs segml and the reference alternately, each
+measurement in a fresh subprocess (so each side's peak resident memory is its own), at least
+three times; the table reports medians, the ratio reference/segml and peak memory. Results go
+to a JSON file and to MLflow (experiment "segml-benchmarks"). Benchmark data and results are
+generated output under the work directory (default outputs/benchmarks), never committed.
+``--quick`` uses small sizes and runs in the test suite to keep the benchmarks working; no
+threshold is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+FREQ = {"r": 1.2, "alpha": 8.0, "a": 0.4, "b": 8.0}
+CAL, HOLD = "2024-09-29", "2025-06-29"
+
+EXPERIMENT = """
+[experiment]
+name = "bench"
+[data]
+transactions = "{tx}"
+calibration_end = "{cal}"
+holdout_end = "{hold}"
+unit = "W"
+[clv]
+discount_rate = 0.1
+[[segmenters]]
+name = "kmeans"
+method = "kmeans"
+k = [3, 4, 5]
+[[segmenters]]
+name = "gmm"
+method = "gmm"
+k = [3, 4]
+[[segmenters]]
+name = "hdbscan"
+method = "hdbscan"
+[[segmenters]]
+name = "rfm"
+method = "rfm"
+[[segmenters]]
+name = "value_tiers"
+method = "value_tiers"
+[evaluation]
+min_share = 0.02
+"""
+
+
+def machine() -> dict[str, object]:
+    import os
+
+    mem = None
+    with contextlib.suppress(ValueError, OSError):
+        mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": mem,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+    }
+
+
+def prepare(workdir: Path, sizes: dict[str, int]) -> None:
+    """Transaction logs, customer tables, a fitted CLV model, the experiment file."""
+    import segml
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    wanted = sorted(set(sizes.values()))
+    for n in wanted:
+        tx_path = workdir / f"tx_{n}.parquet"
+        if not tx_path.exists():
+            tx = segml.simulate_transactions(n, frequency_params=FREQ, random_state=n)
+            tx.attrs = {}
+            tx.to_parquet(tx_path)
+        table_path = workdir / f"table_{n}.parquet"
+        if not table_path.exists():
+            tx = pd.read_parquet(tx_path)
+            table = segml.summarize(tx, calibration_end=CAL, unit="W")
+            table.attrs = {}
+            table[["frequency", "recency", "T", "monetary_value"]].to_parquet(table_path)
+            clv = segml.CLVModel(unit="W").fit(table)
+            (workdir / f"clv_{n}.json").write_text(clv.to_json())
+        toml = workdir / f"bench_{n}.toml"
+        toml.write_text(EXPERIMENT.format(tx=tx_path.as_posix(), cal=CAL, hold=HOLD))
+
+
+def measure(case: str, side: str, workdir: Path, size: int) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "cases.py"), case, side, str(workdir), str(size)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{case}/{side} at {size} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_case(
+    name: str,
+    case: str,
+    workdir: Path,
+    size: int,
+    repeats: int,
+    reference: bool = True,
+    ref_size: int | None = None,
+) -> dict[str, object]:
+    sides = ["segml", "reference"] if reference else ["segml"]
+    runs: dict[str, list[dict[str, float]]] = {s: [] for s in sides}
+    for rep in range(repeats):
+        order = sides if rep % 2 == 0 else sides[::-1]  # alternate who goes first
+        for side in order:
+            runs[side].append(
+                measure(case, side, workdir, ref_size if side == "reference" and ref_size else size)
+            )
+    row: dict[str, object] = {"case": name, "size": size}
+    for side in sides:
+        times = [r["seconds"] for r in runs[side]]
+        row[f"{side}_seconds"] = statistics.median(times)
+        row[f"{side}_peak_mb"] = max(r["peak_mb"] for r in runs[side])
+        row[f"{side}_extra"] = {
+            k: v for k, v in runs[side][-1].items() if k not in ("seconds", "peak_mb")
+        }
+    if reference:
+        row["reference_size"] = ref_size or size
+        row["ratio"] = float(row["reference_seconds"]) / float(row["segml_seconds"])  # type: ignore[arg-type]
+        if ref_size:  # compare per customer when the reference ran on fewer customers
+            row["ratio"] = (float(row["reference_seconds"]) / ref_size) / (
+                float(row["segml_seconds"]) / size
+            )  # type: ignore[arg-type]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=Path("outputs/benchmarks"))
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument("--no-tracking", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        sizes = {
+            "s1": 1_000,
+            "s2": 2_000,
+            "s3": 3_000,
+            "big": 3_000,
+            "pareto": 10_000,
+            "pareto_ref": 300,
+        }
+    else:
+        sizes = {
+            "s1": 110_000,
+            "s2": 550_000,
+            "s3": 1_100_000,
+            "big": 1_000_000,
+            "pareto_ref": 100_000,
+        }
+    workdir = args.workdir
+    prepare(workdir, sizes)
+    cases = [
+        ("customer table", "summary", sizes["s1"], {}),
+        ("customer table", "summary", sizes["s2"], {}),
+        ("customer table", "summary", sizes["s3"], {}),
+        ("BG/NBD + Gamma-Gamma fit", "fit", sizes["big"], {}),
+        ("Pareto/NBD fit", "pareto", sizes["pareto"], {"ref_size": sizes["pareto_ref"]}),
+        ("12-month discounted CLV", "clv", sizes["big"], {}),
+        ("k-means fit + assign", "kmeans", sizes["big"], {}),
+        ("HDBSCAN sample fit + assign", "hdbscan", sizes["big"], {}),
+        ("segml run end to end", "run", sizes["big"], {"reference": False}),
+        ("scoring in process", "scoring", sizes["big"], {"reference": False}),
+    ]
+    rows = []
+    started = time.perf_counter()
+    for name, case, size, kw in cases:
+        repeats = 1 if case == "run" else args.repeats
+        if case == "scoring":
+            src = workdir / "models" / "bench"
+            dst = workdir / f"model_{size}"
+            if dst.exists():
+                import shutil
+
+                shutil.rmtree(dst)
+            import shutil
+
+            shutil.copytree(src, dst)
+        print(f"running {name} at {size:,} ...", file=sys.stderr, flush=True)
+        rows.append(run_case(name, case, workdir, size, repeats, **kw))
+    result = {
+        "machine": machine(),
+        "quick": args.quick,
+        "repeats": args.repeats,
+        "seconds_total": time.perf_counter() - started,
+        "cases": rows,
+    }
+    for row in rows:
+        if row["case"] == "customer table":
+            row["transactions"] = row["segml_extra"].get("transactions")  # type: ignore[union-attr]
+    out = args.output or workdir / ("results-quick.json" if args.quick else "results.json")
+    out.write_text(json.dumps(result, indent=2, default=float))
+    print(format_table(result))
+    if not args.no_tracking:
+        log_to_mlflow(result, args.tracking_uri)
+
+
+def format_table(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        f"machine: {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}",
+        "| case | size | segml s | reference s | ratio | segml peak MB | reference peak MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["cases"]:
+        size = f"{r['transactions']:,} tx" if r.get("transactions") else f"{r['size']:,} customers"
+        ref = f"{r['reference_seconds']:.2f}" if "reference_seconds" in r else "-"
+        ratio = f"{r['ratio']:.1f}x" if "ratio" in r else "-"
+        if r["case"] == "scoring in process":
+            ratio = f"{r['segml_extra']['customers_per_second']:,.0f} customers/s"
+        if r.get("reference_size") and r["reference_size"] != r["size"]:
+            ref += f" (at {r['reference_size']:,})"
+        ref_mb = f"{r['reference_peak_mb']:.0f}" if "reference_peak_mb" in r else "-"
+        lines.append(
+            f"| {r['case']} | {size} | {r['segml_seconds']:.2f} | {ref} | {ratio} | "
+            f"{r['segml_peak_mb']:.0f} | {ref_mb} |"
+        )
+    return "\n".join(lines)
+
+
+def log_to_mlflow(result: dict, uri: str | None) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from segml.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("segml-benchmarks")
+    exp_id = exp.experiment_id if exp else client.create_experiment("segml-benchmarks")
+    run = client.create_run(exp_id, run_name="quick" if result["quick"] else "full")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r in result["cases"]:
+            key = (
+                f"{r['case']}_at_{r.get('transactions') or r['size']}".replace(" ", "_")
+                .replace("/", "-")
+                .replace("+", "and")
+            )
+            client.log_metric(run.info.run_id, f"{key}.segml_seconds", float(r["segml_seconds"]))
+            client.log_metric(run.info.run_id, f"{key}.segml_peak_mb", float(r["segml_peak_mb"]))
+            if "ratio" in r:
+                client.log_metric(run.info.run_id, f"{key}.ratio", float(r["ratio"]))
+        client.log_dict(run.info.run_id, result, "results.json")
+    client.set_terminated(run.info.run_id)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

@@ -1,0 +1,52 @@
+"""The benchmarks keep working (quick sizes); no speed threshold is asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "benchmarks" / "run.py"),
+            "--quick",
+            "--repeats",
+            "3",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    cases = {r["case"] for r in result["cases"]}
+    assert cases == {
+        "customer table",
+        "BG/NBD + Gamma-Gamma fit",
+        "Pareto/NBD fit",
+        "12-month discounted CLV",
+        "k-means fit + assign",
+        "HDBSCAN sample fit + assign",
+        "segml run end to end",
+        "scoring in process",
+    }
+    for row in result["cases"]:
+        assert row["segml_seconds"] > 0 and row["segml_peak_mb"] > 0
+        if "ratio" in row:
+            assert row["reference_seconds"] > 0 and row["reference_peak_mb"] > 0
+    fit = next(r for r in result["cases"] if r["case"] == "BG/NBD + Gamma-Gamma fit")
+    for name, value in fit["reference_extra"]["bgnbd"].items():
+        assert abs(fit["segml_extra"]["bgnbd"][name] / value - 1) < 1e-3, name
+    assert result["machine"]["cores"] >= 1
+    assert "| case | size |" in proc.stdout
