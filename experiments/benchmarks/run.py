@@ -177,6 +177,7 @@ def main() -> None:
             "s2": 550_000,
             "s3": 1_100_000,
             "big": 1_000_000,
+            "pareto": 1_000_000,
             "pareto_ref": 100_000,
         }
     workdir = args.workdir
