@@ -104,13 +104,20 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
         toml.write_text(EXPERIMENT.format(tx=tx_path.as_posix(), cal=CAL, hold=HOLD))
 
 
+TIMEOUT = 900.0
+
+
 def measure(case: str, side: str, workdir: Path, size: int) -> dict[str, float]:
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "cases.py"), case, side, str(workdir), str(size)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(HERE / "cases.py"), case, side, str(workdir), str(size)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return {"seconds": float("inf"), "peak_mb": float("nan"), "timed_out": TIMEOUT}
     if proc.returncode != 0:
         raise RuntimeError(f"{case}/{side} at {size} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -130,6 +137,8 @@ def run_case(
     for rep in range(repeats):
         order = sides if rep % 2 == 0 else sides[::-1]  # alternate who goes first
         for side in order:
+            if runs[side] and runs[side][-1].get("timed_out"):
+                continue  # one timeout is the answer; do not spend it three times
             runs[side].append(
                 measure(case, side, workdir, ref_size if side == "reference" and ref_size else size)
             )
@@ -161,6 +170,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--no-tracking", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     args = parser.parse_args()
     if args.quick:
         sizes = {
@@ -180,6 +190,8 @@ def main() -> None:
             "pareto": 1_000_000,
             "pareto_ref": 100_000,
         }
+    global TIMEOUT
+    TIMEOUT = args.timeout
     workdir = args.workdir
     prepare(workdir, sizes)
     cases = [
@@ -210,6 +222,10 @@ def main() -> None:
             shutil.copytree(src, dst)
         print(f"running {name} at {size:,} ...", file=sys.stderr, flush=True)
         rows.append(run_case(name, case, workdir, size, repeats, **kw))
+        partial = workdir / ("partial-quick.json" if args.quick else "partial.json")
+        partial.write_text(
+            json.dumps({"machine": machine(), "cases": rows}, indent=2, default=float)
+        )
     result = {
         "machine": machine(),
         "quick": args.quick,
@@ -243,6 +259,9 @@ def format_table(result: dict) -> str:
         if r.get("reference_size") and r["reference_size"] != r["size"]:
             ref += f" (at {r['reference_size']:,})"
         ref_mb = f"{r['reference_peak_mb']:.0f}" if "reference_peak_mb" in r else "-"
+        if r["segml_extra"].get("timed_out"):  # type: ignore[union-attr]
+            r = {**r, "segml_seconds": float("nan"), "segml_peak_mb": float("nan")}
+            ratio = f"segml timed out after {r['segml_extra']['timed_out']:.0f} s"
         lines.append(
             f"| {r['case']} | {size} | {r['segml_seconds']:.2f} | {ref} | {ratio} | "
             f"{r['segml_peak_mb']:.0f} | {ref_mb} |"
