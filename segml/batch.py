@@ -124,7 +124,7 @@ def score_file(
         ``customers``, ``scored``, ``not_scored`` (reason -> count), ``segments``
         (name -> count), ``as_of``, ``quality`` (the data-quality report as a dict).
     """
-    raw = _read_source(Path(transactions), [], [customer, time])
+    raw = _read_source(Path(transactions), [customer, time])
     if customer not in raw.columns:
         raise DataError(f"the transaction file has no customer column {customer!r}.")
     input_ids = pd.unique(raw[customer].dropna().astype("str").str.strip())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import pandas as pd
 
 from segml.errors import ModelError, SegmlError, TrackingError, exit_code
+from segml.evaluate import headline
 
 __all__ = ["main"]
 
@@ -53,13 +55,14 @@ def _echo(text: str = "") -> None:
     click.echo(text)
 
 
-def _progress() -> tuple[float, object]:
+def _progress() -> Callable[[str], None]:
+    """Timestamped progress lines on stderr."""
     start = time.perf_counter()
 
     def say(message: str) -> None:
         click.echo(f"[{time.perf_counter() - start:6.1f}s] {message}", err=True)
 
-    return start, say
+    return say
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,7 +114,7 @@ def run(
     from segml.experiment import run_experiment
 
     config = load_config(experiment)
-    _, say = _progress()
+    say = _progress()
     if not no_tracking:
         import os
 
@@ -121,13 +124,13 @@ def run(
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         tracking_uri = resolve_tracking_uri(tracking_uri)
-        say(f"checking the tracking store {tracking_uri}")  # type: ignore[operator]
+        say(f"checking the tracking store {tracking_uri}")
         check_tracking(tracking_uri)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run_experiment(config, progress=say)  # type: ignore[arg-type]
+        result = run_experiment(config, progress=say)
     out = output_dir or Path("outputs") / config.name
-    say(f"writing results to {out}")  # type: ignore[operator]
+    say(f"writing results to {out}")
     result.write(out)
 
     with pd.option_context(
@@ -165,17 +168,17 @@ def run(
     if result.champion is None:
         _echo("no segmentation met the champion rule: no model exported")
     if no_tracking and result.champion is not None:
-        say("saving the champion model")  # type: ignore[operator]
+        say("saving the champion model")
         export_model(result, model_dir)
         _echo(f"model: {model_dir.resolve()} (champion {result.champion!r})")
     if not no_tracking:
         from segml.tracking import log_result
 
-        say("logging to MLflow")  # type: ignore[operator]
+        say("logging to MLflow")
         try:
             ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
             if result.champion is not None:
-                say("saving and registering the champion model")  # type: ignore[operator]
+                say("saving and registering the champion model")
                 exported = export_model(result, model_dir, ids["run_id"], ids["tracking_uri"])
         except SegmlError:
             raise
@@ -195,24 +198,7 @@ def run(
             )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         _echo("\n== comparison (out of sample is the headline) ==")
-        cols = [
-            c
-            for c in (
-                "kind",
-                "targetable",
-                "k",
-                "min_share",
-                "oos_normalised_gini",
-                "oos_omega2_log",
-                "oos_top_lift",
-                "is_normalised_gini",
-                "stability_ari",
-                "eligible",
-                "champion",
-            )
-            if c in result.comparison
-        ]
-        _echo(result.comparison[cols].round(3).to_string())
+        _echo(headline(result.comparison).round(3).to_string())
         _echo(f"\nchampion: {result.champion} ({result.comparison.attrs['champion_rule']})")
 
 
@@ -277,8 +263,8 @@ def score(
     from segml.batch import score_file
     from segml.export import load_model
 
-    _, say = _progress()
-    say(f"loading {model_uri}")  # type: ignore[operator]
+    say = _progress()
+    say(f"loading {model_uri}")
     try:
         model = load_model(model_uri, tracking_uri=tracking_uri)
     except SegmlError:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -411,14 +412,28 @@ def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
     return DataConfig(**values)
 
 
-def _hypotheses(items: Any, where: str) -> list[HypothesisConfig]:
+def _tables(
+    items: Any, section: str, noun: str, where: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, table) of an array of tables, each a table, names unique."""
     if not isinstance(items, list):
-        raise ConfigError(f"{where}: hypotheses must be an array of tables ([[hypotheses]]).")
-    out, names = [], set()
+        raise ConfigError(f"{where}: {section} must be an array of tables ([[{section}]]).")
+    seen: set[str] = set()
     for i, item in enumerate(items):
-        label = f"hypotheses[{i}]"
+        label = f"{section}[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: {label} must be a table.")
+        name = item.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                raise ConfigError(f"{where}: {noun} name {name!r} is used twice.")
+            seen.add(name)
+        yield label, item
+
+
+def _hypotheses(items: Any, where: str) -> list[HypothesisConfig]:
+    out = []
+    for label, item in _tables(items, "hypotheses", "hypothesis", where):
         _check_keys(label, item, _SECTIONS["hypotheses"], where)
         for key, (types, required) in _SECTIONS["hypotheses"].items():
             if required and key not in item:
@@ -430,9 +445,6 @@ def _hypotheses(items: Any, where: str) -> list[HypothesisConfig]:
                 f"{where}: [{label}] expect must be higher, lower or different, "
                 f"got {item['expect']!r}."
             )
-        if item["name"] in names:
-            raise ConfigError(f"{where}: hypothesis name {item['name']!r} is used twice.")
-        names.add(item["name"])
         try:
             Rule(item["rule"])
         except RuleError as exc:
@@ -442,13 +454,8 @@ def _hypotheses(items: Any, where: str) -> list[HypothesisConfig]:
 
 
 def _segmenters(items: Any, where: str) -> list[SegmenterConfig]:
-    if not isinstance(items, list):
-        raise ConfigError(f"{where}: segmenters must be an array of tables ([[segmenters]]).")
-    out, names = [], set()
-    for i, item in enumerate(items):
-        label = f"segmenters[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: {label} must be a table.")
+    out = []
+    for label, item in _tables(items, "segmenters", "segmenter", where):
         for key in ("name", "method"):
             if key not in item:
                 raise ConfigError(f"{where}: [{label}] needs {key!r}.")
@@ -466,9 +473,6 @@ def _segmenters(items: Any, where: str) -> list[SegmenterConfig]:
         _check_keys(f"{label} ({method})", params, allowed, where)
         for key, value in params.items():
             _check_type(label, key, value, allowed[key], where)
-        if item["name"] in names:
-            raise ConfigError(f"{where}: segmenter name {item['name']!r} is used twice.")
-        names.add(item["name"])
         if method == "rules":
             for j, pair in enumerate(params.get("rules", [])):
                 if not (

@@ -78,7 +78,7 @@ def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> Non
     )
 
 
-def _read_source(source: Source, usecols: list[str], str_cols: list[str], **csv: Any) -> Any:
+def _read_source(source: Source, str_cols: list[str], **csv: Any) -> Any:
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
@@ -235,7 +235,7 @@ def read_transactions(
         roles[f"keep[{i}]"] = col
     if thousands is not None:
         csv_options["thousands"] = thousands
-    frame = _read_source(source, list(roles.values()), [customer, time], **csv_options)
+    frame = _read_source(source, [customer, time], **csv_options)
     _missing_columns(frame, roles, "the transaction data")
 
     report = DataQualityReport(rows_read=len(frame))

@@ -32,7 +32,36 @@ from segml.errors import DataError
 from segml.hypotheses import _value_series
 from segml.segment import Segmenter
 
-__all__ = ["CHAMPION_RULE", "compare", "separation_metrics", "stability"]
+__all__ = [
+    "CHAMPION_RULE",
+    "HEADLINE_COLUMNS",
+    "compare",
+    "headline",
+    "separation_metrics",
+    "stability",
+]
+
+#: The columns of a comparison worth showing first (out of sample is the headline).
+HEADLINE_COLUMNS = (
+    "kind",
+    "method",
+    "targetable",
+    "k",
+    "min_share",
+    "oos_normalised_gini",
+    "oos_omega2_log",
+    "oos_top_lift",
+    "is_normalised_gini",
+    "stability_ari",
+    "eligible",
+    "champion",
+)
+
+
+def headline(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The ``HEADLINE_COLUMNS`` a comparison has (out-of-sample ones only with a holdout)."""
+    return comparison[[c for c in HEADLINE_COLUMNS if c in comparison.columns]]
+
 
 CHAMPION_RULE = (
     "highest out-of-sample normalised Gini (in-sample when the table has no holdout) among "

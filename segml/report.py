@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segml.clv._base import segml_version
+from segml.evaluate import headline
 from segml.experiment import ExperimentResult
 
 __all__ = ["SECTIONS", "figures", "render_report", "write_report"]
@@ -308,31 +309,13 @@ def render_report(result: ExperimentResult) -> str:
     parts.append("</section>")
     # 4. comparison
     comp = result.comparison
-    cols = [
-        c
-        for c in (
-            "kind",
-            "method",
-            "targetable",
-            "k",
-            "min_share",
-            "oos_normalised_gini",
-            "oos_omega2_log",
-            "oos_top_lift",
-            "is_normalised_gini",
-            "stability_ari",
-            "eligible",
-            "champion",
-        )
-        if c in comp
-    ]
     parts.append("<section id='comparison'><h2>4. All segmentations on one yardstick</h2>")
     parts.append(
         "<p>Every segmentation is measured by how well it separates value. The headline is out of "
         "sample: segments are ranked by their mean predicted value and scored against the revenue "
         "customers actually brought in the holdout window.</p>"
     )
-    parts.append(_table(comp[cols]))
+    parts.append(_table(headline(comp)))
     parts.append(f"<p class='muted'>Champion rule: {esc(comp.attrs.get('champion_rule', ''))}.</p>")
     parts.append(_img(images, "gain_curves", "Gain curves of holdout value, one per segmentation"))
     parts.append("</section>")

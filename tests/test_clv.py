@@ -231,3 +231,10 @@ def test_sample_weight_equals_the_expanded_table(cdnow) -> None:
         segml.BetaGeo().fit(stats, sample_weight=[1, 2, 3])
     with pytest.raises(segml.DataError, match="finite and >= 0"):
         segml.BetaGeo().fit(stats, sample_weight=-stats["count"])
+
+
+def test_expected_purchases_never_round_below_zero(bgnbd) -> None:
+    # A history that made lifetimes' closed form round to -2.7e-49 (found by hypothesis).
+    table = pd.DataFrame({"frequency": [34], "recency": [0.0], "T": [47.0]})
+    # (raw lifetimes value at this horizon: -2.67e-49)
+    assert (bgnbd.expected_purchases(table, 1.2742749857031425e-14) >= 0).all()

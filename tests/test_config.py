@@ -136,3 +136,12 @@ def test_invalid_toml_and_missing_file(tmp_path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[experiment\nname="))
     assert issubclass(ConfigError, segml.DataError)
+
+
+def test_names_must_be_unique(tmp_path) -> None:
+    twice = BASE + '\n[[hypotheses]]\nname = "big"\nrule = "frequency > 1"\n'
+    with pytest.raises(ConfigError, match="hypothesis name 'big' is used twice"):
+        load_config(write(tmp_path, twice))
+    twice = BASE + '\n[[segmenters]]\nname = "km"\nmethod = "rfm"\n'
+    with pytest.raises(ConfigError, match="segmenter name 'km' is used twice"):
+        load_config(write(tmp_path, twice))

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import replace
 
 import numpy as np
@@ -116,70 +110,24 @@ def test_bad_experiment_file_is_a_clean_cli_error(segml_home, tmp_path) -> None:
         CliRunner().invoke(main, ["--debug", "run", str(bad)], catch_exceptions=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_segml_run_against_a_real_mlflow_server(tmp_path, monkeypatch) -> None:
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
+def test_segml_run_against_a_real_mlflow_server(mlflow_server, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEGML_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(
+        main,
         [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "server-artifacts"),
-            "--workers",
-            "1",
+            "run",
+            str(REPO / "experiments" / "cdnow.toml"),
+            "--tracking-uri",
+            mlflow_server.uri,
+            "--output-dir",
+            str(tmp_path / "out"),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"mlflow server did not start: {server.stderr.read().decode()[-2000:]}"
-                )
-            time.sleep(0.5)
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("SEGML_HOME", str(tmp_path / "home"))
-        result = CliRunner().invoke(
-            main,
-            [
-                "run",
-                str(REPO / "experiments" / "cdnow.toml"),
-                "--tracking-uri",
-                uri,
-                "--output-dir",
-                str(tmp_path / "out"),
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        assert f"tracking URI {uri}" in result.output
-        check_runs(MlflowClient(tracking_uri=uri), 7)
-        assert (tmp_path / "server-artifacts").is_dir()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert f"tracking URI {mlflow_server.uri}" in result.output
+    check_runs(MlflowClient(tracking_uri=mlflow_server.uri), 7)
+    assert mlflow_server.artifacts.is_dir()
 
 
 def test_b2b_hypotheses_and_value_tree_beat_random_segmentations() -> None:

@@ -4,22 +4,13 @@ mid-run loses nothing on disk and ends the run with a non-zero exit code."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, free_port
 
 from segml.cli import main
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_unreachable_server_stops_before_any_work(tmp_path, monkeypatch) -> None:
@@ -43,90 +34,49 @@ def test_unreachable_server_stops_before_any_work(tmp_path, monkeypatch) -> None
     assert not out.exists(), "no work was done"
 
 
-def test_server_dying_mid_run_loses_nothing_on_disk(tmp_path) -> None:
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
+def test_server_dying_mid_run_loses_nothing_on_disk(mlflow_server, tmp_path) -> None:
+    out = tmp_path / "out"
+    run = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--workers",
-            "1",
+            "segml.cli",
+            "run",
+            str(REPO / "experiments" / "cdnow.toml"),
+            "--tracking-uri",
+            mlflow_server.uri,
+            "--output-dir",
+            str(out),
+            "--models-dir",
+            str(tmp_path / "models"),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "SEGML_HOME": str(tmp_path / "home")},
     )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (
-                "mlflow server did not start"
-            )
-            time.sleep(0.5)
-        out = tmp_path / "out"
-        run = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "segml.cli",
-                "run",
-                str(REPO / "experiments" / "cdnow.toml"),
-                "--tracking-uri",
-                uri,
-                "--output-dir",
-                str(out),
-                "--models-dir",
-                str(tmp_path / "models"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-            env={**os.environ, "SEGML_HOME": str(tmp_path / "home")},
-        )
-        assert run.stderr is not None
-        for line in run.stderr:
-            if "reading transactions" in line:  # the store was reachable; the work has begun
-                os.killpg(server.pid, 9)
-                server.wait(timeout=30)
-                break
-        stdout, stderr = run.communicate(timeout=600)
-        assert run.returncode == 7, stdout + stderr
-        assert "logging to MLflow failed" in stderr and "the results on disk are complete" in stderr
-        for name in (
-            "comparison.csv",
-            "hypotheses.csv",
-            "profiles.csv",
-            "customers.parquet",
-            "clv.json",
-            "quality.json",
-            "report.html",
-        ):
-            assert (out / name).stat().st_size > 0, name
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, 9)
-            server.wait(timeout=30)
+    assert run.stderr is not None
+    for line in run.stderr:
+        if "reading transactions" in line:  # the store was reachable; the work has begun
+            mlflow_server.kill()
+            break
+    stdout, stderr = run.communicate(timeout=600)
+    assert run.returncode == 7, stdout + stderr
+    assert "logging to MLflow failed" in stderr and "the results on disk are complete" in stderr
+    for name in (
+        "comparison.csv",
+        "hypotheses.csv",
+        "profiles.csv",
+        "customers.parquet",
+        "clv.json",
+        "quality.json",
+        "report.html",
+    ):
+        assert (out / name).stat().st_size > 0, name
 
 
-def test_transient_http_errors_are_retried(tmp_path, monkeypatch) -> None:
+def test_transient_http_errors_are_retried(mlflow_server, monkeypatch) -> None:
     """A loopback proxy answers 503 to the first request of every path, then forwards."""
     import http.server
     import threading
@@ -136,29 +86,7 @@ def test_transient_http_errors_are_retried(tmp_path, monkeypatch) -> None:
 
     from segml.tracking import check_tracking
 
-    port = free_port()
-    upstream = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    upstream = mlflow_server.uri
     failed: dict[str, int] = {}
 
     class Flaky(http.server.BaseHTTPRequestHandler):
@@ -202,18 +130,6 @@ def test_transient_http_errors_are_retried(tmp_path, monkeypatch) -> None:
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     flaky = f"http://127.0.0.1:{proxy.server_address[1]}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{upstream}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (
-                "mlflow server did not start"
-            )
-            time.sleep(0.5)
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         check_tracking(flaky)  # its first request got a 503 and was retried
@@ -225,5 +141,3 @@ def test_transient_http_errors_are_retried(tmp_path, monkeypatch) -> None:
         assert failed and all(v == 1 for v in failed.values())
     finally:
         proxy.shutdown()
-        os.killpg(server.pid, 9)
-        server.wait(timeout=30)

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -213,12 +214,7 @@ def main() -> None:
         if case == "scoring":
             src = workdir / "models" / "bench"
             dst = workdir / f"model_{size}"
-            if dst.exists():
-                import shutil
-
-                shutil.rmtree(dst)
-            import shutil
-
+            shutil.rmtree(dst, ignore_errors=True)
             shutil.copytree(src, dst)
         print(f"running {name} at {size:,} ...", file=sys.stderr, flush=True)
         rows.append(run_case(name, case, workdir, size, repeats, **kw))

@@ -240,7 +240,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
     ) -> np.ndarray:
         """Conditional expected purchases on the unique rows of ``data`` (or a subset)."""
         sel = slice(None) if idx is None else idx
-        return engine.conditional_expected_purchases(
+        values = engine.conditional_expected_purchases(
             self._model,
             self.params_,
             horizon,
@@ -248,6 +248,9 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             data.column(1)[sel],
             data.column(2)[sel],
         )
+        # lifetimes' closed forms can round to -1e-49 for extreme histories; a count is >= 0.
+        # NaN passes through, so CLVModel.predict still reports it as a ModelError.
+        return np.where(values < 0, 0.0, values)
 
     def _compressed(self, table: pd.DataFrame) -> Compressed:
         """Validated unique ``(frequency, recency, T)`` rows of ``table`` (internal helper)."""
