@@ -23,6 +23,8 @@ SCRIPT = textwrap.dedent(
     clv = segml.CLVModel(frequency="auto").fit(table)
     clv.predict(table, horizon=10, discount_rate=0.1)
     segml.ParetoNBD().fit(table).p_alive(table)
+    # segml computes fits and conditional predictions itself; this one still uses lifetimes.
+    segml.BetaGeo().fit(table).expected_purchases_new(10.0)
     assert "lifetimes" in sys.modules
     after = state()
     assert before == after, (before, after)

@@ -45,6 +45,13 @@ def _bad(table: pd.DataFrame, mask: np.ndarray, what: str, who: str) -> None:
         )
 
 
+def as_float(column: pd.Series) -> np.ndarray:
+    """A column as float64, with NaN for missing or non-numeric entries."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy("float64", na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy("float64", na_value=np.nan)
+
+
 def frequency_arrays(table: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validated (x, t_x, T) arrays from a customer table."""
     require_columns(table, ("frequency", "recency", "T"), who)
@@ -52,7 +59,7 @@ def frequency_arrays(table: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndar
         raise DataError(f"{who}: the customer table has no rows.")
     arrays = []
     for col in ("frequency", "recency", "T"):
-        values = pd.to_numeric(table[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+        values = as_float(table[col])
         _bad(table, ~np.isfinite(values), f"a missing or non-numeric {col!r}", who)
         arrays.append(values)
     x, t_x, T = arrays
@@ -74,18 +81,38 @@ class Compressed:
 
     @classmethod
     def of(cls, *columns: np.ndarray, weights: np.ndarray | None = None) -> Compressed:
-        """Hash-based: factorize each column, combine the codes, factorize the combination."""
-        key = np.zeros(len(columns[0]), dtype=np.int64)
+        """Hash-based: factorize each column, combine the codes, group the combination.
+
+        When the combined codes span a small range (the usual case for customer tables:
+        whole purchase counts, ages and recencies in whole days) the groups come from a
+        counting pass over that range instead of a second hash table.
+        """
+        n = len(columns[0])
+        key = np.zeros(n, dtype=np.int64)
+        span = 1
+        uniques_by_col = []
         for col in columns:
-            codes, uniques = pd.factorize(col, sort=False)
-            key = key * len(uniques) + codes
-        inverse, first = pd.factorize(key, sort=False)
-        # Row index of each group's first occurrence gives its values.
-        rep = np.zeros(len(first), dtype=np.intp)
-        rep[inverse[::-1]] = np.arange(len(inverse))[::-1]
-        values = np.column_stack([np.asarray(c)[rep] for c in columns])
-        counts = np.bincount(inverse, weights=weights, minlength=len(first)).astype("float64")
-        return cls(values, counts, inverse.astype(np.intp))
+            codes, uniques = pd.factorize(col, sort=False, use_na_sentinel=False)
+            key *= len(uniques)
+            key += codes
+            span *= max(len(uniques), 1)
+            uniques_by_col.append(np.asarray(uniques))
+        if span <= max(4 * n, 1_000_000):
+            present = np.bincount(key, minlength=span) > 0
+            slot = np.cumsum(present) - 1
+            inverse = slot[key]
+            group_keys = np.flatnonzero(present)
+        else:
+            inverse, group_keys = pd.factorize(key, sort=False)
+        # Decode each group's key into its column values (last column varies fastest).
+        values = np.empty((len(group_keys), len(columns)), dtype="float64")
+        rest = np.asarray(group_keys, dtype=np.int64)
+        for i in range(len(columns) - 1, -1, -1):
+            uniques = uniques_by_col[i]
+            rest, code = np.divmod(rest, max(len(uniques), 1))
+            values[:, i] = uniques[code]
+        counts = np.bincount(inverse, weights=weights, minlength=len(group_keys)).astype("float64")
+        return cls(values, counts, inverse.astype(np.intp, copy=False))
 
     @classmethod
     def identity(cls, *columns: np.ndarray, weights: np.ndarray | None = None) -> Compressed:

@@ -13,7 +13,12 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from scipy.special import betaln, gammaln, hyp2f1
 
-__all__ = ["FREQUENCY_LOGLIK", "gamma_gamma_loglik", "standard_errors"]
+__all__ = [
+    "FREQUENCY_LOGLIK",
+    "gamma_gamma_loglik",
+    "standard_errors",
+    "standard_errors_from_hessian",
+]
 
 
 def bgnbd_loglik(p: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
@@ -122,9 +127,15 @@ def standard_errors(
     """
     names = list(theta)
     log_theta = np.log(np.array([theta[n] for n in names], dtype="float64"))
-    H = hessian_log_params(total_loglik, log_theta)
+    return standard_errors_from_hessian(hessian_log_params(total_loglik, log_theta), theta)
+
+
+def standard_errors_from_hessian(H: np.ndarray, theta: Mapping[str, float]) -> dict[str, float]:
+    """Standard errors from the Hessian of the log-likelihood in log-parameters."""
+    names = list(theta)
+    log_theta = np.log(np.array([theta[n] for n in names], dtype="float64"))
     try:
-        info = -H
+        info = -np.asarray(H, dtype="float64")
         np.linalg.cholesky(info)
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.stats import pearsonr
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,15 +15,30 @@ from segml.clv import _lifetimes as engine
 from segml.clv._base import (
     Compressed,
     JSONPersistence,
+    as_float,
     require_columns,
     segml_version,
 )
-from segml.clv.likelihood import gamma_gamma_loglik, standard_errors
+from segml.clv.likelihood import (
+    gamma_gamma_loglik,
+    standard_errors,
+    standard_errors_from_hessian,
+)
+from segml.clv.objectives import gamma_gamma_objective, maximise
 from segml.errors import ConvergenceError, DataError, examples
 
 __all__ = ["GammaGamma"]
 
 _NAMES = ("p", "q", "gamma")
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation (0 when either side is constant or there are < 3 values)."""
+    if len(a) < 3:
+        return 0.0
+    da, db = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((da @ da) * (db @ db)))
+    return float(da @ db) / denom if denom > 0 else 0.0
 
 
 class GammaGamma(JSONPersistence, BaseEstimator):
@@ -77,10 +91,7 @@ class GammaGamma(JSONPersistence, BaseEstimator):
     @staticmethod
     def _arrays(table: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndarray]:
         require_columns(table, ("frequency", "monetary_value"), who)
-        x = pd.to_numeric(table["frequency"], errors="coerce").to_numpy("float64", na_value=np.nan)
-        m = pd.to_numeric(table["monetary_value"], errors="coerce").to_numpy(
-            "float64", na_value=np.nan
-        )
+        x, m = as_float(table["frequency"]), as_float(table["monetary_value"])
         bad = ~np.isfinite(x) | ~np.isfinite(m) | (x < 0)
         if bad.any():
             raise DataError(
@@ -134,19 +145,25 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         fx, fm = x[positive], m[positive]
         data = Compressed.of(fx, fm) if self.compress else Compressed.identity(fx, fm)
         cx, cm, w = data.column(0), data.column(1), data.weights
-        params, info = self._estimate(cx, cm, w)
+        params, info, hessian, loglik = self._estimate(cx, cm, w)
 
         def total(log_theta: np.ndarray) -> float:
             p = dict(zip(_NAMES, np.exp(log_theta), strict=True))
             return float(np.sum(w * gamma_gamma_loglik(p, cx, cm)))
 
         self.params_ = params
-        self.log_likelihood_ = total(np.log([params[n] for n in _NAMES]))
-        self.standard_errors_ = standard_errors(total, params)
+        self.log_likelihood_ = (
+            total(np.log([params[n] for n in _NAMES])) if loglik is None else loglik
+        )
+        self.standard_errors_ = (
+            standard_errors(total, params)
+            if hessian is None
+            else standard_errors_from_hessian(hessian, params)
+        )
         self.population_mean_spend_ = params["p"] * params["gamma"] / (params["q"] - 1)
         self.n_fitted_ = int(positive.sum())
         self.n_excluded_ = excluded
-        corr = float(pearsonr(fx, fm)[0]) if len(fx) > 2 and np.ptp(fx) and np.ptp(fm) else 0.0
+        corr = _correlation(fx, fm)
         self.frequency_spend_correlation_ = corr
         if abs(corr) > 0.3:
             warnings.warn(
@@ -159,9 +176,23 @@ class GammaGamma(JSONPersistence, BaseEstimator):
 
     def _estimate(
         self, x: np.ndarray, m: np.ndarray, w: np.ndarray
-    ) -> tuple[dict[str, float], dict[str, Any]]:
+    ) -> tuple[dict[str, float], dict[str, Any], np.ndarray | None, float | None]:
+        """Parameters, how they were found, and the Hessian (in log-parameters) and the
+        log-likelihood at the estimate when the optimiser already knows them."""
         attempts: list[str] = []
         total_w = float(w.sum())
+        # segml's maximum likelihood with the analytic gradient (the model's data barely
+        # compress, so lifetimes' numerical gradients cost seconds at scale); lifetimes is
+        # the fallback. The start (p = 1, q = 2) puts the population mean at the observed one.
+        mean_m = float(np.average(m, weights=w))
+        mle = maximise(gamma_gamma_objective(x, m, w), np.log([1.0, 2.0, mean_m]), total_w)
+        own = dict(zip(_NAMES, map(float, np.exp(mle.log_theta)), strict=True))
+        attempts.append(
+            "segml L-BFGS-B + Newton, analytic gradient: "
+            + ("converged" if mle.converged else mle.message)
+        )
+        if mle.converged and own["q"] > 1:
+            return own, {"engine": "segml", "attempts": attempts}, mle.hessian, mle.loglik
 
         def objective(log_theta: np.ndarray) -> float:
             p = dict(zip(_NAMES, np.exp(log_theta), strict=True))
@@ -202,7 +233,7 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         for cand in candidates[1:]:
             if cand[0] > best[0] + 1e-6:
                 best = cand
-        return best[1], {"engine": best[2], "attempts": attempts}
+        return best[1], {"engine": best[2], "attempts": attempts}, None, None
 
     def expected_spend(self, table: pd.DataFrame) -> pd.Series:
         """Expected average spend per future transaction, E(M | x, m_x).

@@ -228,14 +228,21 @@ class CLVModel(JSONPersistence, BaseEstimator):
         if not np.isfinite(h) or h < 0:
             raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
         data = model._compressed(table)  # once: every node is evaluated on the unique rows
+        return pd.Series(
+            self._discounted_unique(model._predictor(data), h, delta)[data.inverse],
+            index=table.index,
+            name="discounted_purchases",
+        )
+
+    @staticmethod
+    def _discounted_unique(predictor: Any, h: float, delta: float) -> np.ndarray:
+        """Discounted expected purchases over ``(0, h]`` at continuous rate ``delta``."""
         nodes = 0.5 * h * (_NODES + 1.0)
         weights = 0.5 * h * _WEIGHTS
         # By parts: e^{-dH} E(H) + d * integral_0^H e^{-dt} E(t) dt.
-        value = np.exp(-delta * h) * model._expected_unique(data, h)
-        for node, weight in zip(nodes, weights, strict=True):
-            e_t = model._expected_unique(data, float(node))
-            value = value + delta * weight * np.exp(-delta * node) * e_t
-        return pd.Series(value[data.inverse], index=table.index, name="discounted_purchases")
+        return predictor.expected_sum(
+            [h, *nodes], [np.exp(-delta * h), *(delta * weights * np.exp(-delta * nodes))]
+        )
 
     def predict(
         self, table: pd.DataFrame, horizon: float | None = None, discount_rate: float = 0.0
@@ -268,21 +275,34 @@ class CLVModel(JSONPersistence, BaseEstimator):
         if not np.isfinite(h) or h < 0:
             raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
         discount_rate_per_unit(discount_rate, self.unit_ or "W")  # validates the rate
-        purchases = self.frequency_model_.expected_purchases(table, h)
+        model = self.frequency_model_
+        data = model._compressed(table)  # validated and compressed once for every column
+        predictor = model._predictor(data)
+        purchases = predictor.expected(h)
+        if discount_rate == 0:
+            discounted = purchases
+        else:
+            if self.unit_ is None:
+                raise DataError(
+                    "discounting needs the table's time unit: build the table with "
+                    "segml.summarize or pass CLVModel(unit='W' | 'D' | 'M')."
+                )
+            delta = discount_rate_per_unit(discount_rate, self.unit_)
+            discounted = self._discounted_unique(predictor, h, delta)
+        spend = self.spend_model_.expected_spend(table).to_numpy()
+        inv = data.inverse
         out = pd.DataFrame(
             {
-                "expected_purchases": purchases,
-                "p_alive": self.frequency_model_.p_alive(table),
-                "expected_spend": self.spend_model_.expected_spend(table),
+                "expected_purchases": purchases[inv],
+                "p_alive": predictor.p_alive[inv],
+                "expected_spend": spend,
+                "clv": self.margin * spend * discounted[inv],
             },
             index=table.index,
         )
-        discounted = (
-            purchases if discount_rate == 0 else self.discounted_purchases(table, h, discount_rate)
-        )
-        out["clv"] = self.margin * out["expected_spend"] * discounted
-        values = out.to_numpy("float64")
-        bad = ~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1)
+        unique_ok = np.isfinite(purchases) & np.isfinite(discounted) & (discounted >= 0)
+        unique_ok &= np.isfinite(predictor.p_alive) & (purchases >= 0)
+        bad = ~unique_ok[inv] | ~np.isfinite(spend) | (spend < 0)
         if bad.any():
             raise ModelError(
                 f"CLVModel.predict produced NaN, infinite or negative values for "

@@ -1,0 +1,133 @@
+"""Conditional predictions of the frequency models, factored for speed.
+
+For BG/NBD, MBG/NBD and Pareto/NBD the expected number of purchases in ``(T, T + t]``
+given a history ``(x, t_x, T)`` factors as
+
+    E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) * A(t | x, T),
+
+where ``A`` is the expectation for a customer known to be alive; it depends on the history
+only through ``x`` and ``T``. ``A`` carries the expensive Gauss hypergeometric function, and
+a customer table has far fewer distinct ``(x, T)`` pairs than distinct ``(x, t_x, T)`` rows
+(at a million simulated customers: about 4,000 against 166,000), so it is evaluated once per
+pair. The formulas are lifetimes' (``conditional_expected_number_of_purchases_up_to_time``
+and ``conditional_probability_alive``, including its fallback for the hypergeometric
+function), rearranged; tests compare them with lifetimes called directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.special import gammaln, hyp2f1
+
+from segml.clv.likelihood import pnbd_loglik
+
+__all__ = ["ConditionalPredictor", "alive_expected", "p_alive"]
+
+
+def p_alive(
+    model: str, params: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """P(alive at T | x, t_x, T), in [0, 1]."""
+    r, alpha = params["r"], params["alpha"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if model == "bgnbd":
+            a, b = params["a"], params["b"]
+            log_ratio = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(
+                a / (b + np.maximum(x, 1) - 1)
+            )
+            out = 1.0 / (1.0 + np.where(x > 0, np.exp(log_ratio), 0.0))
+        elif model == "mbgnbd":
+            a, b = params["a"], params["b"]
+            log_ratio = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + x))
+            out = 1.0 / (1.0 + np.exp(log_ratio))
+        elif model == "pnbd":
+            s, beta = params["s"], params["beta"]
+            log_alive = (
+                gammaln(r + x)
+                - gammaln(r)
+                + r * np.log(alpha)
+                + s * np.log(beta)
+                - (r + x) * np.log(alpha + T)
+                - s * np.log(beta + T)
+            )
+            out = np.exp(log_alive - pnbd_loglik(params, x, t_x, T))
+        else:  # pragma: no cover - guarded by the estimators
+            raise ValueError(f"unknown frequency model {model!r}")
+    return np.clip(out, 0.0, 1.0)
+
+
+def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """log 2F1(a, b; c; z), with Euler's transformation where the series overflows."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        direct = np.log(hyp2f1(a, b, c, z))
+        alt = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
+    return np.where(np.isinf(direct), alt, direct)
+
+
+def alive_expected(
+    model: str, params: Mapping[str, float], t: float, x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """E[purchases in (T, T + t] | alive at T, x purchases by T]."""
+    r, alpha = params["r"], params["alpha"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if model in ("bgnbd", "mbgnbd"):
+            a, b = params["a"], params["b"]
+            shift = -1.0 if model == "bgnbd" else 0.0  # MBG/NBD: b + x + 1, a + b + x
+            c = a + b + x + shift
+            z = t / (alpha + T + t)
+            log_h = _log_hyp2f1(r + x, b + x + 1 + shift, c, z)
+            return (
+                c
+                / (a - 1)
+                * (1.0 - np.exp(log_h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
+            )
+        if model == "pnbd":
+            s, beta = params["s"], params["beta"]
+            ratio = (r + x) * (beta + T) / (alpha + T)
+            return ratio * (1.0 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
+    raise ValueError(f"unknown frequency model {model!r}")  # pragma: no cover
+
+
+class ConditionalPredictor:
+    """Predictions for a fixed set of histories at any number of horizons.
+
+    P(alive) is computed once per history, the alive expectation once per distinct
+    ``(x, T)`` pair and horizon.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        params: Mapping[str, float],
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> None:
+        from segml.clv._base import Compressed
+
+        self.model = model
+        self.params = dict(params)
+        self.p_alive = p_alive(model, params, x, t_x, T)
+        self._pairs = Compressed.of(x, T)
+
+    def expected(self, t: float) -> np.ndarray:
+        """E[purchases in (T, T + t]] per history; never below zero (NaN passes through)."""
+        return self.expected_sum([t], [1.0])
+
+    def expected_sum(self, horizons: Sequence[float], weights: Sequence[float]) -> np.ndarray:
+        """``sum_k weights[k] * E[purchases in (T, T + horizons[k])]`` per history.
+
+        The sum is taken per ``(x, T)`` pair before P(alive) multiplies it in, so a
+        discounting quadrature over many horizons costs little more than one horizon.
+        """
+        pairs = self._pairs
+        x, T = pairs.column(0), pairs.column(1)
+        total = np.zeros(len(x))
+        for t, weight in zip(horizons, weights, strict=True):
+            alive = alive_expected(self.model, self.params, float(t), x, T)
+            # Closed forms can round to -1e-49 for extreme histories; a count is >= 0.
+            # NaN passes through, so CLVModel.predict still reports it as a ModelError.
+            total += weight * np.where(alive < 0, 0.0, alive)
+        return self.p_alive * total[pairs.inverse]
