@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,12 @@ class DataQualityReport:
 
     def _add_examples(self, key: str, ids: Any) -> None:
         have = self.examples.setdefault(key, [])
-        for value in list(ids)[: 5 - len(have)]:
+        need = 5 - len(have)
+        if need <= 0:
+            return
+        if isinstance(ids, pd.Series | pd.Index):
+            ids = ids[:need] if isinstance(ids, pd.Index) else ids.iloc[:need]
+        for value in itertools.islice(ids, need):
             have.append(str(value))
 
     def merged(self, other: DataQualityReport) -> DataQualityReport:

@@ -92,3 +92,29 @@ def test_compression_is_lossless(columns, spread) -> None:
     assert data.weights.sum() == len(arrays[0])
     unique_rows = {tuple(np.nan_to_num(row, nan=-7.0)) for row in zip(*arrays, strict=True)}
     assert len(data.weights) == len(unique_rows)
+
+
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "007"]),
+            st.integers(-800, 800),  # days around 1970 (negative day numbers too)
+            st.sampled_from([0, 3_600, 86_399]),  # seconds into the day
+            st.sampled_from([0.0, -0.0, 1.5, 2.0]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_fast_duplicate_marks_equal_pandas(rows) -> None:
+    from segml.data import _exact_duplicates
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series([r[0] for r in rows], dtype="str"),
+            "date": pd.to_datetime([r[1] * 86_400 + r[2] for r in rows], unit="s"),
+            "amount": [r[3] for r in rows],
+        }
+    )
+    np.testing.assert_array_equal(_exact_duplicates(frame), frame.duplicated().to_numpy())

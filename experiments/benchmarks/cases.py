@@ -46,12 +46,14 @@ def main() -> None:
 
         toml = workdir / f"bench_{size}.toml"
         out = [str(workdir / f"run_{size}"), str(workdir / "models")]
-        seconds, _ = timed(
+        seconds, code = timed(
             lambda: cli(
                 ["run", str(toml), "--no-tracking", "--output-dir", out[0], "--models-dir", out[1]],
                 standalone_mode=False,
             )
         )
+        if code not in (None, 0):
+            raise SystemExit(f"segml run failed with exit code {code}")
         print(json.dumps({"seconds": seconds, "peak_mb": peak_mb()}))
         return
     if case == "summary":
