@@ -394,3 +394,26 @@ def make_b2b(
         }
     )
     return read_transactions(frame, amount="amount"), customers
+
+
+def _simulate_pnbd(
+    n_customers: int,
+    params: Mapping[str, float],
+    calibration_length: float = 39.0,
+    acquisition_length: float = 12.0,
+    random_state: int | None = None,
+) -> pd.DataFrame:
+    """A Pareto/NBD customer table (``frequency``, ``recency``, ``T``), for benchmarks and
+    tests: ``lambda ~ Gamma(r, alpha)``, lifetime ``~ Exponential(mu)``,
+    ``mu ~ Gamma(s, beta)``, uniform acquisition, times in weeks floored to whole days."""
+    rng = np.random.default_rng(random_state)
+    lam = rng.gamma(params["r"], 1.0 / params["alpha"], size=n_customers)
+    mu = rng.gamma(params["s"], 1.0 / params["beta"], size=n_customers)
+    T = calibration_length - rng.uniform(0.0, acquisition_length, size=n_customers)
+    active = np.minimum(rng.exponential(1.0 / mu), T)
+    x = rng.poisson(lam * active)
+    # The last of x uniform purchase times on [0, active]: active * U^(1/x).
+    t_x = np.where(x > 0, active * rng.uniform(size=n_customers) ** (1.0 / np.maximum(x, 1)), 0.0)
+    # Whole days, as in a table built from a transaction log (weeks of 7 days).
+    T, t_x = np.floor(T * 7) / 7, np.floor(t_x * 7) / 7
+    return pd.DataFrame({"frequency": x.astype("int64"), "recency": t_x, "T": T})

@@ -78,7 +78,8 @@ def main() -> None:
             )
         extra = {"customers": len(table), "transactions": len(tx)}
     else:
-        table = pd.read_parquet(workdir / f"table_{size}.parquet")
+        name = "pnbd" if case == "pareto" else "table"
+        table = pd.read_parquet(workdir / f"{name}_{size}.parquet")
         if case == "fit":
             if side == "segml":
                 import segml

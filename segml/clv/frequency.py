@@ -125,14 +125,13 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
     def _lifetimes_starts(self, T: np.ndarray) -> list[list[float] | None]:
         return [None, [0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, -1.0, 0.5]]
 
-    #: Try segml's own optimiser before lifetimes (where lifetimes' optimiser is the bottleneck).
-    _segml_first: ClassVar[bool] = False
-
     def _own_start(
         self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray
     ) -> dict[str, float]:
-        mean_t = float(np.average(np.maximum(T, 1e-9), weights=w))
-        return dict(zip(self._param_names, (1.0, mean_t, 1.0, mean_t), strict=True))
+        # lifetimes' BG/NBD start (ones on time scaled to max(T) = 10).
+        return dict(
+            zip(self._param_names, (1.0, max(float(T.max()), 1e-9) / 10, 1.0, 1.0), strict=True)
+        )
 
     def _estimate(
         self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray
@@ -145,19 +144,16 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         factory = GRADIENT_OBJECTIVES.get(self._model)
         if factory is not None:
             # segml's maximum likelihood with the analytic gradient; lifetimes is the fallback.
-            x0 = np.log([1.0, max(float(T.max()), 1e-9) / 10, 1.0, 1.0])
+            guess = self._own_start(x, t_x, T, w)
+            x0 = np.log([guess[n] for n in self._param_names])
             mle = maximise(factory(x, t_x, T, w), x0, float(w.sum()))
             attempts.append(
-                "segml L-BFGS-B + Newton, analytic gradient: "
-                + ("converged" if mle.converged else mle.message)
+                "segml L-BFGS-B + Newton: " + ("converged" if mle.converged else mle.message)
             )
+            est = dict(zip(self._param_names, map(float, np.exp(mle.log_theta)), strict=True))
             if mle.converged:
-                est = dict(zip(self._param_names, map(float, np.exp(mle.log_theta)), strict=True))
                 return est, {"engine": "segml", "attempts": attempts}, mle.hessian, mle.loglik
-        if self._segml_first:
-            found = self._own_optimiser(x, t_x, T, w, self._own_start(x, t_x, T, w), attempts)
-            if found is not None and np.isfinite(found[0]):
-                return found[1], {"engine": "segml", "attempts": attempts}, None, None
+            self._check_boundary(est, len(x), float(w.sum()))
         for start in self._lifetimes_starts(T):
             try:
                 params = engine.fit_frequency(self._model, x, t_x, T, w, start)
@@ -187,6 +183,10 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             f"({int(w.sum()):,} customers) after {len(attempts)} attempts: "
             f"{'; '.join(attempts)}. {_HINT}"
         )
+
+    def _check_boundary(self, est: dict[str, float], n_rows: int, n_customers: float) -> None:
+        """Raise when the estimate runs to the edge of the parameter space (no fallback
+        optimiser can do better there; they only take minutes to find the same)."""
 
     def _own_optimiser(
         self,
@@ -471,8 +471,27 @@ class ParetoNBD(FrequencyModel):
     _model = "pnbd"
     _label = "Pareto/NBD"
     _param_names = ("r", "alpha", "s", "beta")
-    # lifetimes fits Pareto/NBD with Nelder-Mead on the raw likelihood: minutes at scale.
-    _segml_first = True
+
+    def _own_start(
+        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray
+    ) -> dict[str, float]:
+        mean_t = float(np.average(np.maximum(T, 1e-9), weights=w))
+        return dict(zip(self._param_names, (1.0, mean_t, 1.0, mean_t), strict=True))
+
+    def _check_boundary(self, est: dict[str, float], n_rows: int, n_customers: float) -> None:
+        # s is the shape of the gamma distribution of dropout rates: as s and beta grow
+        # together the rates become identical across customers (coefficient of variation
+        # 1 / sqrt(s)), a limit the Pareto/NBD likelihood approaches but never attains.
+        if est["s"] >= 20:
+            raise ConvergenceError(
+                f"Pareto/NBD did not converge on {n_rows:,} unique customer rows "
+                f"({round(n_customers):,} customers): the likelihood keeps rising as s and "
+                f"beta grow together (s = {est['s']:.4g}, beta = {est['beta']:.4g}, mean "
+                f"dropout rate s / beta = {est['s'] / est['beta']:.4g} per time unit), i.e. "
+                "the data show no heterogeneity in dropout rates and the estimate is at the "
+                "edge of the parameter space. Use BetaGeo (or ModifiedBetaGeo), whose dropout "
+                "process fits such data."
+            )
 
     def _lifetimes_starts(self, T: np.ndarray) -> list[list[float] | None]:
         # lifetimes' Pareto/NBD fitter works on raw (not log) parameters, time scaled

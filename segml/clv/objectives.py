@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import betaln, digamma, gammaln
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 __all__ = ["GRADIENT_OBJECTIVES", "MLE", "Objective", "gamma_gamma_objective", "maximise"]
 
@@ -170,10 +170,71 @@ def gamma_gamma_objective(x: np.ndarray, m: np.ndarray, w: np.ndarray) -> Object
     return f
 
 
-#: frequency model name -> objective factory (Pareto/NBD has none: numerical gradients)
+def pnbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> Objective:
+    """Pareto/NBD (Fader & Hardie 2005 note, eq. 22) on weighted unique rows.
+
+    The Gauss hypergeometric terms depend on ``(x, t_x)`` and on ``(x, T)`` only, pairs
+    far fewer than the rows (at 100k simulated customers: 4,134 and 2,259 against 60,416
+    rows), so they are evaluated once per pair. The gradient is by central differences
+    (the derivatives of 2F1 in its parameters have no closed form).
+    """
+    from segml.clv._base import Compressed
+
+    tx_pairs = Compressed.of(x, t_x)
+    T_pairs = Compressed.of(x, T)
+    ux, inv = _by_count(x)
+    xt, tt = tx_pairs.column(0), tx_pairs.column(1)
+    xT, TT = T_pairs.column(0), T_pairs.column(1)
+    uT, iT = _by_count(T)
+    W = float(w.sum())
+    w_by_x = np.bincount(inv, weights=w, minlength=len(ux))
+
+    def value(log_theta: np.ndarray) -> float:
+        r, alpha, s, beta = np.exp(log_theta)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if alpha >= beta:
+                big, diff = alpha, alpha - beta
+                b2_t, b2_T = s + 1, s + 1
+            else:
+                big, diff = beta, beta - alpha
+                b2_t, b2_T = r + xt, r + xT
+            rsx_t, rsx_T = r + s + xt, r + s + xT
+            log_t = np.log(hyp2f1(rsx_t, b2_t, rsx_t + 1, diff / (big + tt))) - rsx_t * np.log(
+                big + tt
+            )
+            log_T = np.log(hyp2f1(rsx_T, b2_T, rsx_T + 1, diff / (big + TT))) - rsx_T * np.log(
+                big + TT
+            )
+            lt, lT = log_t[tx_pairs.inverse], log_T[T_pairs.inverse]
+            # A0 = F(t_x) - F(T) >= 0, in logs.
+            log_a0 = lt + np.log1p(-np.exp(np.minimum(lT - lt, 0.0)))
+            rx = r + x
+            alive = -rx * np.log(alpha + uT)[iT] - s * np.log(beta + uT)[iT]
+            dead = np.log(s) - np.log(r + s + x) + log_a0
+            ll = (
+                float(w_by_x @ (gammaln(r + ux) - gammaln(r)))
+                + W * (r * np.log(alpha) + s * np.log(beta))
+                + float(w @ np.logaddexp(alive, dead))
+            )
+        return ll
+
+    def f(log_theta: np.ndarray, step: float = 1e-6) -> tuple[float, np.ndarray]:
+        grad = np.empty(4)
+        with np.errstate(invalid="ignore"):  # inf - inf far out: the optimiser backs off
+            for i in range(4):
+                e = np.zeros(4)
+                e[i] = step
+                grad[i] = (value(log_theta + e) - value(log_theta - e)) / (2 * step)
+        return value(log_theta), grad
+
+    return f
+
+
+#: frequency model name -> objective factory
 GRADIENT_OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "bgnbd": bgnbd_objective,
     "mbgnbd": mbgnbd_objective,
+    "pnbd": pnbd_objective,
 }
 
 
@@ -228,9 +289,10 @@ def maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
     value, grad = objective(theta)
     message = str(res.message)
     H = gradient_hessian(objective, theta)
-    # Newton steps from the L-BFGS estimate. The Hessian is not recomputed after a step:
-    # the steps are tiny by then, and the standard errors do not change at any printed digit.
-    for _ in range(5):
+    # Newton steps from the L-BFGS estimate (which can stop early along a flat ridge),
+    # halved until the log-likelihood does not fall. The Hessian is
+    # not recomputed after a step: the steps are tiny by then.
+    for _ in range(8):
         if not np.isfinite(value) or np.max(np.abs(grad)) / total_weight < 1e-11:
             break
         try:
@@ -238,9 +300,15 @@ def maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
             step = np.linalg.solve(H, grad)
         except np.linalg.LinAlgError:
             break
-        cand = theta - step
-        cand_value, cand_grad = objective(cand)
-        if not (np.isfinite(cand_value) and cand_value >= value - 1e-9 * abs(value)):
+        for _ in range(12):
+            cand = theta - step
+            cand_value, cand_grad = objective(cand)
+            # Improvements below rounding still count: near the maximum the gradient,
+            # not the value, shows the progress.
+            if np.isfinite(cand_value) and cand_value >= value - 1e-13 * abs(value):
+                break
+            step = step / 2
+        else:
             break
         theta, value, grad = cand, cand_value, cand_grad
     try:

@@ -24,7 +24,7 @@ from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
 from segml.data import UNIT_DAYS, _unit, table_metadata
-from segml.errors import DataError, ModelError, examples
+from segml.errors import ConvergenceError, DataError, ModelError, examples
 
 __all__ = ["CLVModel", "discount_rate_per_unit"]
 
@@ -159,10 +159,17 @@ class CLVModel(JSONPersistence, BaseEstimator):
         return self
 
     def _select(self, table: pd.DataFrame) -> tuple[FrequencyModel, dict[str, Any]]:
-        fitted = {
-            name: FREQUENCY_MODELS[name](compress=self.compress).fit(table)
-            for name in ("bgnbd", "pnbd", "mbgnbd")
-        }
+        fitted: dict[str, FrequencyModel] = {}
+        failed: dict[str, str] = {}
+        for name in ("bgnbd", "pnbd", "mbgnbd"):
+            try:
+                fitted[name] = FREQUENCY_MODELS[name](compress=self.compress).fit(table)
+            except ConvergenceError as exc:
+                failed[name] = str(exc)
+        if not fitted:
+            raise ConvergenceError(
+                "no frequency model converged: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            )
         if {"holdout_frequency", "holdout_duration"} <= set(table.columns):
             actual = table["holdout_frequency"].to_numpy("float64")
             scores = {
@@ -179,11 +186,15 @@ class CLVModel(JSONPersistence, BaseEstimator):
             what = "BIC (no holdout window in the table)"
         chosen = min(scores, key=lambda k: scores[k])
         ranked = ", ".join(f"{k} {v:.4f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
+        reason = f"lowest {what}: {ranked}"
+        if failed:
+            reason += "; not converged (left out): " + ", ".join(failed)
         return fitted[chosen], {
             "criterion": criterion,
             "scores": scores,
             "chosen": chosen,
-            "reason": f"lowest {what}: {ranked}",
+            "reason": reason,
+            "not_converged": failed,
         }
 
     def default_horizon(self) -> float:
