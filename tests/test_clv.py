@@ -238,3 +238,22 @@ def test_expected_purchases_never_round_below_zero(bgnbd) -> None:
     table = pd.DataFrame({"frequency": [34], "recency": [0.0], "T": [47.0]})
     # (raw lifetimes value at this horizon: -2.67e-49)
     assert (bgnbd.expected_purchases(table, 1.2742749857031425e-14) >= 0).all()
+
+
+def test_cumulative_tracking_counts_every_repeat_purchase(bgnbd, cdnow, cdnow_tx) -> None:
+    from segml.clv.holdout import cumulative_tracking
+
+    curve = cumulative_tracking(bgnbd, cdnow_tx, cdnow, "1998-06-30", "W")
+    # At the holdout end the curve has every repeat day of the cohort: calibration + holdout.
+    assert curve["actual"].iloc[-1] == cdnow["frequency"].sum() + cdnow["holdout_frequency"].sum()
+    assert curve["actual"].iloc[-1] == 4339
+    assert np.all(np.diff(curve["actual"]) >= 0) and np.all(np.diff(curve["expected"]) >= 0)
+    # The same curve from a plain pandas computation.
+    events = (
+        cdnow_tx.assign(day=cdnow_tx["date"].dt.floor("D"))[["customer_id", "day"]]
+        .drop_duplicates()
+        .sort_values(["customer_id", "day"])
+    )
+    repeat_days = events[events.duplicated("customer_id")]["day"]
+    expected_actual = [int((repeat_days <= d).sum()) for d in curve["date"]]
+    np.testing.assert_array_equal(curve["actual"], expected_actual)

@@ -170,12 +170,22 @@ def cumulative_tracking(
     grid = np.arange(int(np.floor(span / unit_days)) + 1) * unit_days  # days from origin
     if grid[-1] < span:
         grid = np.r_[grid, span]
-    tx = transactions[transactions["customer_id"].isin(table.index)]
-    days = tx["date"].to_numpy("datetime64[ns]").astype("datetime64[D]")
-    events = pd.DataFrame({"c": tx["customer_id"].to_numpy(), "d": days}).drop_duplicates()
-    events = events.sort_values(["c", "d"])
-    repeat = events[events.duplicated("c", keep="first")]
-    offsets = np.sort((repeat["d"].to_numpy() - origin.astype("datetime64[D]")) / day)
+    # Distinct (customer, day) purchase events of the cohort, on integer codes: one hash
+    # of the ids, then a sort of one integer key per row.
+    codes, uniques = pd.factorize(transactions["customer_id"], sort=False)
+    in_cohort = np.asarray(pd.Index(uniques).isin(table.index))
+    keep = codes >= 0
+    keep[keep] = in_cohort[codes[keep]]
+    days = transactions["date"].to_numpy("datetime64[ns]")[keep].astype("datetime64[D]")
+    day_no = days.view("i8")
+    c = codes[keep].astype(np.int64)
+    lo = int(day_no.min()) if len(day_no) else 0
+    span_days = (int(day_no.max()) - lo + 1) if len(day_no) else 1
+    events = np.unique(c * span_days + (day_no - lo))
+    customer, event_day = np.divmod(events, span_days)
+    repeat = np.r_[False, customer[1:] == customer[:-1]]  # not the customer's first day
+    origin_day = int(origin.astype("datetime64[D]").view("i8"))
+    offsets = np.sort(event_day[repeat] + lo - origin_day).astype("float64")
     offsets = offsets[offsets <= (stop - origin) / day]
     actual = np.searchsorted(offsets, grid, side="right")
     birth_days, counts = np.unique((births - origin) / day, return_counts=True)
