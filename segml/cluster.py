@@ -20,6 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from scipy.stats import skew
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -37,6 +38,8 @@ __all__ = ["DEFAULT_FEATURES", "ClusterSegmenter", "build_features"]
 #: Behavioural features used when none are given.
 DEFAULT_FEATURES = ("frequency", "recency_ratio", "T", "monetary_value")
 _METHODS = ("kmeans", "gmm", "hdbscan")
+#: k-means centroids are fitted on at most this many customers (then everyone is assigned)
+_CENTROID_SAMPLE = 200_000
 _MODEL_FILE = "model.joblib"
 
 
@@ -204,7 +207,7 @@ class ClusterSegmenter(Segmenter):
                 (
                     "log",
                     make_pipeline(
-                        SimpleImputer(strategy="median"),
+                        _MedianImputer(),
                         FunctionTransformer(np.log1p, feature_names_out="one-to-one"),
                         StandardScaler(),
                     ),
@@ -215,7 +218,7 @@ class ClusterSegmenter(Segmenter):
             parts.append(
                 (
                     "num",
-                    make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                    make_pipeline(_MedianImputer(), StandardScaler()),
                     numeric_plain,
                 )
             )
@@ -266,8 +269,8 @@ class ClusterSegmenter(Segmenter):
         sample = np.sort(rng.choice(n, size=min(n, self.sample_size), replace=False))
         if self.method == "kmeans":
             ks = self._candidates(len(sample))
-            scores = {}
-            for k in ks:
+            scores: dict[int, float] = {}
+            for k in ks if len(ks) > 1 else ():
                 km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(X[sample])
                 if len(set(km.labels_)) < 2:
                     scores[k] = float("-inf")
@@ -281,10 +284,25 @@ class ClusterSegmenter(Segmenter):
                     )
                 )
             self.k_scores_ = scores
-            best = max(ks, key=lambda k: (scores[k], -k))
-            self.selection_ = f"k={best} by the highest silhouette on {len(sample):,} customers"
-            model: Any = KMeans(n_clusters=best, n_init=10, random_state=self.random_state).fit(X)
-            raw = model.labels_
+            best = max(ks, key=lambda k: (scores[k], -k)) if len(ks) > 1 else ks[0]
+            self.selection_ = (
+                f"k={best} by the highest silhouette on {len(sample):,} customers"
+                if len(ks) > 1
+                else f"k={best} as given"
+            )
+            # Centroids from up to _CENTROID_SAMPLE customers (at that size they equal the
+            # full-data centroids to within sampling noise), then everyone is assigned.
+            fit_rows = (
+                np.arange(n)
+                if n <= _CENTROID_SAMPLE
+                else np.sort(rng.choice(n, size=_CENTROID_SAMPLE, replace=False))
+            )
+            model: Any = KMeans(n_clusters=best, n_init=10, random_state=self.random_state).fit(
+                X[fit_rows]
+            )
+            raw = model.predict(X)
+            if len(fit_rows) < n:
+                self.selection_ += f"; centroids fitted on {len(fit_rows):,} customers"
         elif self.method == "gmm":
             ks = self._candidates(len(sample))
             fitted = {
@@ -392,6 +410,29 @@ class ClusterSegmenter(Segmenter):
         obj.imputed_ = dict(s["imputed"])
         obj.noise_share_ = float(s["noise_share"])
         return obj
+
+
+class _MedianImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Missing values to the column medians (``SimpleImputer(strategy="median")`` computes
+    medians with masked arrays: about a second per million rows; this is ``nanmedian``)."""
+
+    def fit(self, X: Any, y: Any = None) -> _MedianImputer:
+        values = np.asarray(X, dtype="float64")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: median NaN
+            medians = np.nanmedian(values, axis=0)
+        self.statistics_ = np.where(np.isfinite(medians), medians, 0.0)
+        self.n_features_in_ = values.shape[1]
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        values = np.array(X, dtype="float64")
+        missing = np.isnan(values)
+        if missing.any():
+            values[missing] = np.broadcast_to(self.statistics_, values.shape)[missing]
+        return values
 
 
 def _nearest_fitted(model: Any, X: np.ndarray) -> np.ndarray:

@@ -226,6 +226,41 @@ def read_transactions(
     >>> segml.quality_report(tx).dropped
     {'missing_customer_id': 1}
     """
+    return _read_transactions(
+        source,
+        customer=customer,
+        time=time,
+        amount=amount,
+        quantity=quantity,
+        keep=keep,
+        time_format=time_format,
+        timezone=timezone,
+        returns=returns,
+        zero_amounts=zero_amounts,
+        duplicates=duplicates,
+        thousands=thousands,
+        **csv_options,
+    )[0]
+
+
+def _read_transactions(
+    source: Source,
+    *,
+    customer: str = "customer_id",
+    time: str = "date",
+    amount: str | None = None,
+    quantity: str | None = None,
+    keep: Sequence[str] = (),
+    time_format: str | None = None,
+    timezone: str = "UTC",
+    returns: Literal["net", "drop"] = "net",
+    zero_amounts: Literal["keep", "drop"] = "keep",
+    duplicates: Literal["keep", "drop"] = "keep",
+    thousands: str | None = None,
+    **csv_options: Any,
+) -> tuple[pd.DataFrame, _Codes | None]:
+    """:func:`read_transactions`, plus the factorized customer ids of the result when they
+    are still valid (summarize reuses them instead of hashing ten million ids again)."""
     for name, value, allowed in (
         ("returns", returns, ("net", "drop")),
         ("zero_amounts", zero_amounts, ("keep", "drop")),
@@ -303,21 +338,30 @@ def read_transactions(
     future = (out["date"] > pd.Timestamp.now()).to_numpy()
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
 
-    dup = _exact_duplicates(out)
+    dup, found = _exact_duplicates(out)
+    codes: _Codes | None = found
     if duplicates == "drop":
         report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup))
         out = out.loc[~dup].reset_index(drop=True)
+        codes = None
     else:
         report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup))
 
     if amount is not None:
+        n_before = len(out)
         out = _apply_amount_policies(out, report, returns=returns, zero_amounts=zero_amounts)
         if len(out) == 0:
             raise DataError(
                 "every transaction was dropped by the amount policies "
                 f"({report.dropped}); check the sign of the amount column."
             )
-    return attach(out, report)
+        if len(out) != n_before:
+            codes = None  # rows went: first appearances (the codes' order) may have moved
+    return attach(out, report), codes
+
+
+#: ``pandas.factorize`` of a frame's customer ids: codes per row, ids in order of appearance
+_Codes = tuple[np.ndarray, Any]
 
 
 def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
@@ -331,18 +375,19 @@ def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
     return codes.astype(np.int64, copy=False) * span + (days - lo)
 
 
-def _exact_duplicates(out: pd.DataFrame) -> np.ndarray:
-    """The marks of ``out.duplicated()`` (later copies of a row), computed faster.
+def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
+    """The marks of ``out.duplicated()`` (later copies of a row), computed faster, and the
+    customer codes of ``out`` (``pandas.factorize`` of the ids) for reuse.
 
     Copies of a row share the customer and the day, so only rows in a (customer, day)
     group of two or more rows (few, in a transaction log) are compared column by column.
     """
     n = len(out)
-    codes, _ = pd.factorize(out["customer_id"], sort=False)
+    codes, uniques = pd.factorize(out["customer_id"], sort=False)
     days = out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
     key = _customer_day_key(codes, days)
     if key is None:
-        return out.duplicated().to_numpy()
+        return out.duplicated().to_numpy(), (codes, uniques)
     # A stable argsort of one integer key: much faster than a two-key lexsort, and
     # nearly free when the log is already grouped by customer.
     order = np.argsort(key, kind="stable")
@@ -355,7 +400,7 @@ def _exact_duplicates(out: pd.DataFrame) -> np.ndarray:
     dup = np.zeros(n, dtype=bool)
     if len(candidates):
         dup[candidates] = out.iloc[candidates].duplicated().to_numpy()
-    return dup
+    return dup, (codes, uniques)
 
 
 def _apply_amount_policies(
@@ -494,6 +539,7 @@ def summarize(
             f"summarize expects a pandas DataFrame of transactions, got "
             f"{type(transactions).__name__}; read files with segml.read_transactions first."
         )
+    known_codes: _Codes | None = None
     try:
         report = quality_report(transactions)
         tx = transactions
@@ -512,12 +558,14 @@ def summarize(
             if c not in ("customer_id", "date", "amount")
             and pd.api.types.is_numeric_dtype(transactions[c])
         ]
-        tx = read_transactions(transactions, amount="amount" if has_amount else None, keep=extras)
+        tx, known_codes = _read_transactions(
+            transactions, amount="amount" if has_amount else None, keep=extras
+        )
         report = quality_report(tx)
     _missing_columns(tx, {"customer": "customer_id", "time": "date"}, "the transactions")
 
     unit_ns = UNIT_DAYS[unit_key] * _DAY_NS
-    codes, uniques = pd.factorize(tx["customer_id"], sort=False)
+    codes, uniques = known_codes or pd.factorize(tx["customer_id"], sort=False)
     times = tx["date"].to_numpy("datetime64[ns]").view("i8")
     if merge_same_day:
         times = times - np.mod(times, _DAY_NS)
@@ -535,16 +583,20 @@ def summarize(
     after = ~inside
     report.drop("after_window", int(after.sum()), _ids(tx, after))
 
-    # Sort by (customer, time). With times floored to days one stable argsort of a
-    # combined key does it (same order as the lexsort, several times faster).
-    key = _customer_day_key(codes[inside], times[inside] // _DAY_NS) if merge_same_day else None
+    # Sort by (customer, time), rows after the window last (and then cut off). With times
+    # floored to days one stable argsort of a combined key does it (same order as the
+    # lexsort, several times faster).
+    n_inside = int(inside.sum())
+    key = _customer_day_key(codes, times // _DAY_NS) if merge_same_day else None
     if key is not None:
-        order = np.argsort(key, kind="stable")
+        key[after] = np.iinfo(np.int64).max
+        order = np.argsort(key, kind="stable")[:n_inside]
+        del key
     else:
-        order = np.lexsort((times[inside], codes[inside]))
-    c_s = codes[inside][order]
-    t_s = times[inside][order]
-    a_s = amount[inside][order]
+        order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
+    c_s = codes[order]
+    t_s = times[order]
+    a_s = amount[order]
     new_event = np.ones(len(c_s), dtype=bool)
     new_event[1:] = (c_s[1:] != c_s[:-1]) | (t_s[1:] != t_s[:-1])
     ev_start = np.flatnonzero(new_event)
@@ -557,7 +609,7 @@ def summarize(
             report.note("each customer's same-day transactions merged into one (amounts summed)")
     ev_extra = {}
     for col in extra_cols:
-        vals = tx[col].to_numpy("float64", na_value=np.nan)[inside][order]
+        vals = tx[col].to_numpy("float64", na_value=np.nan)[order]
         ev_extra[col] = np.add.reduceat(vals, ev_start) if len(ev_start) else vals[:0]
 
     n_all = len(uniques)

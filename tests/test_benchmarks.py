@@ -48,5 +48,6 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
     fit = next(r for r in result["cases"] if r["case"] == "BG/NBD + Gamma-Gamma fit")
     for name, value in fit["reference_extra"]["bgnbd"].items():
         assert abs(fit["segml_extra"]["bgnbd"][name] / value - 1) < 1e-3, name
+    assert fit["max_relative_difference"] < 1e-3
     assert result["machine"]["cores"] >= 1
     assert "| case | size |" in proc.stdout

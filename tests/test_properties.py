@@ -117,4 +117,4 @@ def test_fast_duplicate_marks_equal_pandas(rows) -> None:
             "amount": [r[3] for r in rows],
         }
     )
-    np.testing.assert_array_equal(_exact_duplicates(frame), frame.duplicated().to_numpy())
+    np.testing.assert_array_equal(_exact_duplicates(frame)[0], frame.duplicated().to_numpy())

@@ -246,11 +246,24 @@ def main() -> None:
     for row in rows:
         if row["case"] == "customer table":
             row["transactions"] = row["segml_extra"].get("transactions")  # type: ignore[union-attr]
+        if row["case"] == "BG/NBD + Gamma-Gamma fit":
+            row["max_relative_difference"] = estimate_difference(row)
+
     out = args.output or workdir / ("results-quick.json" if args.quick else "results.json")
     out.write_text(json.dumps(result, indent=2, default=float))
     print(format_table(result))
     if not args.no_tracking:
         log_to_mlflow(result, args.tracking_uri)
+
+
+def estimate_difference(row: dict) -> float:
+    """Largest relative difference between segml's and the reference's estimates."""
+    ours, ref = row["segml_extra"], row["reference_extra"]
+    return max(
+        abs(ours[model][name] - ref[model][name]) / abs(ref[model][name])
+        for model in ("bgnbd", "gamma_gamma")
+        for name in ref[model]
+    )
 
 
 def format_table(result: dict) -> str:
@@ -266,6 +279,8 @@ def format_table(result: dict) -> str:
         ratio = f"{r['ratio']:.1f}x" if "ratio" in r else "-"
         if r["case"] == "scoring in process":
             ratio = f"{r['segml_extra']['customers_per_second']:,.0f} customers/s"
+        if "max_relative_difference" in r:
+            ratio += f" (estimates within {r['max_relative_difference']:.0e})"
         if r.get("reference_size") and r["reference_size"] != r["size"]:
             ref += f" (at {r['reference_size']:,})"
         ref_mb = f"{r['reference_peak_mb']:.0f}" if "reference_peak_mb" in r else "-"
