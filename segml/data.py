@@ -288,10 +288,16 @@ def _read_transactions(
         raw_amount = frame[amount].reset_index(drop=True)
         if thousands is not None and not pd.api.types.is_numeric_dtype(raw_amount.dtype):
             raw_amount = raw_amount.astype("str").str.replace(thousands, "", regex=False)
-        numeric = pd.to_numeric(raw_amount, errors="coerce").astype("float64")
-        out["amount"] = numeric
-        unparsed = raw_amount[numeric.isna() & raw_amount.notna()].astype("str")
-        separated = unparsed.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").sum()
+        if pd.api.types.is_numeric_dtype(raw_amount.dtype) and not pd.api.types.is_bool_dtype(
+            raw_amount.dtype
+        ):
+            out["amount"] = raw_amount.to_numpy("float64", na_value=np.nan)
+            separated = 0  # numbers: nothing was text
+        else:
+            numeric = pd.to_numeric(raw_amount, errors="coerce").astype("float64")
+            out["amount"] = numeric
+            unparsed = raw_amount[numeric.isna() & raw_amount.notna()].astype("str")
+            separated = unparsed.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").sum()
         if separated:
             report.note(
                 f"{int(separated):,} amounts look like numbers with thousands separators "
@@ -360,8 +366,9 @@ def _read_transactions(
     return attach(out, report), codes
 
 
-#: ``pandas.factorize`` of a frame's customer ids: codes per row, ids in order of appearance
-_Codes = tuple[np.ndarray, Any]
+#: ``pandas.factorize`` of a frame's customer ids (codes per row, ids in order of appearance)
+#: and the stable order of the rows by (customer, day), when known
+_Codes = tuple[np.ndarray, Any, np.ndarray | None]
 
 
 def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
@@ -387,7 +394,7 @@ def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
     days = out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
     key = _customer_day_key(codes, days)
     if key is None:
-        return out.duplicated().to_numpy(), (codes, uniques)
+        return out.duplicated().to_numpy(), (codes, uniques, None)
     # A stable argsort of one integer key: much faster than a two-key lexsort, and
     # nearly free when the log is already grouped by customer.
     order = np.argsort(key, kind="stable")
@@ -400,7 +407,7 @@ def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
     dup = np.zeros(n, dtype=bool)
     if len(candidates):
         dup[candidates] = out.iloc[candidates].duplicated().to_numpy()
-    return dup, (codes, uniques)
+    return dup, (codes, uniques, order)
 
 
 def _apply_amount_policies(
@@ -543,7 +550,8 @@ def summarize(
     try:
         report = quality_report(transactions)
         tx = transactions
-        removed = report.rows_kept - len(tx)
+        # Returns netted into their day's purchases count as kept but are not rows any more.
+        removed = report.rows_kept - report.flagged.get("returns_netted_same_day", 0) - len(tx)
         if removed > 0:
             report.flag("rows_removed_by_caller_after_read", removed)
             report.note(
@@ -565,7 +573,10 @@ def summarize(
     _missing_columns(tx, {"customer": "customer_id", "time": "date"}, "the transactions")
 
     unit_ns = UNIT_DAYS[unit_key] * _DAY_NS
-    codes, uniques = known_codes or pd.factorize(tx["customer_id"], sort=False)
+    codes, uniques, known_order = known_codes or (
+        *pd.factorize(tx["customer_id"], sort=False),
+        None,
+    )
     times = tx["date"].to_numpy("datetime64[ns]").view("i8")
     if merge_same_day:
         times = times - np.mod(times, _DAY_NS)
@@ -587,8 +598,16 @@ def summarize(
     # floored to days one stable argsort of a combined key does it (same order as the
     # lexsort, several times faster).
     n_inside = int(inside.sum())
-    key = _customer_day_key(codes, times // _DAY_NS) if merge_same_day else None
-    if key is not None:
+    key = (
+        _customer_day_key(codes, times // _DAY_NS)
+        if merge_same_day and known_order is None
+        else None
+    )
+    if merge_same_day and known_order is not None:
+        # read_transactions already sorted these rows by (customer, day) for its
+        # duplicate check: keep that order, rows in the window only.
+        order = known_order if n_inside == len(times) else known_order[inside[known_order]]
+    elif key is not None:
         key[after] = np.iinfo(np.int64).max
         order = np.argsort(key, kind="stable")[:n_inside]
         del key
@@ -614,7 +633,10 @@ def summarize(
 
     n_all = len(uniques)
     cal = ev_t <= cal_ns
-    cal_code, cal_t, cal_amt = ev_code[cal], ev_t[cal], ev_amt[cal]
+    if cal.all():  # no holdout window: every event is in calibration
+        cal_code, cal_t, cal_amt = ev_code, ev_t, ev_amt
+    else:
+        cal_code, cal_t, cal_amt = ev_code[cal], ev_t[cal], ev_amt[cal]
     starts = np.zeros(0, dtype=np.intp)
     if len(cal_code):
         starts = np.flatnonzero(np.r_[True, cal_code[1:] != cal_code[:-1]])

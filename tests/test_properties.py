@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +119,42 @@ def test_fast_duplicate_marks_equal_pandas(rows) -> None:
         }
     )
     np.testing.assert_array_equal(_exact_duplicates(frame)[0], frame.duplicated().to_numpy())
+
+
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", " 7 "]),
+            st.integers(0, 60),  # day of 2024 (calibration ends on day 30, holdout on 45)
+            st.sampled_from([0, 3_600, 86_399]),
+            st.sampled_from([0.0, 1.5, 2.0, 10.0, -1.5]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    holdout=st.booleans(),
+)
+def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) -> None:
+    from hypothesis import assume
+
+    raw = pd.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "date": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta([r[1] * 86_400 + r[2] for r in rows], unit="s"),
+            "amount": [r[3] for r in rows],
+        }
+    )
+    kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
+    try:
+        read = segml.read_transactions(raw, amount="amount")
+        assume(pd.Timestamp(read["date"].min()) <= pd.Timestamp("2024-01-31"))
+        expected = segml.summarize(read, **kw)
+    except segml.DataError:
+        with pytest.raises(segml.DataError):
+            segml.summarize(raw, **kw)
+        return
+    got = segml.summarize(raw, **kw)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.attrs == expected.attrs
