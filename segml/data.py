@@ -379,7 +379,12 @@ def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
     span = int(days.max()) - lo + 1
     if (int(codes.max()) + 1) * span >= 2**62:
         return None
-    return codes.astype(np.int64, copy=False) * span + (days - lo)
+    # In place where possible: fresh 80 MB arrays per step cost more than the arithmetic.
+    key = codes.astype(np.int64, copy=True)
+    key *= span
+    key += days
+    key -= lo
+    return key
 
 
 def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
@@ -398,7 +403,7 @@ def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
     # A stable argsort of one integer key: much faster than a two-key lexsort, and
     # nearly free when the log is already grouped by customer.
     order = np.argsort(key, kind="stable")
-    key_sorted = key[order]
+    key_sorted = np.take(key, order, out=days)  # reuse the buffer of the day numbers
     same = key_sorted[1:] == key_sorted[:-1]
     in_group = np.zeros(n, dtype=bool)
     in_group[1:] |= same
