@@ -111,6 +111,23 @@ def _ids(frame: pd.DataFrame, mask: np.ndarray, k: int = 5) -> list[str]:
     return [str(v) for v in frame["customer_id"].iloc[np.flatnonzero(mask)[:k]]]
 
 
+def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
+    """:func:`_as_id_strings`, plus ``pandas.factorize`` of the result when it comes free.
+
+    For a column of strings the distinct ids are checked instead of every row: when no id
+    has surrounding blanks or is empty, the column is already clean (no copy) and its
+    factorization serves the duplicate check and the customer table.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
+        codes, uniques = pd.factorize(values, sort=False)
+        if not (codes < 0).any():
+            stripped = uniques.str.strip()
+            if bool((stripped == uniques).all()) and not bool((uniques == "").any()):
+                return values, (codes, uniques)
+    return _as_id_strings(values), None
+
+
 def _as_id_strings(values: pd.Series) -> pd.Series:
     """Customer ids as strings; integral floats (ids read next to NaNs) lose their '.0'."""
     if pd.api.types.is_float_dtype(values.dtype):
@@ -284,7 +301,7 @@ def _read_transactions(
     # Columns are collected first and become one frame at the end (inserting columns one
     # by one into a frame costs a copy each at ten million rows).
     out: Any = {}
-    out["customer_id"] = _as_id_strings(frame[customer].reset_index(drop=True))
+    out["customer_id"], id_codes = _ids_with_codes(frame[customer].reset_index(drop=True))
     out["date"] = _parse_times(frame[time].reset_index(drop=True), time_format, timezone, report)
     if amount is not None:
         raw_amount = frame[amount].reset_index(drop=True)
@@ -349,10 +366,11 @@ def _read_transactions(
         )
     if not ok.all():
         out = out.loc[ok].reset_index(drop=True)
+        id_codes = None  # first appearances may have moved
     future = (out["date"] > pd.Timestamp.now()).to_numpy()
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
 
-    dup, found = _exact_duplicates(out)
+    dup, found = _exact_duplicates(out, id_codes)
     codes: _Codes | None = found
     if duplicates == "drop":
         report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup))
@@ -404,7 +422,9 @@ def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
     return key
 
 
-def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
+def _exact_duplicates(
+    out: pd.DataFrame, known: tuple[np.ndarray, Any] | None = None
+) -> tuple[np.ndarray, _Codes]:
     """The marks of ``out.duplicated()`` (later copies of a row), computed faster, and the
     customer codes of ``out`` (``pandas.factorize`` of the ids) for reuse.
 
@@ -412,7 +432,7 @@ def _exact_duplicates(out: pd.DataFrame) -> tuple[np.ndarray, _Codes]:
     group of two or more rows (few, in a transaction log) are compared column by column.
     """
     n = len(out)
-    codes, uniques = pd.factorize(out["customer_id"], sort=False)
+    codes, uniques = known or pd.factorize(out["customer_id"], sort=False)
     days = out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
     key = _customer_day_key(codes, days)
     if key is None:
