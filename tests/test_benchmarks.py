@@ -33,6 +33,7 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
     cases = {r["case"] for r in result["cases"]}
     assert cases == {
         "customer table",
+        "customer table, log in time order",
         "BG/NBD + Gamma-Gamma fit",
         "Pareto/NBD fit",
         "12-month discounted CLV",

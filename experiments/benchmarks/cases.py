@@ -56,8 +56,9 @@ def main() -> None:
             raise SystemExit(f"segml run failed with exit code {code}")
         print(json.dumps({"seconds": seconds, "peak_mb": peak_mb()}))
         return
-    if case == "summary":
-        tx = pd.read_parquet(workdir / f"tx_{size}.parquet")
+    if case in ("summary", "summary_by_date"):
+        name = "txdate" if case == "summary_by_date" else "tx"
+        tx = pd.read_parquet(workdir / f"{name}_{size}.parquet")
         if side == "segml":
             import segml
 
