@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -313,11 +314,8 @@ def log_to_mlflow(result: dict, uri: str | None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for r in result["cases"]:
-            key = (
-                f"{r['case']}_at_{r.get('transactions') or r['size']}".replace(" ", "_")
-                .replace("/", "-")
-                .replace("+", "and")
-            )
+            name = f"{r['case']}_at_{r.get('transactions') or r['size']}".replace("+", "and")
+            key = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)  # MLflow metric names
             client.log_metric(run.info.run_id, f"{key}.segml_seconds", float(r["segml_seconds"]))
             client.log_metric(run.info.run_id, f"{key}.segml_peak_mb", float(r["segml_peak_mb"]))
             if "ratio" in r:
