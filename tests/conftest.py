@@ -19,6 +19,17 @@ import pytest
 
 import segml
 
+#: What `segml run` writes to its output directory (README, "The command line").
+RUN_OUTPUT_FILES = (
+    "comparison.csv",
+    "hypotheses.csv",
+    "profiles.csv",
+    "customers.parquet",
+    "clv.json",
+    "quality.json",
+    "report.html",
+)
+
 
 @pytest.fixture(scope="session")
 def cdnow_tx() -> pd.DataFrame:

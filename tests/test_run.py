@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, RUN_OUTPUT_FILES
 from mlflow.tracking import MlflowClient
 
 import segml
@@ -65,14 +65,8 @@ def test_segml_run_cdnow_end_to_end(segml_home, tmp_path) -> None:
         main, ["run", str(REPO / "experiments" / "cdnow.toml"), "--output-dir", str(out)]
     )
     assert result.exit_code == 0, result.output
-    for name in (
-        "comparison.csv",
-        "hypotheses.csv",
-        "profiles.csv",
-        "customers.parquet",
-        "clv.json",
-    ):
-        assert (out / name).exists(), name
+    for name in RUN_OUTPUT_FILES:
+        assert (out / name).stat().st_size > 0, name
     clv = json.loads((out / "clv.json").read_text())
     assert set(clv) == CLV_KEYS
     assert clv["frequency_model"] == "bgnbd"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-from conftest import REPO, free_port
+from conftest import REPO, RUN_OUTPUT_FILES, free_port
 
 from segml.cli import main
 
@@ -64,15 +64,7 @@ def test_server_dying_mid_run_loses_nothing_on_disk(mlflow_server, tmp_path) -> 
     stdout, stderr = run.communicate(timeout=600)
     assert run.returncode == 7, stdout + stderr
     assert "logging to MLflow failed" in stderr and "the results on disk are complete" in stderr
-    for name in (
-        "comparison.csv",
-        "hypotheses.csv",
-        "profiles.csv",
-        "customers.parquet",
-        "clv.json",
-        "quality.json",
-        "report.html",
-    ):
+    for name in RUN_OUTPUT_FILES:
         assert (out / name).stat().st_size > 0, name
 
 
