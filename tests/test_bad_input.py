@@ -162,6 +162,23 @@ def test_everyone_buying_every_day() -> None:
         segml.BetaGeo().fit(table)
 
 
+def test_no_heterogeneity_in_dropout_rates() -> None:
+    from segml.datasets import _simulate_pnbd
+
+    # Every customer has the same dropout rate: s and beta run to infinity together (at
+    # 5,000 customers sampling noise still gives an interior maximum; at 20,000 it does not).
+    table = _simulate_pnbd(
+        20_000, {"r": 0.55, "alpha": 10.6, "s": 1e6, "beta": 1e8}, random_state=1
+    )
+    with pytest.raises(segml.ConvergenceError, match="no heterogeneity in dropout rates"):
+        segml.ParetoNBD().fit(table)
+    table["monetary_value"] = np.where(table["frequency"] > 0, 10.0 + np.arange(20_000) % 7, 0.0)
+    clv = segml.CLVModel(frequency="auto").fit(table)
+    assert clv.selection_["chosen"] in ("bgnbd", "mbgnbd")
+    assert set(clv.selection_["not_converged"]) == {"pnbd"}
+    assert "not converged (left out): pnbd" in clv.selection_["reason"]
+
+
 def test_constant_or_all_nan_clustering_features(cdnow) -> None:
     with pytest.warns(UserWarning, match="constant features"):
         segml.ClusterSegmenter(features=["frequency", "k"], k=2).fit(cdnow.assign(k=1.0))
