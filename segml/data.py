@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,12 +121,45 @@ def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any
     """
     dtype = values.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
-        codes, uniques = pd.factorize(values, sort=False)
+        codes, uniques = _factorize_strings(values)
         if not (codes < 0).any():
             stripped = uniques.str.strip()
             if bool((stripped == uniques).all()) and not bool((uniques == "").any()):
                 return values, (codes, uniques)
     return _as_id_strings(values), None
+
+
+#: Columns at least this long are factorized in two threads (pyarrow releases the GIL).
+_PARALLEL_FACTORIZE_ROWS = 2_000_000
+
+
+def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """``pandas.factorize(values, sort=False)`` of a string column, faster when it is long.
+
+    A pyarrow-backed column is dictionary-encoded in two halves at once and the two
+    dictionaries unified (the first half's ids first, then the second's new ones: the
+    same first-appearance order, hence the same codes, as ``pandas.factorize``).
+    """
+    arr = getattr(values.array, "_pa_array", None)
+    if arr is None or len(values) < _PARALLEL_FACTORIZE_ROWS or arr.null_count:
+        return pd.factorize(values, sort=False)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    half = len(arr) // 2
+    with ThreadPoolExecutor(2) as pool:
+        encoded = list(
+            pool.map(
+                lambda part: pc.dictionary_encode(part.combine_chunks()),
+                (arr.slice(0, half), arr.slice(half)),
+            )
+        )
+    unified = pa.chunked_array(encoded).unify_dictionaries()
+    codes = np.concatenate([np.asarray(chunk.indices, dtype=np.intp) for chunk in unified.chunks])
+    uniques = pd.Index(
+        type(values.array)(pa.chunked_array([unified.chunk(0).dictionary]), dtype=values.dtype)
+    )
+    return codes, uniques
 
 
 def _as_id_strings(values: pd.Series) -> pd.Series:
@@ -422,6 +456,30 @@ def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
     return key
 
 
+def _stable_argsort(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` of non-negative integers, faster when unsorted.
+
+    numpy's stable sort is a timsort for 64-bit integers: near-linear on a log already
+    grouped by customer, n log n on one in time order. There a least-significant-digit
+    radix sort on 16-bit digits (numpy sorts 16-bit integers by counting) is faster.
+    """
+    n = len(key)
+    if n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
+        return np.argsort(key, kind="stable")
+    order: np.ndarray | None = None
+    top = int(key.max())
+    shift = 0
+    while shift == 0 or (top >> shift) > 0:
+        digit = ((key >> shift) & 0xFFFF).astype(np.uint16)
+        if order is None:
+            order = np.argsort(digit, kind="stable")
+        else:
+            order = order[np.argsort(digit[order], kind="stable")]
+        shift += 16
+    assert order is not None
+    return order
+
+
 def _exact_duplicates(
     out: pd.DataFrame, known: tuple[np.ndarray, Any] | None = None
 ) -> tuple[np.ndarray, _Codes]:
@@ -439,7 +497,7 @@ def _exact_duplicates(
         return out.duplicated().to_numpy(), (codes, uniques, None)
     # A stable argsort of one integer key: much faster than a two-key lexsort, and
     # nearly free when the log is already grouped by customer.
-    order = np.argsort(key, kind="stable")
+    order = _stable_argsort(key)
     key_sorted = np.take(key, order, out=days)  # reuse the buffer of the day numbers
     same = key_sorted[1:] == key_sorted[:-1]
     in_group = np.zeros(n, dtype=bool)
@@ -650,8 +708,9 @@ def summarize(
         # duplicate check: keep that order, rows in the window only.
         order = known_order if n_inside == len(times) else known_order[inside[known_order]]
     elif key is not None:
-        key[after] = np.iinfo(np.int64).max
-        order = np.argsort(key, kind="stable")[:n_inside]
+        if after.any():
+            key[after] = int(key.max()) + 1  # after every real key
+        order = _stable_argsort(key)[:n_inside]
         del key
     else:
         order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]

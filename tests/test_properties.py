@@ -158,3 +158,30 @@ def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) 
     got = segml.summarize(raw, **kw)
     pd.testing.assert_frame_equal(got, expected)
     assert got.attrs == expected.attrs
+
+
+@SETTINGS
+@given(
+    keys=st.lists(st.integers(0, 2**40), min_size=2, max_size=300),
+    length=st.sampled_from([10, 100_000, 150_001]),
+)
+def test_stable_argsort_equals_numpy(keys, length) -> None:
+    from segml.data import _stable_argsort
+
+    # Long unsorted keys take the radix path (up to three 16-bit digits here), short or
+    # nearly sorted ones numpy's own sort.
+    key = np.resize(np.array(keys, dtype=np.int64), length)
+    np.testing.assert_array_equal(_stable_argsort(key), np.argsort(key, kind="stable"))
+
+
+@SETTINGS
+@given(ids=st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), min_size=1, max_size=60))
+def test_parallel_string_factorize_equals_pandas(ids, monkeypatch) -> None:
+    import segml.data as data
+
+    monkeypatch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1)
+    values = pd.Series(ids, dtype="str")
+    codes, uniques = data._factorize_strings(values)
+    ref_codes, ref_uniques = pd.factorize(values, sort=False)
+    np.testing.assert_array_equal(codes, ref_codes)
+    pd.testing.assert_index_equal(uniques, ref_uniques)
