@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.special import gammaln, hyp2f1
 
+from segml.clv._base import Compressed
 from segml.clv.likelihood import pnbd_loglik
 
 __all__ = ["ConditionalPredictor", "alive_expected", "p_alive"]
@@ -105,8 +106,6 @@ class ConditionalPredictor:
         t_x: np.ndarray,
         T: np.ndarray,
     ) -> None:
-        from segml.clv._base import Compressed
-
         self.model = model
         self.params = dict(params)
         self.p_alive = p_alive(model, params, x, t_x, T)

@@ -36,7 +36,7 @@ from segml.clv.likelihood import (
     standard_errors,
     standard_errors_from_hessian,
 )
-from segml.clv.objectives import GRADIENT_OBJECTIVES, maximise
+from segml.clv.objectives import GRADIENT_OBJECTIVES, central_gradient, maximise
 from segml.errors import ConvergenceError, DataError
 
 __all__ = ["FREQUENCY_MODELS", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD"]
@@ -214,7 +214,9 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
                 opts.update(ftol=1e-15, gtol=1e-9)
             else:
                 opts.update(xatol=1e-10, fatol=1e-12)
-            jac = _central_gradient(objective) if method == "L-BFGS-B" else None
+            jac = (
+                (lambda theta: central_gradient(objective, theta)) if method == "L-BFGS-B" else None
+            )
             res = minimize(objective, x0, method=method, jac=jac, options=opts)
             if np.all(np.isfinite(res.x)) and res.fun < 1e299:
                 value = -res.fun * total_w
@@ -497,20 +499,6 @@ class ParetoNBD(FrequencyModel):
         # lifetimes' Pareto/NBD fitter works on raw (not log) parameters, time scaled
         # so that max(T) = 10.
         return [[1.0, 1.0, 1.0, 1.0], [0.5, 2.0, 0.5, 2.0], [2.0, 0.5, 2.0, 5.0]]
-
-
-def _central_gradient(f: Any, step: float = 1e-6) -> Any:
-    """Central-difference gradient: second-order accurate, for tight convergence."""
-
-    def grad(theta: np.ndarray) -> np.ndarray:
-        g = np.empty_like(theta)
-        for i in range(len(theta)):
-            e = np.zeros_like(theta)
-            e[i] = step
-            g[i] = (f(theta + e) - f(theta - e)) / (2 * step)
-        return g
-
-    return grad
 
 
 FREQUENCY_MODELS: dict[str, type[FrequencyModel]] = {

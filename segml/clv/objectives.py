@@ -20,7 +20,16 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-__all__ = ["GRADIENT_OBJECTIVES", "MLE", "Objective", "gamma_gamma_objective", "maximise"]
+from segml.clv._base import Compressed
+
+__all__ = [
+    "GRADIENT_OBJECTIVES",
+    "MLE",
+    "Objective",
+    "central_gradient",
+    "gamma_gamma_objective",
+    "maximise",
+]
 
 #: log-parameters -> (total log-likelihood, gradient w.r.t. log-parameters)
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -178,8 +187,6 @@ def pnbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray)
     rows), so they are evaluated once per pair. The gradient is by central differences
     (the derivatives of 2F1 in its parameters have no closed form).
     """
-    from segml.clv._base import Compressed
-
     tx_pairs = Compressed.of(x, t_x)
     T_pairs = Compressed.of(x, T)
     ux, inv = _by_count(x)
@@ -218,16 +225,23 @@ def pnbd_objective(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray)
             )
         return ll
 
-    def f(log_theta: np.ndarray, step: float = 1e-6) -> tuple[float, np.ndarray]:
-        grad = np.empty(4)
-        with np.errstate(invalid="ignore"):  # inf - inf far out: the optimiser backs off
-            for i in range(4):
-                e = np.zeros(4)
-                e[i] = step
-                grad[i] = (value(log_theta + e) - value(log_theta - e)) / (2 * step)
-        return value(log_theta), grad
+    def f(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
+        return value(log_theta), central_gradient(value, log_theta)
 
     return f
+
+
+def central_gradient(
+    value: Callable[[np.ndarray], float], theta: np.ndarray, step: float = 1e-6
+) -> np.ndarray:
+    """Central-difference gradient of ``value`` at ``theta`` (second-order accurate)."""
+    grad = np.empty(len(theta))
+    with np.errstate(invalid="ignore"):  # inf - inf far out: the optimiser backs off
+        for i in range(len(theta)):
+            e = np.zeros(len(theta))
+            e[i] = step
+            grad[i] = (value(theta + e) - value(theta - e)) / (2 * step)
+    return grad
 
 
 #: frequency model name -> objective factory

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from segml.clv._base import JSONPersistence, require_columns, segml_version
+from segml.clv.conditional import ConditionalPredictor
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
 from segml.data import UNIT_DAYS, _unit, table_metadata
@@ -229,12 +230,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
         model = self.frequency_model_
         if discount_rate == 0:
             return model.expected_purchases(table, horizon)
-        if self.unit_ is None:
-            raise DataError(
-                "discounting needs the table's time unit: build the table with "
-                "segml.summarize or pass CLVModel(unit='W' | 'D' | 'M')."
-            )
-        delta = discount_rate_per_unit(discount_rate, self.unit_)
+        delta = self._delta(discount_rate)
         h = float(horizon)
         if not np.isfinite(h) or h < 0:
             raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
@@ -245,8 +241,17 @@ class CLVModel(JSONPersistence, BaseEstimator):
             name="discounted_purchases",
         )
 
+    def _delta(self, discount_rate: float) -> float:
+        """The annual discount rate as a continuous rate per time unit of the table."""
+        if self.unit_ is None:
+            raise DataError(
+                "discounting needs the table's time unit: build the table with "
+                "segml.summarize or pass CLVModel(unit='W' | 'D' | 'M')."
+            )
+        return discount_rate_per_unit(discount_rate, self.unit_)
+
     @staticmethod
-    def _discounted_unique(predictor: Any, h: float, delta: float) -> np.ndarray:
+    def _discounted_unique(predictor: ConditionalPredictor, h: float, delta: float) -> np.ndarray:
         """Discounted expected purchases over ``(0, h]`` at continuous rate ``delta``."""
         nodes = 0.5 * h * (_NODES + 1.0)
         weights = 0.5 * h * _WEIGHTS
@@ -293,13 +298,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
         if discount_rate == 0:
             discounted = purchases
         else:
-            if self.unit_ is None:
-                raise DataError(
-                    "discounting needs the table's time unit: build the table with "
-                    "segml.summarize or pass CLVModel(unit='W' | 'D' | 'M')."
-                )
-            delta = discount_rate_per_unit(discount_rate, self.unit_)
-            discounted = self._discounted_unique(predictor, h, delta)
+            discounted = self._discounted_unique(predictor, h, self._delta(discount_rate))
         spend = self.spend_model_.expected_spend(table).to_numpy()
         inv = data.inverse
         out = pd.DataFrame(
