@@ -677,9 +677,7 @@ def summarize(
         *pd.factorize(tx["customer_id"], sort=False),
         None,
     )
-    times = tx["date"].to_numpy("datetime64[ns]").view("i8")
-    if merge_same_day:
-        times = times - np.mod(times, _DAY_NS)
+    times = tx["date"].to_numpy("datetime64[ns]").view("i8")  # a view, never modified
     has_amount = "amount" in tx.columns
     amount = tx["amount"].to_numpy("float64") if has_amount else np.zeros(len(tx))
     extra_cols = [
@@ -690,7 +688,9 @@ def summarize(
 
     cal_ns = cal_end.value
     end_ns = (hold_end if hold_end is not None else cal_end).value
-    inside = times <= end_ns
+    # With merge_same_day a row is inside when its day is: floor(t) <= end <=> t < floor(end)
+    # + 1 day (no floored copy of ten million timestamps needed).
+    inside = times < (end_ns // _DAY_NS + 1) * _DAY_NS if merge_same_day else times <= end_ns
     after = ~inside
     report.drop("after_window", int(after.sum()), _ids(tx, after))
 
@@ -714,9 +714,15 @@ def summarize(
         del key
     else:
         order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    c_s = codes[order]
+    del known_codes, known_order  # the sorted copies below are all that is needed
     t_s = times[order]
+    if merge_same_day:  # floor to the day, in place
+        np.floor_divide(t_s, _DAY_NS, out=t_s)
+        t_s *= _DAY_NS
+    c_s = codes[order]
     a_s = amount[order]
+    sorted_extra = {c: tx[c].to_numpy("float64", na_value=np.nan)[order] for c in extra_cols}
+    del order
     new_event = np.ones(len(c_s), dtype=bool)
     new_event[1:] = (c_s[1:] != c_s[:-1]) | (t_s[1:] != t_s[:-1])
     ev_start = np.flatnonzero(new_event)
@@ -727,10 +733,12 @@ def summarize(
         report.flag("same_day_rows_merged", merged)
         if merged:
             report.note("each customer's same-day transactions merged into one (amounts summed)")
-    ev_extra = {}
-    for col in extra_cols:
-        vals = tx[col].to_numpy("float64", na_value=np.nan)[order]
-        ev_extra[col] = np.add.reduceat(vals, ev_start) if len(ev_start) else vals[:0]
+    del c_s, t_s, a_s, new_event
+    ev_extra = {
+        col: np.add.reduceat(vals, ev_start) if len(ev_start) else vals[:0]
+        for col, vals in sorted_extra.items()
+    }
+    del sorted_extra, ev_start
 
     n_all = len(uniques)
     cal = ev_t <= cal_ns
