@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from segml._parquet import read_parquet
 from segml.errors import DataError, examples
 from segml.quality import DataQualityReport, attach, quality_report
 
@@ -79,7 +80,14 @@ def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> Non
     )
 
 
-def _read_source(source: Source, str_cols: list[str], **csv: Any) -> Any:
+def _read_source(
+    source: Source, str_cols: list[str], columns: list[str] | None = None, **csv: Any
+) -> Any:
+    """A DataFrame as is, or the file read; ``str_cols[0]`` is the customer id column.
+
+    Parquet files are read batch by batch, only ``columns`` (all when None), the ids
+    dictionary-encoded into a Categorical (see :mod:`segml._parquet`).
+    """
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
@@ -90,7 +98,7 @@ def _read_source(source: Source, str_cols: list[str], **csv: Any) -> Any:
     suffix = "".join(path.suffixes).lower()
     try:
         if suffix.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
+            return read_parquet(path, str_cols[0], columns)
         return pd.read_csv(path, dtype=dict.fromkeys(str_cols, str), **csv)
     except UnicodeDecodeError as exc:
         encoding = csv.get("encoding", "utf-8")
@@ -120,6 +128,8 @@ def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any
     factorization serves the duplicate check and the customer table.
     """
     dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _categorical_ids(values)
     if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
         codes, uniques = _factorize_strings(values)
         if not (codes < 0).any():
@@ -127,6 +137,37 @@ def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any
             if bool((stripped == uniques).all()) and not bool((uniques == "").any()):
                 return values, (codes, uniques)
     return _as_id_strings(values), None
+
+
+def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
+    """:func:`_ids_with_codes` of a Categorical column: its codes, in order of appearance.
+
+    Integer categories become their decimal strings (each distinct id converted once); a
+    column with missing ids or ids with surrounding blanks takes the general route.
+    """
+    categories = values.cat.categories
+    if pd.api.types.is_integer_dtype(categories.dtype):
+        categories = categories.astype("str")
+        values = pd.Series(
+            pd.Categorical.from_codes(values.cat.codes, categories=categories, validate=False),
+            index=values.index,
+        )
+    codes = values.cat.codes.to_numpy()
+    if (
+        pd.api.types.is_string_dtype(categories)
+        and len(codes)
+        and not (codes < 0).any()
+        and bool((categories.str.strip() == categories).all())
+        and not bool((categories == "").any())
+    ):
+        seen = pd.unique(codes)  # categories in order of first appearance
+        if len(seen) != len(categories) or (seen != np.arange(len(seen))).any():
+            rank = np.zeros(len(categories), dtype=codes.dtype)
+            rank[seen] = np.arange(len(seen))
+            codes = rank[codes]
+            categories = categories[seen]
+        return values, (codes, categories)
+    return _as_id_strings(values.astype("str").where(values.notna(), None)), None
 
 
 #: Columns at least this long are factorized in two threads (pyarrow releases the GIL).
@@ -182,6 +223,8 @@ def _parse_times(
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         report.note(f"time-zone aware timestamps converted to {tz} and made naive")
         return _in_range(raw.dt.tz_convert(tz).dt.tz_localize(None))
+    if raw.dtype == "datetime64[ns]":
+        return raw  # nanoseconds are in range by construction
     if pd.api.types.is_datetime64_dtype(raw.dtype):
         return _in_range(raw)
     values = raw if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype) else None
@@ -277,7 +320,7 @@ def read_transactions(
     >>> segml.quality_report(tx).dropped
     {'missing_customer_id': 1}
     """
-    return _read_transactions(
+    frame = _read_transactions(
         source,
         customer=customer,
         time=time,
@@ -292,6 +335,9 @@ def read_transactions(
         thousands=thousands,
         **csv_options,
     )[0]
+    if isinstance(frame["customer_id"].dtype, pd.CategoricalDtype):  # from a Parquet file
+        frame["customer_id"] = frame["customer_id"].astype("str")
+    return frame
 
 
 def _read_transactions(
@@ -328,7 +374,7 @@ def _read_transactions(
         roles[f"keep[{i}]"] = col
     if thousands is not None:
         csv_options["thousands"] = thousands
-    frame = _read_source(source, [customer, time], **csv_options)
+    frame = _read_source(source, [customer, time], list(roles.values()), **csv_options)
     _missing_columns(frame, roles, "the transaction data")
 
     report = DataQualityReport(rows_read=len(frame))
@@ -569,7 +615,7 @@ def _timestamp(value: Any, name: str) -> pd.Timestamp:
 
 
 def summarize(
-    transactions: pd.DataFrame,
+    transactions: Source,
     *,
     calibration_end: Any,
     holdout_end: Any = None,
@@ -589,9 +635,12 @@ def summarize(
 
     Parameters
     ----------
-    transactions : pandas.DataFrame
+    transactions : pandas.DataFrame, str or path
         Output of :func:`read_transactions`, or any frame with ``customer_id``, ``date``
-        and optionally ``amount`` columns (it is then validated the same way).
+        and optionally ``amount`` columns (it is then validated the same way), or the
+        path of a CSV or Parquet file with those columns. From a Parquet file the log is
+        read batch by batch and the ids are dictionary-encoded, never held as one string
+        per row: the lowest-memory route for long logs (same table, same report).
     calibration_end : date-like
         Last instant of the calibration window.
     holdout_end : date-like, optional
@@ -641,10 +690,12 @@ def summarize(
         raise DataError(
             f"holdout_end ({hold_end.date()}) must be after calibration_end ({cal_end.date()})."
         )
+    if isinstance(transactions, str | os.PathLike):
+        transactions = _read_source(transactions, ["customer_id", "date"])
     if not isinstance(transactions, pd.DataFrame):
         raise DataError(
-            f"summarize expects a pandas DataFrame of transactions, got "
-            f"{type(transactions).__name__}; read files with segml.read_transactions first."
+            f"summarize expects a pandas DataFrame of transactions or the path of a "
+            f"transaction file, got {type(transactions).__name__}."
         )
     known_codes: _Codes | None = None
     try:
