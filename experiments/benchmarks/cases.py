@@ -56,19 +56,22 @@ def main() -> None:
             raise SystemExit(f"segml run failed with exit code {code}")
         print(json.dumps({"seconds": seconds, "peak_mb": peak_mb()}))
         return
-    if case in ("summary", "summary_by_date"):
-        name = "txdate" if case == "summary_by_date" else "tx"
-        tx = pd.read_parquet(workdir / f"{name}_{size}.parquet")
+    if case.startswith("summary"):
+        path = workdir / f"{'txdate' if case.endswith('by_date') else 'tx'}_{size}.parquet"
+        from_file = case.startswith("summary_file")  # reading is part of the measurement
+        tx = None if from_file else pd.read_parquet(path)
         if side == "segml":
             import segml
 
-            seconds, table = timed(lambda: segml.summarize(tx, calibration_end=CAL, unit="W"))
+            seconds, table = timed(
+                lambda: segml.summarize(path if from_file else tx, calibration_end=CAL, unit="W")
+            )
         else:
             from lifetimes.utils import summary_data_from_transaction_data
 
             seconds, table = timed(
                 lambda: summary_data_from_transaction_data(
-                    tx,
+                    pd.read_parquet(path) if from_file else tx,
                     "customer_id",
                     "date",
                     monetary_value_col="amount",
@@ -77,7 +80,9 @@ def main() -> None:
                     freq_multiplier=7,
                 )
             )
-        extra = {"customers": len(table), "transactions": len(tx)}
+        import pyarrow.parquet as pq
+
+        extra = {"customers": len(table), "transactions": pq.ParquetFile(path).metadata.num_rows}
     else:
         name = "pnbd" if case == "pareto" else "table"
         table = pd.read_parquet(workdir / f"{name}_{size}.parquet")

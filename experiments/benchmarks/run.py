@@ -187,6 +187,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--no-tracking", action="store_true")
+    parser.add_argument(
+        "--only", default=None, help="run only the cases whose key contains this (e.g. summary)"
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     args = parser.parse_args()
     if args.quick:
@@ -218,6 +221,10 @@ def main() -> None:
         ("customer table", "summary", sizes["s2"], {}),
         ("customer table", "summary", sizes["s3"], {}),
         ("customer table, log in time order", "summary_by_date", sizes["s3"], {}),
+        # From the Parquet file, reading included on both sides: segml.summarize(path)
+        # against pandas.read_parquet + lifetimes (lifetimes takes only a DataFrame).
+        ("customer table from the file", "summary_file", sizes["s3"], {}),
+        ("customer table from the file, time order", "summary_file_by_date", sizes["s3"], {}),
         ("BG/NBD + Gamma-Gamma fit", "fit", sizes["big"], {}),
         ("Pareto/NBD fit", "pareto", sizes["pareto"], {"ref_size": sizes["pareto_ref"]}),
         ("12-month discounted CLV", "clv", sizes["big"], {}),
@@ -228,6 +235,8 @@ def main() -> None:
         ("segml run end to end", "run", sizes["big"], {"reference": False}),
         ("scoring in process", "scoring", sizes["big"], {"reference": False}),
     ]
+    if args.only:
+        cases = [c for c in cases if args.only in c[1]]
     rows = []
     started = time.perf_counter()
     for name, case, size, kw in cases:
