@@ -34,6 +34,8 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
     assert cases == {
         "customer table",
         "customer table, log in time order",
+        "customer table from the file",
+        "customer table from the file, time order",
         "BG/NBD + Gamma-Gamma fit",
         "Pareto/NBD fit",
         "12-month discounted CLV",
