@@ -1,12 +1,12 @@
-"""Parquet transaction logs read batch by batch, customer ids dictionary-encoded on the way.
+"""Parquet transaction logs read batch by batch, customer ids encoded on the way.
 
 Reading a ten-million-row log with :func:`pandas.read_parquet` holds the whole Arrow table
 and the pandas copy at once, and turns the id column into ten million strings that are then
 hashed again to find the customers. Here each batch is copied into preallocated arrays and
-its Arrow buffers reused for the next, and the id column (strings or integers) is read
-dictionary-encoded: the result holds one small integer per row and each distinct id once,
-as a :class:`pandas.Categorical` whose categories are in order of first appearance (the
-order :func:`pandas.factorize` gives, which the customer table keeps).
+its Arrow buffers reused for the next, and the id column (strings or integers) is encoded
+as it comes: the result holds one small integer per row and each distinct id once, as a
+:class:`pandas.Categorical` whose categories are in order of first appearance (the order
+:func:`pandas.factorize` gives, which the customer table keeps).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from segml import _encode
 
 #: Rows per batch: large enough for vectorised work, small next to a ten-million-row log.
 BATCH_ROWS = 1 << 20
@@ -32,7 +34,8 @@ class _Column:
         self.filled = 0
         self.pieces: list[pd.Series] = []
 
-    def add(self, part: pd.Series) -> None:
+    def add(self, column: Any) -> None:
+        part = column.to_pandas()
         if self.array is None and not self.pieces and isinstance(part.dtype, np.dtype):
             self.array = np.empty(self.rows, dtype=part.dtype)
         if self.array is not None:
@@ -51,49 +54,87 @@ class _Column:
 
 
 class _Ids:
-    """Dictionary-encoded ids, batch by batch: local codes per batch, then one global
-    encoding of the batches' dictionaries (first batch's ids first, then each later
-    batch's new ones in its order: first appearance overall)."""
+    """Customer ids, batch by batch, encoded into one Categorical at the end.
 
-    def __init__(self, rows: int) -> None:
-        self.codes = np.empty(rows, dtype=np.int32)
+    A batch of short string ids or of integers is kept as one 64-bit word per row
+    (:mod:`segml._encode`); any other batch (long or missing ids) is dictionary-encoded
+    and keeps local codes. When every batch holds words, one factorization of the words
+    gives the codes; else the word batches are turned into local dictionaries too and the
+    batches' dictionaries are merged (first batch's ids first, then each later batch's new
+    ones in its order: first appearance overall either way).
+    """
+
+    def __init__(self, rows: int, value_type: Any) -> None:
+        import pyarrow as pa
+
+        self.type = value_type
+        self.integer = pa.types.is_integer(value_type)
+        self.words = np.empty(rows, dtype=np.int64)
         self.filled = 0
-        self.dictionaries: list[Any] = []
-        self.offsets: list[int] = []
+        #: (start, stop, dictionary) per batch; no dictionary when the rows hold words
+        self.batches: list[tuple[int, int, Any]] = []
+
+    def _as_words(self, column: Any) -> np.ndarray | None:
+        import pyarrow as pa
+
+        if not self.integer:
+            return _encode.short_words(column)
+        if column.null_count or (
+            pa.types.is_uint64(column.type)  # would not fit a signed word
+        ):
+            return None
+        return column.to_numpy().astype(np.int64, copy=False)
 
     def add(self, column: Any) -> None:
-        import pyarrow as pa
         import pyarrow.compute as pc
 
-        if not pa.types.is_dictionary(column.type):
-            column = pc.dictionary_encode(column)
-        indices = column.indices
-        if indices.null_count:
-            indices = pc.fill_null(indices, -1)
-        self.codes[self.filled : self.filled + len(column)] = indices.to_numpy()
-        self.offsets.append(self.filled)
-        self.dictionaries.append(column.dictionary)
-        self.filled += len(column)
+        start, stop = self.filled, self.filled + len(column)
+        words = self._as_words(column)
+        dictionary = None
+        if words is not None:
+            self.words[start:stop] = words
+        else:
+            encoded = pc.dictionary_encode(column)
+            self.words[start:stop] = pc.fill_null(encoded.indices, -1).to_numpy()
+            dictionary = encoded.dictionary
+        self.batches.append((start, stop, dictionary))
+        self.filled = stop
+
+    def _decode(self, words: np.ndarray) -> Any:
+        import pyarrow as pa
+
+        if self.integer:
+            return pa.array(words, type=pa.int64()).cast(self.type)
+        return _encode.words_to_strings(words, self.type)
 
     def result(self) -> pd.Categorical:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        merged = pc.dictionary_encode(pa.concat_arrays(self.dictionaries))
-        mapping = merged.indices.to_numpy().astype(np.int32)
+        words = self.words[: self.filled]
+        if all(dictionary is None for _, _, dictionary in self.batches):
+            codes, uniques = _encode.factorize(words)
+            categories = pd.Index(self._decode(uniques).to_pandas())
+            return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+        dictionaries = []
+        for start, stop, dictionary in self.batches:
+            if dictionary is None:
+                local, uniques = pd.factorize(words[start:stop], sort=False)
+                words[start:stop] = local
+                dictionary = self._decode(uniques)
+            dictionaries.append(dictionary)
+        merged = pc.dictionary_encode(pa.concat_arrays(dictionaries))
+        mapping = merged.indices.to_numpy().astype(np.int64)
         base = 0
-        bounds = [*self.offsets[1:], self.filled]
-        for start, stop, dictionary in zip(self.offsets, bounds, self.dictionaries, strict=True):
-            local = self.codes[start:stop]
+        for (start, stop, _), dictionary in zip(self.batches, dictionaries, strict=True):
+            local = words[start:stop]
             missing = local < 0
             if len(dictionary):  # else every id in the batch is missing
                 np.take(mapping, local + base, out=local, mode="clip")
                 local[missing] = -1
             base += len(dictionary)
         categories = pd.Index(merged.dictionary.to_pandas())
-        return pd.Categorical.from_codes(
-            self.codes[: self.filled], categories=categories, validate=False
-        )
+        return pd.Categorical.from_codes(words, categories=categories, validate=False)
 
 
 def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -116,19 +157,17 @@ def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -
         or pa.types.is_large_string(id_type)
         or pa.types.is_integer(id_type)
     )
-    source = pq.ParquetFile(path, read_dictionary=[id_column] if encode else None)
+    source = pq.ParquetFile(path)
     rows = source.metadata.num_rows
     if rows == 0:
         return source.read(columns=wanted).to_pandas()
-    ids = _Ids(rows) if encode else None
-    columns_ = {c: _Column(rows) for c in wanted if not (encode and c == id_column)}
-    for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=wanted, use_threads=False):
-        for col, filler in columns_.items():
-            filler.add(batch.column(col).to_pandas())
-        if ids is not None:
-            ids.add(batch.column(id_column))
+    fillers: dict[str, _Column | _Ids] = {
+        c: _Ids(rows, id_type) if encode and c == id_column else _Column(rows) for c in wanted
+    }
+    for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+        for col, filler in fillers.items():
+            filler.add(batch.column(col))
         del batch
-    data = {c: ids.result() if ids is not None and c == id_column else None for c in wanted}
-    for col, filler in columns_.items():
-        data[col] = filler.result()
-    return pd.DataFrame(data, columns=wanted, copy=False)
+    return pd.DataFrame(
+        {c: filler.result() for c, filler in fillers.items()}, columns=wanted, copy=False
+    )

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from segml import _encode
 from segml._parquet import read_parquet
 from segml.errors import DataError, examples
 from segml.quality import DataQualityReport, attach, quality_report
@@ -170,23 +171,32 @@ def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, An
     return _as_id_strings(values.astype("str").where(values.notna(), None)), None
 
 
-#: Columns at least this long are factorized in two threads (pyarrow releases the GIL).
+#: Columns at least this long (of ids longer than eight bytes) are dictionary-encoded in two
+#: threads (pyarrow releases the GIL).
 _PARALLEL_FACTORIZE_ROWS = 2_000_000
 
 
 def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
     """``pandas.factorize(values, sort=False)`` of a string column, faster when it is long.
 
-    A pyarrow-backed column is dictionary-encoded in two halves at once and the two
-    dictionaries unified (the first half's ids first, then the second's new ones: the
-    same first-appearance order, hence the same codes, as ``pandas.factorize``).
+    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml._encode`). A
+    long pyarrow-backed column of longer ids is dictionary-encoded in two halves at once
+    and the two dictionaries unified (the first half's ids first, then the second's new
+    ones: the same first-appearance order, hence the same codes, as ``pandas.factorize``).
     """
     arr = getattr(values.array, "_pa_array", None)
-    if arr is None or len(values) < _PARALLEL_FACTORIZE_ROWS or arr.null_count:
+    if arr is None or arr.null_count:
         return pd.factorize(values, sort=False)
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    words = _encode.short_words(arr)
+    if words is not None:
+        codes, unique_words = _encode.factorize(words)
+        strings = _encode.words_to_strings(unique_words, arr.type)
+        return codes, pd.Index(type(values.array)(pa.chunked_array([strings]), dtype=values.dtype))
+    if len(values) < _PARALLEL_FACTORIZE_ROWS:
+        return pd.factorize(values, sort=False)
     half = len(arr) // 2
     with ThreadPoolExecutor(2) as pool:
         encoded = list(

@@ -174,14 +174,44 @@ def test_stable_argsort_equals_numpy(keys, length) -> None:
     np.testing.assert_array_equal(_stable_argsort(key), np.argsort(key, kind="stable"))
 
 
+IDS = st.sampled_from(["a", "b", "", "00042", "C0323714", "ü", "a\x00", "customer-0000001"])
+
+
 @SETTINGS
-@given(ids=st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), min_size=1, max_size=60))
-def test_parallel_string_factorize_equals_pandas(ids, monkeypatch) -> None:
+@given(ids=st.lists(IDS, min_size=1, max_size=60), chunks=st.integers(1, 4))
+def test_string_factorize_equals_pandas(ids, chunks, monkeypatch) -> None:
+    """Both fast routes (short ids as words, long ids dictionary-encoded in halves), in two
+    threads from the first row on, over columns of one or several Arrow chunks."""
+    import pyarrow as pa
+
+    import segml._encode as encode
     import segml.data as data
 
     monkeypatch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1)
-    values = pd.Series(ids, dtype="str")
+    monkeypatch.setattr(encode, "PARALLEL_ROWS", 1)
+    parts = np.array_split(np.array(ids, dtype=object), chunks)
+    values = pd.Series(
+        pd.arrays.ArrowStringArray(
+            pa.chunked_array([pa.array(p, pa.large_string()) for p in parts])
+        ),
+        dtype="str",
+    )
     codes, uniques = data._factorize_strings(values)
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(codes, ref_codes)
     pd.testing.assert_index_equal(uniques, ref_uniques)
+
+
+@SETTINGS
+@given(ids=st.lists(IDS, min_size=1, max_size=60))
+def test_short_id_words_decode_to_the_same_strings(ids) -> None:
+    import pyarrow as pa
+
+    from segml import _encode
+
+    words = _encode.short_words(pa.array(ids))
+    if any(len(i.encode()) > 8 or "\x00" in i for i in ids):
+        assert words is None
+    else:
+        assert words is not None
+        assert _encode.words_to_strings(words).to_pylist() == ids
