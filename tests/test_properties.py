@@ -162,6 +162,69 @@ def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) 
 
 @SETTINGS
 @given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", " 7 "]),
+            st.integers(0, 60),  # day of 2024 (calibration ends on day 30, holdout on 45)
+            st.sampled_from([0, 3_600, 86_399]),
+            st.sampled_from([0.0, 1.5, 2.0, 10.0, -1.5]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    holdout=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_summarize_a_log_in_time_order_equals_the_same_log_shuffled(rows, holdout, seed) -> None:
+    """A log in time order is sorted by a counting sort on the customer alone (raw frames
+    in the duplicate check, read ones in summarize, where the rows after the window are
+    the last ones); the table must be the one of the same rows in any order."""
+    raw = pd.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "date": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta([r[1] * 86_400 + r[2] for r in rows], unit="s"),
+            "amount": [r[3] for r in rows],
+        }
+    )
+    in_order = raw.sort_values("date", kind="stable", ignore_index=True)
+    shuffled = raw.sample(frac=1, random_state=seed, ignore_index=True)
+    kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
+    want, want_error = _outcome(lambda: segml.summarize(shuffled, **kw))
+    for source in (in_order, lambda: segml.read_transactions(in_order, amount="amount")):
+        got, got_error = _outcome(
+            lambda source=source: segml.summarize(source() if callable(source) else source, **kw)
+        )
+        assert (got_error is None) == (want_error is None)
+        if want is not None:
+            pd.testing.assert_frame_equal(got.sort_index(), want.sort_index())
+
+
+@SETTINGS
+@given(
+    codes=st.lists(st.integers(0, 5), min_size=0, max_size=60),
+    steps=st.lists(st.integers(0, 2), min_size=60, max_size=60),
+)
+def test_time_ordered_sort_equals_lexsort(codes, steps) -> None:
+    from segml.data import _sort_if_time_ordered
+
+    codes = np.array(codes, dtype=np.intp)
+    days = np.cumsum(steps)[: len(codes)]
+    order = _sort_if_time_ordered(codes, days, 6)
+    if len(codes) >= 2:
+        np.testing.assert_array_equal(order, np.lexsort((days, codes)))
+        assert _sort_if_time_ordered(codes, days[::-1] - 1, 6) is None or len(set(days)) == 1
+
+
+def _outcome(fn):
+    try:
+        return fn(), None
+    except segml.DataError as exc:
+        return None, str(exc)
+
+
+@SETTINGS
+@given(
     keys=st.lists(st.integers(0, 2**40), min_size=2, max_size=300),
     length=st.sampled_from([10, 100_000, 150_001]),
 )
