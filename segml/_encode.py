@@ -98,7 +98,8 @@ def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     at = pd.Index(first_uniques).get_indexer(second_uniques)
     new = at < 0
     at[new] = len(first_uniques) + np.arange(int(new.sum()))
-    codes = np.empty(n, dtype=np.intp)
+    # int32 codes when they fit (always, below two billion rows): half the memory
+    codes = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
     codes[:half] = first
-    np.take(at, second, out=codes[half:])
+    np.take(at.astype(codes.dtype), second, out=codes[half:])
     return codes, np.concatenate([first_uniques, second_uniques[new]])

@@ -53,6 +53,17 @@ class _Column:
         return pd.concat(self.pieces, ignore_index=True)
 
 
+def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
+    """``pandas.Categorical.from_codes`` of categories that are unique by construction.
+
+    pandas' own check of the categories hashes them as Python strings (60 MB of objects
+    at a million ids, cached with the categories); it is skipped when pandas allows.
+    """
+    fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype = fastpath(categories, False) if fastpath else pd.CategoricalDtype(categories)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
 class _Ids:
     """Customer ids, batch by batch, encoded into one Categorical at the end.
 
@@ -114,8 +125,7 @@ class _Ids:
         words = self.words[: self.filled]
         if all(dictionary is None for _, _, dictionary in self.batches):
             codes, uniques = _encode.factorize(words)
-            categories = pd.Index(self._decode(uniques).to_pandas())
-            return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+            return _categorical(codes, pd.Index(self._decode(uniques).to_pandas()))
         dictionaries = []
         for start, stop, dictionary in self.batches:
             if dictionary is None:
@@ -133,8 +143,7 @@ class _Ids:
                 np.take(mapping, local + base, out=local, mode="clip")
                 local[missing] = -1
             base += len(dictionary)
-        categories = pd.Index(merged.dictionary.to_pandas())
-        return pd.Categorical.from_codes(words, categories=categories, validate=False)
+        return _categorical(words, pd.Index(merged.dictionary.to_pandas()))
 
 
 def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -168,6 +177,7 @@ def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -
         for col, filler in fillers.items():
             filler.add(batch.column(col))
         del batch
+    pa.default_memory_pool().release_unused()  # the batches' buffers, kept by the allocator
     return pd.DataFrame(
         {c: filler.result() for c, filler in fillers.items()}, columns=wanted, copy=False
     )

@@ -30,7 +30,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -120,10 +120,19 @@ def _read_source(
 
 
 def _ids(frame: pd.DataFrame, mask: np.ndarray, k: int = 5) -> list[str]:
-    """The first ``k`` customer ids where ``mask`` holds (examples for the quality report)."""
-    if not mask.any():
-        return []
-    return [str(v) for v in frame["customer_id"].iloc[np.flatnonzero(mask)[:k]]]
+    """The first ``k`` customer ids where ``mask`` holds (examples for the quality report).
+
+    Element by element: taking rows of a chunked Arrow column (``.iloc``) would first
+    concatenate all its chunks, a copy of ten million ids for five examples.
+    """
+    values = frame["customer_id"]
+    found: list[str] = []
+    for start in range(0, len(mask), _SLICE_ROWS):
+        hits = np.flatnonzero(mask[start : start + _SLICE_ROWS])[: k - len(found)]
+        found.extend(str(values.iat[start + int(i)]) for i in hits)
+        if len(found) == k:
+            break
+    return found
 
 
 def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
@@ -151,14 +160,15 @@ def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, An
     Integer categories become their decimal strings (each distinct id converted once); a
     column with missing ids or ids with surrounding blanks takes the general route.
     """
-    categories = values.cat.categories
+    # Through the array, not the .cat accessor: that one checks the categories for
+    # uniqueness with an index of Python strings (60 MB at a million ids, then cached).
+    array = cast(pd.Categorical, values.array)
+    categories = array.categories
     if pd.api.types.is_integer_dtype(categories.dtype):
         categories = categories.astype("str")
-        values = pd.Series(
-            pd.Categorical.from_codes(values.cat.codes, categories=categories, validate=False),
-            index=values.index,
-        )
-    codes = values.cat.codes.to_numpy()
+        array = pd.Categorical.from_codes(array.codes, categories=categories, validate=False)
+        values = pd.Series(array, index=values.index)
+    codes = np.asarray(array.codes)
     if (
         pd.api.types.is_string_dtype(categories)
         and len(codes)
@@ -216,6 +226,13 @@ def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
         type(values.array)(pa.chunked_array([unified.chunk(0).dictionary]), dtype=values.dtype)
     )
     return codes, uniques
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """A numeric column as float64 with NaN for missing; no copy when it is float64."""
+    if values.dtype == np.float64:
+        return values.to_numpy()  # asking for na_value would copy ten million floats
+    return values.to_numpy("float64", na_value=np.nan)
 
 
 def _as_id_strings(values: pd.Series) -> pd.Series:
@@ -405,7 +422,7 @@ def _read_transactions(
         if pd.api.types.is_numeric_dtype(raw_amount.dtype) and not pd.api.types.is_bool_dtype(
             raw_amount.dtype
         ):
-            out["amount"] = raw_amount.to_numpy("float64", na_value=np.nan)
+            out["amount"] = _floats(raw_amount)
             separated = 0  # numbers: nothing was text
         else:
             numeric = pd.to_numeric(raw_amount, errors="coerce").astype("float64")
@@ -502,19 +519,25 @@ def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
 
 
 def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
-    """One integer per (customer code, day), ordered like the pair; None on overflow."""
+    """One integer per (customer code, day), ordered like the pair; None on overflow.
+
+    Written over ``days`` (the caller's own array of day numbers), a slice at a time: no
+    further full-length array.
+    """
     if len(codes) == 0:
         return np.zeros(0, dtype=np.int64)
     lo = int(days.min())
     span = int(days.max()) - lo + 1
     if (int(codes.max()) + 1) * span >= 2**62:
         return None
-    # In place where possible: fresh 80 MB arrays per step cost more than the arithmetic.
-    key = codes.astype(np.int64, copy=True)
-    key *= span
-    key += days
-    key -= lo
-    return key
+    for start in range(0, len(days), _SLICE_ROWS):
+        part = slice(start, start + _SLICE_ROWS)
+        key = codes[part].astype(np.int64)
+        key *= span
+        key += days[part]
+        key -= lo
+        days[part] = key
+    return days
 
 
 def _stable_argsort(key: np.ndarray) -> np.ndarray:
@@ -531,9 +554,11 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
     top = int(key.max())
     shift = 0
     while shift == 0 or (top >> shift) > 0:
-        digit = ((key >> shift) & 0xFFFF).astype(np.uint16)
+        digit = (key >> shift).astype(np.uint16)  # the low 16 bits
         if order is None:
             order = np.argsort(digit, kind="stable")
+            if n < 2**31:  # half the memory for the permutation carried between passes
+                order = order.astype(np.int32)
         else:
             order = order[np.argsort(digit[order], kind="stable")]
         shift += 16
@@ -567,23 +592,29 @@ def _exact_duplicates(
     n = len(out)
     codes, uniques = known or pd.factorize(out["customer_id"], sort=False)
     days = out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
-    key = _customer_day_key(codes, days)
+    order = _sort_if_time_ordered(codes, days, len(uniques))
+    key = _customer_day_key(codes, days)  # over the day numbers
     if key is None:
         return out.duplicated().to_numpy(), (codes, uniques, None)
     # A stable argsort of one integer key: much faster than a two-key lexsort, and
     # nearly free when the log is already grouped by customer.
-    order = _sort_if_time_ordered(codes, days, len(uniques))
     if order is None:
         order = _stable_argsort(key)
-    key_sorted = np.take(key, order, out=days)  # reuse the buffer of the day numbers
-    same = key_sorted[1:] == key_sorted[:-1]
+    same = np.empty(max(n - 1, 0), dtype=bool)  # neighbours (in key order) with equal keys
+    for start in range(0, n - 1, _SLICE_ROWS):
+        sorted_key = key[order[start : start + _SLICE_ROWS + 1]]
+        same[start : start + len(sorted_key) - 1] = sorted_key[1:] == sorted_key[:-1]
     in_group = np.zeros(n, dtype=bool)
     in_group[1:] |= same
     in_group[:-1] |= same
     candidates = np.sort(order[in_group])
     dup = np.zeros(n, dtype=bool)
     if len(candidates):
-        dup[candidates] = out.iloc[candidates].duplicated().to_numpy()
+        # The customer codes stand in for the ids: taking rows of a chunked Arrow id
+        # column would first concatenate all its chunks.
+        rows = out.drop(columns="customer_id").iloc[candidates]
+        rows.insert(0, "customer_id", codes[candidates])
+        dup[candidates] = rows.duplicated().to_numpy()
     return dup, (codes, uniques, order)
 
 
@@ -643,6 +674,94 @@ def _timestamp(value: Any, name: str) -> pd.Timestamp:
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts
+
+
+#: Sorted rows turned into events and customers at a time (see :func:`summarize`).
+_SLICE_ROWS = 1 << 20
+
+
+def _customer_slices(order: np.ndarray, codes: np.ndarray, size: int) -> Any:
+    """(start, stop) of consecutive pieces of ``order`` (rows sorted by customer code) of
+    about ``size`` rows, each customer's rows within one piece."""
+    n, start = len(order), 0
+    while start < n:
+        stop = min(start + size, n)
+        while stop < n:  # move the cut to the next change of customer
+            ahead = codes[order[stop : stop + 4096]]
+            change = np.flatnonzero(ahead != codes[order[stop - 1]])
+            if len(change):
+                stop += int(change[0])
+                break
+            stop += len(ahead)
+        yield start, stop
+        start = stop
+
+
+def _slice_customers(
+    c: np.ndarray,
+    t: np.ndarray,
+    a: np.ndarray,
+    extras: dict[str, np.ndarray],
+    cal_ns: int,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Per-customer sums of rows sorted by (customer code ``c``, time ``t``).
+
+    A customer's rows at one time (one day with merge_same_day) are one event (amounts
+    and ``extras`` summed). Customers whose first event is after ``cal_ns`` are left out;
+    for the others: calibration events, first and last calibration time, calibration
+    revenue, first event's amount and extras, holdout events and revenue. Also returns
+    the number of rows merged into events.
+    """
+    new_event = np.ones(len(c), dtype=bool)
+    new_event[1:] = (c[1:] != c[:-1]) | (t[1:] != t[:-1])
+    ev_start = np.flatnonzero(new_event)
+    ev_code, ev_t = c[ev_start], t[ev_start]
+    ev_amt = np.add.reduceat(a, ev_start)
+    cal = ev_t <= cal_ns  # a prefix of each customer's events
+    starts = np.flatnonzero(np.r_[True, ev_code[1:] != ev_code[:-1]])
+    n_cal = np.add.reduceat(cal, starts, dtype=np.int64)
+    cohort = n_cal > 0
+    first, n_tx = starts[cohort], n_cal[cohort]
+    n_events = np.diff(np.r_[starts, len(ev_code)])[cohort]
+    out = {
+        "code": ev_code[first],
+        "n_tx": n_tx,
+        "first_t": ev_t[first],
+        "last_t": ev_t[first + n_tx - 1],
+        "revenue": np.add.reduceat(np.where(cal, ev_amt, 0.0), starts)[cohort],
+        "first_amount": ev_amt[first],
+        "holdout_frequency": n_events - n_tx,
+        "holdout_revenue": np.add.reduceat(np.where(cal, 0.0, ev_amt), starts)[cohort],
+    }
+    for col, values in extras.items():
+        out[f"first_{col}"] = np.add.reduceat(values, ev_start)[first]
+    return out, len(c) - len(ev_start)
+
+
+def _customers(
+    order: np.ndarray,
+    codes: np.ndarray,
+    times: np.ndarray,
+    amount: np.ndarray,
+    columns: dict[str, np.ndarray],
+    cal_ns: int,
+    merge_same_day: bool,
+) -> tuple[list[dict[str, np.ndarray]], int]:
+    """:func:`_slice_customers` of the rows in ``order`` (sorted by customer and time), a
+    slice at a time, and the number of rows merged into events."""
+    pieces = []
+    merged = 0
+    for begin, stop in _customer_slices(order, codes, _SLICE_ROWS):
+        rows = order[begin:stop]
+        t = times[rows]
+        if merge_same_day:  # floor to the day, in place
+            np.floor_divide(t, _DAY_NS, out=t)
+            t *= _DAY_NS
+        extras = {c: values[rows] for c, values in columns.items()}
+        piece, piece_merged = _slice_customers(codes[rows], t, amount[rows], extras, cal_ns)
+        pieces.append(piece)
+        merged += piece_merged
+    return pieces, merged
 
 
 def summarize(
@@ -800,54 +919,29 @@ def summarize(
         del key
     elif order is None:
         order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    del known_codes, known_order  # the sorted copies below are all that is needed
-    t_s = times[order]
-    if merge_same_day:  # floor to the day, in place
-        np.floor_divide(t_s, _DAY_NS, out=t_s)
-        t_s *= _DAY_NS
-    c_s = codes[order]
-    a_s = amount[order]
-    sorted_extra = {c: tx[c].to_numpy("float64", na_value=np.nan)[order] for c in extra_cols}
-    del order
-    new_event = np.ones(len(c_s), dtype=bool)
-    new_event[1:] = (c_s[1:] != c_s[:-1]) | (t_s[1:] != t_s[:-1])
-    ev_start = np.flatnonzero(new_event)
-    ev_code, ev_t = c_s[new_event], t_s[new_event]
-    ev_amt = np.add.reduceat(a_s, ev_start) if len(ev_start) else a_s[:0]
+    del known_codes, known_order
+    # The sorted rows become events and customers a slice at a time (each customer within
+    # one slice): the per-row working arrays stay small next to a ten-million-row log.
+    columns = {c: _floats(tx[c]) for c in extra_cols}
+    pieces, merged = _customers(order, codes, times, amount, columns, cal_ns, merge_same_day)
+    del order, columns
     if merge_same_day:
-        merged = len(c_s) - len(ev_start)
         report.flag("same_day_rows_merged", merged)
         if merged:
             report.note("each customer's same-day transactions merged into one (amounts summed)")
-    del c_s, t_s, a_s, new_event
-    ev_extra = {
-        col: np.add.reduceat(vals, ev_start) if len(ev_start) else vals[:0]
-        for col, vals in sorted_extra.items()
-    }
-    del sorted_extra, ev_start
-
-    n_all = len(uniques)
-    cal = ev_t <= cal_ns
-    if cal.all():  # no holdout window: every event is in calibration
-        cal_code, cal_t, cal_amt = ev_code, ev_t, ev_amt
-    else:
-        cal_code, cal_t, cal_amt = ev_code[cal], ev_t[cal], ev_amt[cal]
-    starts = np.zeros(0, dtype=np.intp)
-    if len(cal_code):
-        starts = np.flatnonzero(np.r_[True, cal_code[1:] != cal_code[:-1]])
-    if len(starts) == 0:
+    found = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]} if pieces else {}
+    del pieces
+    if not found or len(found["code"]) == 0:
         first = pd.Timestamp(tx["date"].min())
         raise DataError(
             f"no customer made a first purchase by calibration_end={cal_end.date()}; the "
             f"first transaction in the data is on {first.date()}. Move calibration_end later."
         )
-    ends = np.r_[starts[1:], len(cal_code)] - 1
-    cust = cal_code[starts]
-    n_tx = np.diff(np.r_[starts, len(cal_code)])
-    first_t, last_t = cal_t[starts], cal_t[ends]
+    n_all = len(uniques)
+    cust, n_tx = found["code"], found["n_tx"]
+    first_t, last_t = found["first_t"], found["last_t"]
     freq = n_tx - 1
-    revenue = np.add.reduceat(cal_amt, starts)
-    first_amt = cal_amt[starts]
+    revenue, first_amt = found["revenue"], found["first_amount"]
     monetary = np.divide(revenue - first_amt, freq, out=np.zeros(len(freq)), where=freq > 0)
 
     in_cohort = np.zeros(n_all, dtype=bool)
@@ -870,21 +964,18 @@ def summarize(
             ).month.to_numpy(),
         },
         index=_id_index(uniques, cust),
+        copy=False,
     )
     if has_amount:
         table["monetary_value"] = monetary
         table["first_amount"] = first_amt
         table["total_revenue"] = revenue
-    cal_idx = np.flatnonzero(cal)
-    for col, vals in ev_extra.items():
-        table[f"first_{col}"] = vals[cal_idx[starts]]
+    for col in extra_cols:
+        table[f"first_{col}"] = found[f"first_{col}"]
     if hold_end is not None:
-        hold = ~cal & in_cohort[ev_code]
-        h_freq = np.bincount(ev_code[hold], minlength=n_all)[cust]
-        table["holdout_frequency"] = h_freq.astype("int64")
+        table["holdout_frequency"] = found["holdout_frequency"]
         if has_amount:
-            h_rev = np.bincount(ev_code[hold], weights=ev_amt[hold], minlength=n_all)[cust]
-            table["holdout_revenue"] = h_rev
+            table["holdout_revenue"] = found["holdout_revenue"]
         table["holdout_duration"] = (hold_end.value - cal_ns) / unit_ns
     if customers is not None:
         table = _join_attributes(table, customers, customer_key, report)

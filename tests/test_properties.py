@@ -202,6 +202,54 @@ def test_summarize_a_log_in_time_order_equals_the_same_log_shuffled(rows, holdou
 
 @SETTINGS
 @given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.integers(0, 60),  # day of 2024 (calibration ends on day 30, holdout on 45)
+            st.sampled_from([0, 3_600, 86_399]),
+            st.sampled_from([0.0, 1.5, 2.0, 10.0]),
+            st.integers(1, 3),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    slice_rows=st.integers(1, 5),
+    holdout=st.booleans(),
+    merge_same_day=st.booleans(),
+)
+def test_summarize_in_slices_equals_one_slice(
+    rows, slice_rows, holdout, merge_same_day, monkeypatch
+) -> None:
+    """The sorted rows become customers a slice at a time; cutting them into slices of a
+    few rows (always between customers) must not change the table or the report."""
+    import segml.data as data
+
+    tx = pd.DataFrame(
+        {
+            "customer_id": pd.Series([r[0] for r in rows], dtype="str"),
+            "date": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta([r[1] * 86_400 + r[2] for r in rows], unit="s"),
+            "amount": [r[3] for r in rows],
+            "n_items": [r[4] for r in rows],
+        }
+    )
+    kw = {
+        "calibration_end": "2024-01-31",
+        "holdout_end": "2024-02-15" if holdout else None,
+        "merge_same_day": merge_same_day,
+    }
+    want, want_error = _outcome(lambda: segml.summarize(tx, **kw))
+    with monkeypatch.context() as patch:  # undone before hypothesis' next example
+        patch.setattr(data, "_SLICE_ROWS", slice_rows)
+        got, got_error = _outcome(lambda: segml.summarize(tx, **kw))
+    assert got_error == want_error
+    if want is not None:
+        pd.testing.assert_frame_equal(got, want)
+        assert got.attrs == want.attrs
+
+
+@SETTINGS
+@given(
     codes=st.lists(st.integers(0, 5), min_size=0, max_size=60),
     steps=st.lists(st.integers(0, 2), min_size=60, max_size=60),
 )
