@@ -521,23 +521,25 @@ def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
 def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
     """One integer per (customer code, day), ordered like the pair; None on overflow.
 
-    Written over ``days`` (the caller's own array of day numbers), a slice at a time: no
-    further full-length array.
+    32-bit when it fits (a million customers over five years does), else written over
+    ``days`` (the caller's own array of day numbers); a slice at a time either way.
     """
     if len(codes) == 0:
         return np.zeros(0, dtype=np.int64)
     lo = int(days.min())
     span = int(days.max()) - lo + 1
-    if (int(codes.max()) + 1) * span >= 2**62:
+    top = (int(codes.max()) + 1) * span
+    if top >= 2**62:
         return None
+    key = np.empty(len(days), dtype=np.int32) if top < 2**31 else days
     for start in range(0, len(days), _SLICE_ROWS):
         part = slice(start, start + _SLICE_ROWS)
-        key = codes[part].astype(np.int64)
-        key *= span
-        key += days[part]
-        key -= lo
-        days[part] = key
-    return days
+        values = codes[part].astype(np.int64)
+        values *= span
+        values += days[part]
+        values -= lo
+        key[part] = values
+    return key
 
 
 def _stable_argsort(key: np.ndarray) -> np.ndarray:
@@ -566,18 +568,20 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
     return order
 
 
-def _sort_if_time_ordered(codes: np.ndarray, days: np.ndarray, n_codes: int) -> np.ndarray | None:
-    """The stable order of the rows by (customer, day) when the rows are in time order.
+def _in_time_order(days: np.ndarray) -> bool:
+    """Whether the rows are in time order (their days never decrease).
 
-    ``days`` may run past the rows of ``codes`` (only its first ``len(codes)`` are
-    sorted). When the days never decrease, a stable sort by customer alone gives the
-    (customer, day) order: one counting sort, O(rows + customers), several times faster
-    than sorting the combined key. None when the rows are not in time order.
+    Then a stable sort by customer alone gives the (customer, day) order:
+    :func:`_counting_order`, several times faster than sorting the combined key.
     """
-    if _groupsort_indexer is None or len(days) < 2 or bool((days[1:] < days[:-1]).any()):
-        return None
+    return _groupsort_indexer is not None and not bool((days[1:] < days[:-1]).any())
+
+
+def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """The stable order of the rows by customer code: one counting sort, O(rows + codes)."""
+    assert _groupsort_indexer is not None
     order: np.ndarray = _groupsort_indexer(codes.astype(np.intp, copy=False), n_codes)[0]
-    return order
+    return order.astype(np.int32) if len(order) < 2**31 else order
 
 
 def _exact_duplicates(
@@ -591,22 +595,28 @@ def _exact_duplicates(
     """
     n = len(out)
     codes, uniques = known or pd.factorize(out["customer_id"], sort=False)
-    days = out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
-    order = _sort_if_time_ordered(codes, days, len(uniques))
-    key = _customer_day_key(codes, days)  # over the day numbers
+
+    def day_numbers() -> np.ndarray:
+        return out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
+
+    # (The day numbers are computed twice rather than kept through the counting sort.)
+    order = _counting_order(codes, len(uniques)) if _in_time_order(day_numbers()) else None
+    key = _customer_day_key(codes, day_numbers())
     if key is None:
         return out.duplicated().to_numpy(), (codes, uniques, None)
-    # A stable argsort of one integer key: much faster than a two-key lexsort, and
-    # nearly free when the log is already grouped by customer.
     if order is None:
+        # A stable argsort of one integer key: much faster than a two-key lexsort, and
+        # nearly free when the log is already grouped by customer.
         order = _stable_argsort(key)
     same = np.empty(max(n - 1, 0), dtype=bool)  # neighbours (in key order) with equal keys
     for start in range(0, n - 1, _SLICE_ROWS):
         sorted_key = key[order[start : start + _SLICE_ROWS + 1]]
         same[start : start + len(sorted_key) - 1] = sorted_key[1:] == sorted_key[:-1]
+    del key
     in_group = np.zeros(n, dtype=bool)
     in_group[1:] |= same
     in_group[:-1] |= same
+    del same
     candidates = np.sort(order[in_group])
     dup = np.zeros(n, dtype=bool)
     if len(candidates):
@@ -907,11 +917,13 @@ def summarize(
         order = known_order if n_inside == len(times) else known_order[inside[known_order]]
     elif merge_same_day:
         days = times // _DAY_NS
-        # In time order the rows in the window come first (a row is in by its day).
-        order = _sort_if_time_ordered(codes[:n_inside], days, len(uniques))
-        if order is None:
+        if _in_time_order(days):
+            del days
+            # The rows in the window come first (a row is in by its day).
+            order = _counting_order(codes[:n_inside], len(uniques))
+        else:
             key = _customer_day_key(codes, days)
-        del days
+            del days
     if order is None and key is not None:
         if after.any():
             key[after] = int(key.max()) + 1  # after every real key
