@@ -24,12 +24,13 @@ def _chunks(values: Any) -> list[Any]:
     return list(values.chunks) if hasattr(values, "chunks") else [values]
 
 
-def short_words(values: Any) -> np.ndarray | None:
+def short_words(values: Any, out: np.ndarray | None = None) -> np.ndarray | None:
     """Each string of a pyarrow string array (or chunked array) as one int64 word.
 
-    The word holds the string's UTF-8 bytes, NUL-padded to eight. None when a string is
-    longer than eight bytes, contains a NUL byte (it would read like the padding) or is
-    missing, and for other types.
+    The word holds the string's UTF-8 bytes, NUL-padded to eight; written into ``out``
+    when given (int64, one per string). None when a string is longer than eight bytes,
+    contains a NUL byte (it would read like the padding) or is missing, and for other
+    types; ``out`` may then hold anything.
     """
     import pyarrow as pa
 
@@ -38,7 +39,9 @@ def short_words(values: Any) -> np.ndarray | None:
     if values.null_count:
         return None
     offset_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    out = np.zeros((len(values), 8), dtype=np.uint8)
+    if out is None:
+        out = np.empty(len(values), dtype=np.int64)
+    as_bytes = out.view(np.uint8).reshape(len(values), 8)
     row = 0
     for chunk in _chunks(values):
         n = len(chunk)
@@ -47,7 +50,7 @@ def short_words(values: Any) -> np.ndarray | None:
         _, offset_buf, data_buf = chunk.buffers()
         offsets = np.frombuffer(offset_buf, dtype=offset_type)[chunk.offset : chunk.offset + n + 1]
         lengths = np.diff(offsets)
-        longest = int(lengths.max())
+        shortest, longest = int(lengths.min()), int(lengths.max())
         if longest > 8:
             return None
         start = int(offsets[0])
@@ -58,17 +61,21 @@ def short_words(values: Any) -> np.ndarray | None:
         )
         if not data.all():  # a NUL byte
             return None
-        block = out[row : row + n]
-        if int(lengths.min()) == longest:  # one length: the bytes are a 2-D array already
-            block[:, :longest] = data.reshape(n, longest)
+        block = as_bytes[row : row + n]
+        if shortest == longest == 8:  # the bytes are the words already
+            block[:] = data.reshape(n, 8)
         else:
-            for length in np.unique(lengths):
-                rows = np.flatnonzero(lengths == length)
-                first = offsets[rows] - start
-                for j in range(int(length)):
-                    block[rows, j] = data[first + j]
+            block[:] = 0
+            if shortest == longest:
+                block[:, :longest] = data.reshape(n, longest)
+            else:
+                for length in np.unique(lengths):
+                    rows = np.flatnonzero(lengths == length)
+                    first = offsets[rows] - start
+                    for j in range(int(length)):
+                        block[rows, j] = data[first + j]
         row += n
-    return out.view(np.int64).ravel()
+    return out
 
 
 def words_to_strings(words: np.ndarray, type_: Any = None) -> Any:

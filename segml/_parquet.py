@@ -85,26 +85,23 @@ class _Ids:
         #: (start, stop, dictionary) per batch; no dictionary when the rows hold words
         self.batches: list[tuple[int, int, Any]] = []
 
-    def _as_words(self, column: Any) -> np.ndarray | None:
+    def _as_words(self, column: Any, out: np.ndarray) -> bool:
+        """Write ``column`` as words into ``out``; False when it cannot be."""
         import pyarrow as pa
 
         if not self.integer:
-            return _encode.short_words(column)
-        if column.null_count or (
-            pa.types.is_uint64(column.type)  # would not fit a signed word
-        ):
-            return None
-        return column.to_numpy().astype(np.int64, copy=False)
+            return _encode.short_words(column, out) is not None
+        if column.null_count or pa.types.is_uint64(column.type):  # a uint64 might not fit
+            return False
+        out[:] = column.to_numpy()
+        return True
 
     def add(self, column: Any) -> None:
         import pyarrow.compute as pc
 
         start, stop = self.filled, self.filled + len(column)
-        words = self._as_words(column)
         dictionary = None
-        if words is not None:
-            self.words[start:stop] = words
-        else:
+        if not self._as_words(column, self.words[start:stop]):
             encoded = pc.dictionary_encode(column)
             self.words[start:stop] = pc.fill_null(encoded.indices, -1).to_numpy()
             dictionary = encoded.dictionary

@@ -176,14 +176,28 @@ def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, An
         and bool((categories.str.strip() == categories).all())
         and not bool((categories == "").any())
     ):
-        seen = pd.unique(codes)  # categories in order of first appearance
-        if len(seen) != len(categories) or (seen != np.arange(len(seen))).any():
+        if not _in_appearance_order(codes, len(categories)):
+            seen = pd.unique(codes)  # categories in order of first appearance
             rank = np.zeros(len(categories), dtype=codes.dtype)
             rank[seen] = np.arange(len(seen))
             codes = rank[codes]
             categories = categories[seen]
         return values, (codes, categories)
     return _as_id_strings(values.astype("str").where(values.notna(), None)), None
+
+
+def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
+    """Whether non-negative ``codes`` use every category and number them in order of first
+    appearance (0 first, then 1, ...): their running maximum starts at 0, never rises by
+    more than one and ends at the last category. No hashing, a slice at a time."""
+    top = -1
+    for start in range(0, len(codes), _SLICE_ROWS):
+        running = np.maximum.accumulate(codes[start : start + _SLICE_ROWS])
+        np.maximum(running, top, out=running)
+        if running[0] > top + 1 or bool((np.diff(running) > 1).any()):
+            return False
+        top = int(running[-1])
+    return top == n_categories - 1
 
 
 #: Columns at least this long (of ids longer than eight bytes) are dictionary-encoded in two

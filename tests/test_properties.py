@@ -263,6 +263,25 @@ def test_time_ordered_sort_equals_lexsort(codes, steps) -> None:
     assert _in_time_order(days[::-1]) == (len(set(days)) <= 1)
 
 
+@SETTINGS
+@given(
+    codes=st.lists(st.integers(0, 4), min_size=1, max_size=40),
+    n_categories=st.integers(1, 6),
+    slice_rows=st.integers(1, 5),
+)
+def test_appearance_order_check_equals_pandas_unique(
+    codes, n_categories, slice_rows, monkeypatch
+) -> None:
+    import segml.data as data
+
+    codes = np.array(codes, dtype=np.int8)
+    seen = pd.unique(codes)
+    expected = len(seen) == n_categories and bool((seen == np.arange(len(seen))).all())
+    with monkeypatch.context() as patch:
+        patch.setattr(data, "_SLICE_ROWS", slice_rows)
+        assert data._in_appearance_order(codes, n_categories) == expected
+
+
 def _outcome(fn):
     try:
         return fn(), None
