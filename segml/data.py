@@ -92,7 +92,7 @@ def _read_source(
     """A DataFrame as is, or the file read; ``str_cols[0]`` is the customer id column.
 
     Parquet files are read batch by batch, only ``columns`` (all when None), the ids
-    dictionary-encoded into a Categorical (see :mod:`segml._parquet`).
+    encoded into a Categorical as they come (see :mod:`segml._parquet`).
     """
     if isinstance(source, pd.DataFrame):
         return source
@@ -813,8 +813,9 @@ def summarize(
         Output of :func:`read_transactions`, or any frame with ``customer_id``, ``date``
         and optionally ``amount`` columns (it is then validated the same way), or the
         path of a CSV or Parquet file with those columns. From a Parquet file the log is
-        read batch by batch and the ids are dictionary-encoded, never held as one string
-        per row: the lowest-memory route for long logs (same table, same report).
+        read batch by batch and the ids become integer codes as they come, never held as
+        one string per row: the lowest-memory route for long logs (same table, same
+        report).
     calibration_end : date-like
         Last instant of the calibration window.
     holdout_end : date-like, optional
