@@ -121,24 +121,22 @@ def test_fast_duplicate_marks_equal_pandas(rows) -> None:
     np.testing.assert_array_equal(_exact_duplicates(frame)[0], frame.duplicated().to_numpy())
 
 
-@SETTINGS
-@given(
-    rows=st.lists(
-        st.tuples(
-            st.sampled_from(["a", "b", "c", " 7 "]),
-            st.integers(0, 60),  # day of 2024 (calibration ends on day 30, holdout on 45)
-            st.sampled_from([0, 3_600, 86_399]),
-            st.sampled_from([0.0, 1.5, 2.0, 10.0, -1.5]),
-        ),
-        min_size=1,
-        max_size=40,
+#: A small transaction log: customer, day of 2024 (calibration ends on day 30, holdout on
+#: day 45), second of the day, amount (returns included).
+LOG_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", " 7 "]),
+        st.integers(0, 60),
+        st.sampled_from([0, 3_600, 86_399]),
+        st.sampled_from([0.0, 1.5, 2.0, 10.0, -1.5]),
     ),
-    holdout=st.booleans(),
+    min_size=1,
+    max_size=40,
 )
-def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) -> None:
-    from hypothesis import assume
 
-    raw = pd.DataFrame(
+
+def _log(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "customer_id": [r[0] for r in rows],
             "date": pd.Timestamp("2024-01-01")
@@ -146,6 +144,17 @@ def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) 
             "amount": [r[3] for r in rows],
         }
     )
+
+
+@SETTINGS
+@given(
+    rows=LOG_ROWS,
+    holdout=st.booleans(),
+)
+def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) -> None:
+    from hypothesis import assume
+
+    raw = _log(rows)
     kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
     try:
         read = segml.read_transactions(raw, amount="amount")
@@ -162,16 +171,7 @@ def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) 
 
 @SETTINGS
 @given(
-    rows=st.lists(
-        st.tuples(
-            st.sampled_from(["a", "b", "c", " 7 "]),
-            st.integers(0, 60),  # day of 2024 (calibration ends on day 30, holdout on 45)
-            st.sampled_from([0, 3_600, 86_399]),
-            st.sampled_from([0.0, 1.5, 2.0, 10.0, -1.5]),
-        ),
-        min_size=1,
-        max_size=40,
-    ),
+    rows=LOG_ROWS,
     holdout=st.booleans(),
     seed=st.integers(0, 2**16),
 )
@@ -179,14 +179,7 @@ def test_summarize_a_log_in_time_order_equals_the_same_log_shuffled(rows, holdou
     """A log in time order is sorted by a counting sort on the customer alone (raw frames
     in the duplicate check, read ones in summarize, where the rows after the window are
     the last ones); the table must be the one of the same rows in any order."""
-    raw = pd.DataFrame(
-        {
-            "customer_id": [r[0] for r in rows],
-            "date": pd.Timestamp("2024-01-01")
-            + pd.to_timedelta([r[1] * 86_400 + r[2] for r in rows], unit="s"),
-            "amount": [r[3] for r in rows],
-        }
-    )
+    raw = _log(rows)
     in_order = raw.sort_values("date", kind="stable", ignore_index=True)
     shuffled = raw.sample(frac=1, random_state=seed, ignore_index=True)
     kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
@@ -202,17 +195,7 @@ def test_summarize_a_log_in_time_order_equals_the_same_log_shuffled(rows, holdou
 
 @SETTINGS
 @given(
-    rows=st.lists(
-        st.tuples(
-            st.sampled_from(["a", "b", "c", "d"]),
-            st.integers(0, 60),  # day of 2024 (calibration ends on day 30, holdout on 45)
-            st.sampled_from([0, 3_600, 86_399]),
-            st.sampled_from([0.0, 1.5, 2.0, 10.0]),
-            st.integers(1, 3),
-        ),
-        min_size=1,
-        max_size=40,
-    ),
+    rows=LOG_ROWS,
     slice_rows=st.integers(1, 5),
     holdout=st.booleans(),
     merge_same_day=st.booleans(),
@@ -224,15 +207,7 @@ def test_summarize_in_slices_equals_one_slice(
     few rows (always between customers) must not change the table or the report."""
     import segml.data as data
 
-    tx = pd.DataFrame(
-        {
-            "customer_id": pd.Series([r[0] for r in rows], dtype="str"),
-            "date": pd.Timestamp("2024-01-01")
-            + pd.to_timedelta([r[1] * 86_400 + r[2] for r in rows], unit="s"),
-            "amount": [r[3] for r in rows],
-            "n_items": [r[4] for r in rows],
-        }
-    )
+    tx = _log(rows).assign(n_items=[1 + r[1] % 3 for r in rows])
     kw = {
         "calibration_end": "2024-01-31",
         "holdout_end": "2024-02-15" if holdout else None,
