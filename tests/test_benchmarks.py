@@ -48,6 +48,12 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
         assert row["segml_seconds"] > 0 and row["segml_peak_mb"] > 0
         if "ratio" in row:
             assert row["reference_seconds"] > 0 and row["reference_peak_mb"] > 0
+        for side in ("segml", "reference") if "ratio" in row else ("segml",):
+            # The operation's peak starts from the memory it started with (input loaded; a
+            # few MB of slack: the kernel's per-thread counters lag) and is part of the
+            # whole process's peak.
+            start, peak = row[f"{side}_start_mb"], row[f"{side}_peak_mb"]
+            assert 0 < start <= peak + 5 and peak <= row[f"{side}_process_peak_mb"], row
     fit = next(r for r in result["cases"] if r["case"] == "BG/NBD + Gamma-Gamma fit")
     for name, value in fit["reference_extra"]["bgnbd"].items():
         assert abs(fit["segml_extra"]["bgnbd"][name] / value - 1) < 1e-3, name
