@@ -3,44 +3,61 @@
 Transaction logs become customer tables (:func:`read_transactions`, :func:`summarize`);
 probabilistic CLV models (:class:`BetaGeo`, :class:`ParetoNBD`, :class:`ModifiedBetaGeo`,
 :class:`GammaGamma`, :class:`CLVModel`) give every customer a value.
+
+Public names are imported on first use (``import segml`` itself loads nothing heavy):
+reading a log and building the customer table never pays for scikit-learn, SciPy or MLflow.
 """
 
-from segml.baselines import RFMSegmenter, ValueTierSegmenter
-from segml.cluster import ClusterSegmenter
-from segml.clv import (
-    BetaGeo,
-    CLVModel,
-    GammaGamma,
-    HoldoutEvaluation,
-    ModifiedBetaGeo,
-    ParetoNBD,
-    evaluate_holdout,
-)
-from segml.clv._base import segml_version
-from segml.config import ExperimentConfig, load_config
-from segml.data import read_transactions, summarize
-from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
-from segml.errors import (
-    ConfigError,
-    ConvergenceError,
-    DataError,
-    FitError,
-    ModelError,
-    NotFittedError,
-    SegmlError,
-    TrackingError,
-    exit_code,
-)
-from segml.evaluate import compare, separation_metrics
-from segml.experiment import ExperimentResult, run_experiment
-from segml.hypotheses import Hypothesis, validate_hypotheses
-from segml.profile import profile
-from segml.quality import DataQualityReport, quality_report
-from segml.rule_segmenter import RuleSegmenter
-from segml.segment import Segmenter, load_segmenter
-from segml.tree import ValueTreeSegmenter
+from __future__ import annotations
 
-__version__ = segml_version()
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+#: Each public name and the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "BetaGeo": "segml.clv",
+    "CLVModel": "segml.clv",
+    "ClusterSegmenter": "segml.cluster",
+    "ConfigError": "segml.errors",
+    "ConvergenceError": "segml.errors",
+    "DataError": "segml.errors",
+    "DataQualityReport": "segml.quality",
+    "ExperimentConfig": "segml.config",
+    "ExperimentResult": "segml.experiment",
+    "FitError": "segml.errors",
+    "GammaGamma": "segml.clv",
+    "HoldoutEvaluation": "segml.clv",
+    "Hypothesis": "segml.hypotheses",
+    "ModelError": "segml.errors",
+    "ModifiedBetaGeo": "segml.clv",
+    "NotFittedError": "segml.errors",
+    "ParetoNBD": "segml.clv",
+    "RFMSegmenter": "segml.baselines",
+    "RuleSegmenter": "segml.rule_segmenter",
+    "Segmenter": "segml.segment",
+    "SegmlError": "segml.errors",
+    "TrackingError": "segml.errors",
+    "ValueTierSegmenter": "segml.baselines",
+    "ValueTreeSegmenter": "segml.tree",
+    "compare": "segml.evaluate",
+    "evaluate_holdout": "segml.clv",
+    "exit_code": "segml.errors",
+    "load_cdnow": "segml.datasets",
+    "load_config": "segml.config",
+    "load_segmenter": "segml.segment",
+    "make_b2b": "segml.datasets",
+    "profile": "segml.profile",
+    "quality_report": "segml.quality",
+    "read_transactions": "segml.data",
+    "run_experiment": "segml.experiment",
+    "separation_metrics": "segml.evaluate",
+    "simulate_customers": "segml.datasets",
+    "simulate_transactions": "segml.datasets",
+    "summarize": "segml.data",
+    "validate_hypotheses": "segml.hypotheses",
+}
 
 __all__ = [
     "BetaGeo",
@@ -85,3 +102,75 @@ __all__ = [
     "summarize",
     "validate_hypotheses",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name (or a submodule, as ``segml.segment``), imported on first use."""
+    if name == "__version__":
+        from segml._version import segml_version
+
+        return segml_version()
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'segml' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """segml's module type: a submodule never replaces the public name it shares.
+
+    Importing ``segml.profile`` (the module) sets ``segml.profile`` to it; the public name
+    ``segml.profile`` is the function.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name, "") == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+if TYPE_CHECKING:
+    from segml.baselines import RFMSegmenter, ValueTierSegmenter
+    from segml.cluster import ClusterSegmenter
+    from segml.clv import (
+        BetaGeo,
+        CLVModel,
+        GammaGamma,
+        HoldoutEvaluation,
+        ModifiedBetaGeo,
+        ParetoNBD,
+        evaluate_holdout,
+    )
+    from segml.config import ExperimentConfig, load_config
+    from segml.data import read_transactions, summarize
+    from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
+    from segml.errors import (
+        ConfigError,
+        ConvergenceError,
+        DataError,
+        FitError,
+        ModelError,
+        NotFittedError,
+        SegmlError,
+        TrackingError,
+        exit_code,
+    )
+    from segml.evaluate import compare, separation_metrics
+    from segml.experiment import ExperimentResult, run_experiment
+    from segml.hypotheses import Hypothesis, validate_hypotheses
+    from segml.profile import profile
+    from segml.quality import DataQualityReport, quality_report
+    from segml.rule_segmenter import RuleSegmenter
+    from segml.segment import Segmenter, load_segmenter
+    from segml.tree import ValueTreeSegmenter

@@ -8,6 +8,7 @@ catches everything segml raises on purpose.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "EXIT_CODES",
@@ -16,14 +17,20 @@ __all__ = [
     "DataError",
     "FitError",
     "ModelError",
-    "NotFittedError",
     "SegmlError",
     "TrackingError",
     "examples",
     "exit_code",
 ]
 
-from sklearn.exceptions import NotFittedError
+
+def __getattr__(name: str) -> Any:
+    """``NotFittedError`` is scikit-learn's, imported on first use (scikit-learn is heavy)."""
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module 'segml.errors' has no attribute {name!r}")
 
 
 class SegmlError(Exception):

@@ -236,6 +236,12 @@ def load_segmenter(path: str | Path) -> Segmenter:
         state = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
         raise DataError(f"{str(file)!r} is not valid JSON: {exc}") from None
+    # Segmenter classes register when their module is imported (segml imports lazily).
+    import segml.baselines
+    import segml.cluster
+    import segml.rule_segmenter
+    import segml.tree  # noqa: F401
+
     cls = _REGISTRY.get(str(state.get("method")))
     if cls is None:
         raise DataError(

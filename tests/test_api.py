@@ -32,3 +32,54 @@ def test_estimators_follow_scikit_learn_conventions() -> None:
         copy = clone(est)
         assert copy.get_params() == params
         assert not any(k.endswith("_") for k in vars(est)), "fit-only attributes set in __init__"
+
+
+def _fresh_python(code: str) -> str:
+    import subprocess
+    import sys
+    import textwrap
+
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_reading_and_summarizing_load_neither_scikit_learn_nor_scipy() -> None:
+    out = _fresh_python(
+        """
+        import sys
+        import segml
+        heavy = ("sklearn", "scipy", "mlflow", "lifetimes")
+        assert not [m for m in heavy if m in sys.modules], "import segml"
+        table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+        print([m for m in heavy if m in sys.modules], len(table))
+        """
+    )
+    assert out == "[] 2357"
+
+
+def test_public_names_survive_lazy_loading(tmp_path) -> None:
+    """segml.profile stays the function when its module loads; a saved segmenter loads in
+    a process that has imported nothing but segml."""
+    _fresh_python(
+        f"""
+        import segml
+        table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+        seg = segml.ClusterSegmenter("kmeans", k=3, random_state=0).fit(table)
+        seg.save({str(tmp_path / "seg")!r})
+        import segml.profile
+        from segml.profile import describe_segments
+        assert callable(segml.profile) and not isinstance(segml.profile, type(segml))
+        assert segml.profile(seg.labels_, table, "total_revenue")["customers"].sum() == len(table)
+        """
+    )
+    out = _fresh_python(
+        f"""
+        import segml
+        seg = segml.load_segmenter({str(tmp_path / "seg")!r})
+        print(type(seg).__name__, len(seg.segment_names_))
+        """
+    )
+    assert out == "ClusterSegmenter 3"

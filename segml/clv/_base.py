@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from segml._version import segml_version as segml_version
 from segml.errors import DataError, examples
-
-
-def segml_version() -> str:
-    try:
-        return version("segml")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
 
 
 def require_columns(table: Any, columns: tuple[str, ...], who: str) -> pd.DataFrame:
