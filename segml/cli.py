@@ -12,7 +12,6 @@ import click
 import pandas as pd
 
 from segml.errors import ModelError, SegmlError, TrackingError, exit_code
-from segml.evaluate import headline
 
 __all__ = ["main"]
 
@@ -197,6 +196,8 @@ def run(
                 f"{result.champion!r}); local copy {model_dir.resolve()}"
             )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
+        from segml.evaluate import headline
+
         _echo("\n== comparison (out of sample is the headline) ==")
         _echo(headline(result.comparison).round(3).to_string())
         _echo(f"\nchampion: {result.champion} ({result.comparison.attrs['champion_rule']})")
