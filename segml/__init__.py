@@ -115,7 +115,9 @@ def __getattr__(name: str) -> Any:
     else:
         try:
             value = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":  # the submodule exists; a dependency is missing
+                raise
             raise AttributeError(f"module 'segml' has no attribute {name!r}") from None
     globals()[name] = value
     return value

@@ -31,6 +31,15 @@ RUN_OUTPUT_FILES = (
 )
 
 
+def outcome(fn):
+    """``(fn(), None)``, or ``(None, message)`` when it raises a DataError: two routes that
+    must agree are compared on both their results and their errors."""
+    try:
+        return fn(), None
+    except segml.DataError as exc:
+        return None, str(exc)
+
+
 @pytest.fixture(scope="session")
 def cdnow_tx() -> pd.DataFrame:
     return segml.load_cdnow("sample")

@@ -83,3 +83,18 @@ def test_public_names_survive_lazy_loading(tmp_path) -> None:
         """
     )
     assert out == "ClusterSegmenter 3"
+
+
+def test_a_missing_dependency_is_named_not_hidden_as_a_missing_attribute() -> None:
+    out = _fresh_python(
+        """
+        import sys
+        sys.modules["mlflow"] = None  # as if MLflow were not installed
+        import segml
+        try:
+            segml.export
+        except ModuleNotFoundError as exc:
+            print(exc.name)
+        """
+    )
+    assert out == "mlflow"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,13 +33,6 @@ def _frame(rows: list[tuple], ids_as_int: bool) -> pd.DataFrame:
     )
 
 
-def _outcome(fn):
-    try:
-        return fn(), None
-    except segml.DataError as exc:
-        return None, str(exc)
-
-
 @SETTINGS
 @given(
     rows=st.lists(
@@ -64,8 +58,8 @@ def test_reading_a_parquet_file_in_batches_equals_pandas(
     _frame(rows, ids_as_int).to_parquet(path, row_group_size=5)
     reference = pd.read_parquet(path)
 
-    got, got_error = _outcome(lambda: segml.read_transactions(path, amount="amount"))
-    want, want_error = _outcome(lambda: segml.read_transactions(reference, amount="amount"))
+    got, got_error = outcome(lambda: segml.read_transactions(path, amount="amount"))
+    want, want_error = outcome(lambda: segml.read_transactions(reference, amount="amount"))
     assert got_error == want_error
     if want is not None:
         assert got["customer_id"].dtype == "str"
@@ -73,8 +67,8 @@ def test_reading_a_parquet_file_in_batches_equals_pandas(
         assert got.attrs == want.attrs
 
     kw = {**CAL, "holdout_end": "2024-02-15" if holdout else None}
-    got, got_error = _outcome(lambda: segml.summarize(path, **kw))
-    want, want_error = _outcome(lambda: segml.summarize(reference, **kw))
+    got, got_error = outcome(lambda: segml.summarize(path, **kw))
+    want, want_error = outcome(lambda: segml.summarize(reference, **kw))
     assert got_error == want_error
     if want is not None:
         pd.testing.assert_frame_equal(got, want)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,9 +184,9 @@ def test_summarize_a_log_in_time_order_equals_the_same_log_shuffled(rows, holdou
     in_order = raw.sort_values("date", kind="stable", ignore_index=True)
     shuffled = raw.sample(frac=1, random_state=seed, ignore_index=True)
     kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
-    want, want_error = _outcome(lambda: segml.summarize(shuffled, **kw))
+    want, want_error = outcome(lambda: segml.summarize(shuffled, **kw))
     for source in (in_order, lambda: segml.read_transactions(in_order, amount="amount")):
-        got, got_error = _outcome(
+        got, got_error = outcome(
             lambda source=source: segml.summarize(source() if callable(source) else source, **kw)
         )
         assert (got_error is None) == (want_error is None)
@@ -213,10 +214,10 @@ def test_summarize_in_slices_equals_one_slice(
         "holdout_end": "2024-02-15" if holdout else None,
         "merge_same_day": merge_same_day,
     }
-    want, want_error = _outcome(lambda: segml.summarize(tx, **kw))
+    want, want_error = outcome(lambda: segml.summarize(tx, **kw))
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
         patch.setattr(data, "_SLICE_ROWS", slice_rows)
-        got, got_error = _outcome(lambda: segml.summarize(tx, **kw))
+        got, got_error = outcome(lambda: segml.summarize(tx, **kw))
     assert got_error == want_error
     if want is not None:
         pd.testing.assert_frame_equal(got, want)
@@ -255,13 +256,6 @@ def test_appearance_order_check_equals_pandas_unique(
     with monkeypatch.context() as patch:
         patch.setattr(data, "_SLICE_ROWS", slice_rows)
         assert data._in_appearance_order(codes, n_categories) == expected
-
-
-def _outcome(fn):
-    try:
-        return fn(), None
-    except segml.DataError as exc:
-        return None, str(exc)
 
 
 @SETTINGS
