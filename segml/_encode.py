@@ -86,27 +86,120 @@ def words_to_strings(words: np.ndarray, type_: Any = None) -> Any:
     return raw.cast(type_ or pa.string())
 
 
-def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pandas.factorize(words, sort=False)`` of an int64 array; two threads when long.
+#: Rows hashed per call: the labels of one slice are the only 64-bit array per row (the
+#: codes are written as 32-bit). Each call also copies the uniques found so far, so the
+#: slices are not made much smaller.
+_SLICE_ROWS = 1 << 20
 
-    The halves are factorized at once and the second half's codes mapped onto the first's
-    (its new values numbered after them, in their order): first appearance overall, the
-    same codes and uniques as one ``pandas.factorize``.
-    """
-    n = len(words)
-    if n < PARALLEL_ROWS:
-        codes, uniques = pd.factorize(words, sort=False)
-        return codes, uniques
-    half = n // 2
-    with ThreadPoolExecutor(2) as pool:
-        (first, first_uniques), (second, second_uniques) = pool.map(
-            lambda part: pd.factorize(part, sort=False), (words[:half], words[half:])
-        )
+
+def _table_hint(rows: int) -> int:
+    """Initial size of the hash table for ``rows`` ids. Sized for a log, with several rows
+    per customer, it grows when there are more: sized for one id per row (pandas' default)
+    a ten-million-row log would take a 256 MB table for its million customers."""
+    return max(rows // 8, 1024)
+
+
+def _factorizer(rows: int) -> Any:
+    """pandas' incremental int64 factorizer (private; None if it has moved)."""
+    try:
+        from pandas._libs.hashtable import Int64Factorizer
+    except ImportError:
+        return None
+    return Int64Factorizer(_table_hint(rows))
+
+
+def _factorize_into(words: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Codes of ``words`` (first appearance) into ``out``, a slice at a time; the uniques."""
+    factorizer = _factorizer(len(words))
+    if factorizer is None:  # one call to the public factorize
+        codes, uniques = pd.factorize(words, sort=False, size_hint=_table_hint(len(words)))
+        out[:] = codes
+        return np.asarray(uniques)
+    for start in range(0, len(words), _SLICE_ROWS):
+        out[start : start + _SLICE_ROWS] = factorizer.factorize(words[start : start + _SLICE_ROWS])
+    return np.asarray(factorizer.uniques.to_array())
+
+
+def _factorize_strings_into(values: Any, out: np.ndarray) -> np.ndarray | None:
+    """:func:`_factorize_into` of the :func:`short_words` of a pyarrow string array, made a
+    slice at a time (no word for every row at once); None when the ids are not short."""
+    factorizer = _factorizer(len(values))
+    if factorizer is None:
+        words = short_words(values)
+        return None if words is None else _factorize_into(words, out)
+    buffer = np.empty(min(len(values), _SLICE_ROWS), dtype=np.int64)
+    for start in range(0, len(values), _SLICE_ROWS):
+        part = values.slice(start, _SLICE_ROWS)
+        words = buffer[: len(part)]
+        if short_words(part, words) is None:
+            return None
+        out[start : start + len(part)] = factorizer.factorize(words)
+    return np.asarray(factorizer.uniques.to_array())
+
+
+def _merge_halves(
+    codes: np.ndarray, first_uniques: np.ndarray, second_uniques: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of two separately factorized halves as one factorization: the second half's
+    codes mapped onto the first's, its new values numbered after them in their order."""
     at = pd.Index(first_uniques).get_indexer(second_uniques)
     new = at < 0
     at[new] = len(first_uniques) + np.arange(int(new.sum()))
-    # int32 codes when they fit (always, below two billion rows): half the memory
-    codes = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
-    codes[:half] = first
-    np.take(at.astype(codes.dtype), second, out=codes[half:])
+    at = at.astype(codes.dtype)
+    for start in range(len(codes) // 2, len(codes), _SLICE_ROWS):
+        part = codes[start : start + _SLICE_ROWS]
+        part[:] = at[part]
     return codes, np.concatenate([first_uniques, second_uniques[new]])
+
+
+def _codes_for(rows: int) -> np.ndarray:
+    # 32-bit codes when they fit (below two billion rows, always): half the memory
+    return np.empty(rows, dtype=np.int32 if rows < 2**31 else np.intp)
+
+
+def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize(words, sort=False)`` of an int64 array, in less memory and (when
+    long) in two threads.
+
+    The codes are 32-bit when they fit. The halves are factorized at once and then merged:
+    first appearance overall, the same codes and uniques as one ``pandas.factorize``.
+    """
+    n = len(words)
+    codes = _codes_for(n)
+    if n < PARALLEL_ROWS:
+        return codes, _factorize_into(words, codes)
+    half = n // 2
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(
+            lambda part: _factorize_into(*part),
+            ((words[:half], codes[:half]), (words[half:], codes[half:])),
+        )
+    return _merge_halves(codes, first, second)
+
+
+def factorize_short_strings(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`factorize` of the :func:`short_words` of a pyarrow string (chunked) array,
+    without holding a word for every row; None when the ids are not all short.
+
+    Returns the codes and the unique words (decode them with :func:`words_to_strings`).
+    """
+    import pyarrow as pa
+
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    if values.null_count:
+        return None
+    n = len(values)
+    codes = _codes_for(n)
+    if n < PARALLEL_ROWS:
+        uniques = _factorize_strings_into(values, codes)
+        return None if uniques is None else (codes, uniques)
+    half = n // 2
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(
+            lambda part: _factorize_strings_into(*part),
+            ((values.slice(0, half), codes[:half]), (values.slice(half), codes[half:])),
+        )
+    if first is None or second is None:
+        return None
+    return _merge_halves(codes, first, second)

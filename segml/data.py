@@ -219,9 +219,9 @@ def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    words = _encode.short_words(arr)
-    if words is not None:
-        codes, unique_words = _encode.factorize(words)
+    found = _encode.factorize_short_strings(arr)
+    if found is not None:
+        codes, unique_words = found
         strings = _encode.words_to_strings(unique_words, arr.type)
         return codes, pd.Index(type(values.array)(pa.chunked_array([strings]), dtype=values.dtype))
     if len(values) < _PARALLEL_FACTORIZE_ROWS:
@@ -532,26 +532,26 @@ def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
     return pd.Index(np.asarray(uniques, dtype=object)[positions], name="customer_id").astype("str")
 
 
-def _customer_day_key(codes: np.ndarray, days: np.ndarray) -> np.ndarray | None:
-    """One integer per (customer code, day), ordered like the pair; None on overflow.
+def _customer_day_key(codes: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+    """One integer per (customer code, day of ``times``), ordered like the pair; None on
+    overflow.
 
-    32-bit when it fits (a million customers over five years does), else written over
-    ``days`` (the caller's own array of day numbers); a slice at a time either way.
+    ``times`` are nanoseconds. 32-bit when it fits (a million customers over five years
+    does), else 64-bit; made a slice at a time, without day numbers for every row.
     """
     if len(codes) == 0:
         return np.zeros(0, dtype=np.int64)
-    lo = int(days.min())
-    span = int(days.max()) - lo + 1
+    lo = int(times.min()) // _DAY_NS  # flooring keeps the order: these are the day extremes
+    span = int(times.max()) // _DAY_NS - lo + 1
     top = (int(codes.max()) + 1) * span
     if top >= 2**62:
         return None
-    key = np.empty(len(days), dtype=np.int32) if top < 2**31 else days
-    for start in range(0, len(days), _SLICE_ROWS):
+    key = np.empty(len(times), dtype=np.int32 if top < 2**31 else np.int64)
+    for start in range(0, len(times), _SLICE_ROWS):
         part = slice(start, start + _SLICE_ROWS)
-        values = codes[part].astype(np.int64)
-        values *= span
-        values += days[part]
+        values = times[part] // _DAY_NS
         values -= lo
+        values += codes[part].astype(np.int64) * span
         key[part] = values
     return key
 
@@ -582,13 +582,22 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
     return order
 
 
-def _in_time_order(days: np.ndarray) -> bool:
-    """Whether the rows are in time order (their days never decrease).
+def _in_time_order(times: np.ndarray) -> bool:
+    """Whether the rows are in time order by day (the days of nanosecond ``times`` never
+    decrease), checked a slice at a time.
 
     Then a stable sort by customer alone gives the (customer, day) order:
     :func:`_counting_order`, several times faster than sorting the combined key.
     """
-    return _groupsort_indexer is not None and not bool((days[1:] < days[:-1]).any())
+    if _groupsort_indexer is None:
+        return False
+    previous = None
+    for start in range(0, len(times), _SLICE_ROWS):
+        days = times[start : start + _SLICE_ROWS] // _DAY_NS
+        if (previous is not None and days[0] < previous) or bool((days[1:] < days[:-1]).any()):
+            return False
+        previous = days[-1]
+    return True
 
 
 def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
@@ -610,12 +619,9 @@ def _exact_duplicates(
     n = len(out)
     codes, uniques = known or pd.factorize(out["customer_id"], sort=False)
 
-    def day_numbers() -> np.ndarray:
-        return out["date"].to_numpy("datetime64[ns]").view("i8") // _DAY_NS
-
-    # (The day numbers are computed twice rather than kept through the counting sort.)
-    order = _counting_order(codes, len(uniques)) if _in_time_order(day_numbers()) else None
-    key = _customer_day_key(codes, day_numbers())
+    times = out["date"].to_numpy("datetime64[ns]").view("i8")
+    order = _counting_order(codes, len(uniques)) if _in_time_order(times) else None
+    key = _customer_day_key(codes, times)
     if key is None:
         return out.duplicated().to_numpy(), (codes, uniques, None)
     if order is None:
@@ -701,7 +707,7 @@ def _timestamp(value: Any, name: str) -> pd.Timestamp:
 
 
 #: Sorted rows turned into events and customers at a time (see :func:`summarize`).
-_SLICE_ROWS = 1 << 20
+_SLICE_ROWS = 1 << 16
 
 
 def _customer_slices(order: np.ndarray, codes: np.ndarray, size: int) -> Any:
@@ -765,16 +771,21 @@ def _slice_customers(
 def _customers(
     order: np.ndarray,
     codes: np.ndarray,
+    n_codes: int,
     times: np.ndarray,
     amount: np.ndarray,
     columns: dict[str, np.ndarray],
     cal_ns: int,
     merge_same_day: bool,
-) -> tuple[list[dict[str, np.ndarray]], int]:
+) -> tuple[dict[str, np.ndarray], int]:
     """:func:`_slice_customers` of the rows in ``order`` (sorted by customer and time), a
-    slice at a time, and the number of rows merged into events."""
-    pieces = []
-    merged = 0
+    slice at a time, and the number of rows merged into events.
+
+    Each slice's customers are written into arrays made once for all ``n_codes`` customers
+    (no list of pieces to concatenate: that would hold every customer twice).
+    """
+    found: dict[str, np.ndarray] = {}
+    filled = merged = 0
     for begin, stop in _customer_slices(order, codes, _SLICE_ROWS):
         rows = order[begin:stop]
         t = times[rows]
@@ -783,9 +794,26 @@ def _customers(
             t *= _DAY_NS
         extras = {c: values[rows] for c, values in columns.items()}
         piece, piece_merged = _slice_customers(codes[rows], t, amount[rows], extras, cal_ns)
-        pieces.append(piece)
+        if not found:
+            found = {k: np.empty(n_codes, dtype=v.dtype) for k, v in piece.items()}
+        count = len(piece["code"])
+        for k, v in piece.items():
+            found[k][filled : filled + count] = v
+        filled += count
         merged += piece_merged
-    return pieces, merged
+    return {k: v[:filled] for k, v in found.items()}, merged
+
+
+def _kept(order: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The entries ``i`` of ``order`` with ``keep[i]``, in order: moved to the front of
+    ``order`` itself (overwritten) a slice at a time, and returned as a view of it."""
+    filled = 0
+    for start in range(0, len(order), _SLICE_ROWS):
+        part = order[start : start + _SLICE_ROWS]
+        kept = part[keep[part]]
+        order[filled : filled + len(kept)] = kept
+        filled += len(kept)
+    return order[:filled]
 
 
 def summarize(
@@ -929,16 +957,13 @@ def summarize(
     if merge_same_day and known_order is not None:
         # read_transactions already sorted these rows by (customer, day) for its
         # duplicate check: keep that order, rows in the window only.
-        order = known_order if n_inside == len(times) else known_order[inside[known_order]]
+        order = known_order if n_inside == len(times) else _kept(known_order, inside)
     elif merge_same_day:
-        days = times // _DAY_NS
-        if _in_time_order(days):
-            del days
+        if _in_time_order(times):
             # The rows in the window come first (a row is in by its day).
             order = _counting_order(codes[:n_inside], len(uniques))
         else:
-            key = _customer_day_key(codes, days)
-            del days
+            key = _customer_day_key(codes, times)
     if order is None and key is not None:
         if after.any():
             key[after] = int(key.max()) + 1  # after every real key
@@ -950,14 +975,14 @@ def summarize(
     # The sorted rows become events and customers a slice at a time (each customer within
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
     columns = {c: _floats(tx[c]) for c in extra_cols}
-    pieces, merged = _customers(order, codes, times, amount, columns, cal_ns, merge_same_day)
+    found, merged = _customers(
+        order, codes, len(uniques), times, amount, columns, cal_ns, merge_same_day
+    )
     del order, columns
     if merge_same_day:
         report.flag("same_day_rows_merged", merged)
         if merged:
             report.note("each customer's same-day transactions merged into one (amounts summed)")
-    found = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]} if pieces else {}
-    del pieces
     if not found or len(found["code"]) == 0:
         first = pd.Timestamp(tx["date"].min())
         raise DataError(

@@ -228,15 +228,28 @@ def test_summarize_in_slices_equals_one_slice(
 @given(
     codes=st.lists(st.integers(0, 5), min_size=0, max_size=60),
     steps=st.lists(st.integers(0, 2), min_size=60, max_size=60),
+    within_day=st.lists(st.integers(0, 86_400 * 10**9 - 1), min_size=60, max_size=60),
+    first_day=st.integers(-800, 800),
+    slice_rows=st.integers(1, 7),
 )
-def test_time_ordered_sort_equals_lexsort(codes, steps) -> None:
-    from segml.data import _counting_order, _in_time_order
+def test_time_ordered_sort_equals_lexsort(
+    codes, steps, within_day, first_day, slice_rows, monkeypatch
+) -> None:
+    """Rows in order by day (times may go back within a day, before 1970 too), checked a
+    slice at a time: the counting sort by customer gives the (customer, day) order."""
+    import segml.data as data
 
+    monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
+    day = 86_400 * 10**9
     codes = np.array(codes, dtype=np.int32)
-    days = np.cumsum(steps)[: len(codes)]
-    assert _in_time_order(days)
-    np.testing.assert_array_equal(_counting_order(codes, 6), np.lexsort((days, codes)))
-    assert _in_time_order(days[::-1]) == (len(set(days)) <= 1)
+    days = first_day + np.cumsum(steps)[: len(codes)]
+    times = days * day + np.array(within_day[: len(codes)], dtype=np.int64)
+    assert data._in_time_order(times)
+    np.testing.assert_array_equal(data._counting_order(codes, 6), np.lexsort((days, codes)))
+    assert data._in_time_order(times[::-1]) == (len(set(days)) <= 1)
+    key = data._customer_day_key(codes, times)
+    assert key is not None
+    np.testing.assert_array_equal(np.argsort(key, kind="stable"), np.lexsort((days, codes)))
 
 
 @SETTINGS
@@ -276,17 +289,28 @@ IDS = st.sampled_from(["a", "b", "", "00042", "C0323714", "ü", "a\x00", "custom
 
 
 @SETTINGS
-@given(ids=st.lists(IDS, min_size=1, max_size=60), chunks=st.integers(1, 4))
-def test_string_factorize_equals_pandas(ids, chunks, monkeypatch) -> None:
-    """Both fast routes (short ids as words, long ids dictionary-encoded in halves), in two
-    threads from the first row on, over columns of one or several Arrow chunks."""
+@given(
+    ids=st.lists(IDS, min_size=1, max_size=60),
+    chunks=st.integers(1, 4),
+    threads=st.booleans(),
+    slice_rows=st.integers(1, 9),
+    incremental=st.booleans(),
+)
+def test_string_factorize_equals_pandas(
+    ids, chunks, threads, slice_rows, incremental, monkeypatch
+) -> None:
+    """Both fast routes (short ids as words, long ids dictionary-encoded in halves), in one
+    or two threads, hashed a few rows at a time, over one or several Arrow chunks."""
     import pyarrow as pa
 
     import segml._encode as encode
     import segml.data as data
 
-    monkeypatch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1)
-    monkeypatch.setattr(encode, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1 if threads else 10**9)
+    monkeypatch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
+    monkeypatch.setattr(encode, "_SLICE_ROWS", slice_rows)
+    if not incremental:
+        monkeypatch.setattr(encode, "_factorizer", lambda rows: None)
     parts = np.array_split(np.array(ids, dtype=object), chunks)
     values = pd.Series(
         pd.arrays.ArrowStringArray(
@@ -298,6 +322,46 @@ def test_string_factorize_equals_pandas(ids, chunks, monkeypatch) -> None:
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(codes, ref_codes)
     pd.testing.assert_index_equal(uniques, ref_uniques)
+
+
+@SETTINGS
+@given(
+    words=st.lists(st.integers(-3, 3), min_size=0, max_size=60),
+    threads=st.booleans(),
+    slice_rows=st.integers(1, 9),
+    incremental=st.booleans(),
+)
+def test_word_factorize_equals_pandas(words, threads, slice_rows, incremental, monkeypatch):
+    """Hashed a slice at a time (or in one call where pandas' incremental factorizer is
+    missing), in one or two threads: the codes and uniques of one pandas.factorize."""
+    import segml._encode as encode
+
+    monkeypatch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
+    monkeypatch.setattr(encode, "_SLICE_ROWS", slice_rows)
+    if not incremental:
+        monkeypatch.setattr(encode, "_factorizer", lambda rows: None)
+    values = np.array(words, dtype=np.int64)
+    codes, uniques = encode.factorize(values)
+    ref_codes, ref_uniques = pd.factorize(values, sort=False)
+    np.testing.assert_array_equal(codes, ref_codes)
+    np.testing.assert_array_equal(uniques, ref_uniques)
+    assert codes.dtype == np.int32
+
+
+@SETTINGS
+@given(
+    keep=st.lists(st.booleans(), min_size=0, max_size=40),
+    seed=st.integers(0, 2**16),
+    slice_rows=st.integers(1, 9),
+)
+def test_kept_rows_of_an_order_in_place(keep, seed, slice_rows, monkeypatch) -> None:
+    import segml.data as data
+
+    monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
+    mask = np.array(keep, dtype=bool)
+    order = np.random.default_rng(seed).permutation(len(mask)).astype(np.int32)
+    want = order[mask[order]]
+    np.testing.assert_array_equal(data._kept(order, mask), want)
 
 
 @SETTINGS
