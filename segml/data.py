@@ -561,8 +561,10 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
     """``np.argsort(key, kind="stable")`` of non-negative integers, faster when unsorted.
 
     numpy's stable sort is a timsort for 64-bit integers: near-linear on a log already
-    grouped by customer, n log n on one in time order. There a least-significant-digit
-    radix sort on 16-bit digits (numpy sorts 16-bit integers by counting) is faster.
+    grouped by customer, n log n on one in time order. There keys below 2**31 are sorted
+    packed with their row numbers (:func:`_sort_with_rows`), larger ones by a
+    least-significant-digit radix sort on 16-bit digits (numpy sorts 16-bit integers by
+    counting).
     """
     n = len(key)
     if n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
