@@ -11,6 +11,7 @@ missing ids take pandas' string route.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -112,33 +113,47 @@ def _factorizer(rows: int) -> Any:
     return Int64Factorizer(_table_hint(rows))
 
 
-def _factorize_into(words: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Codes of ``words`` (first appearance) into ``out``, a slice at a time; the uniques."""
-    factorizer = _factorizer(len(words))
+#: ``words_at(start, stop)``: the int64 words of rows start..stop, or None when they have none
+WordsAt = Callable[[int, int], "np.ndarray | None"]
+
+
+def _factorize_into(words_at: WordsAt, start: int, stop: int, out: np.ndarray) -> Any:
+    """Codes of rows start..stop (first appearance) into ``out``, hashed a slice at a time
+    (no word for every row at once); the uniques, or None when a slice has no words."""
+    factorizer = _factorizer(stop - start)
     if factorizer is None:  # one call to the public factorize
+        words = words_at(start, stop)
+        if words is None:
+            return None
         codes, uniques = pd.factorize(words, sort=False, size_hint=_table_hint(len(words)))
         out[:] = codes
         return np.asarray(uniques)
-    for start in range(0, len(words), _SLICE_ROWS):
-        out[start : start + _SLICE_ROWS] = factorizer.factorize(words[start : start + _SLICE_ROWS])
-    return np.asarray(factorizer.uniques.to_array())
-
-
-def _factorize_strings_into(values: Any, out: np.ndarray) -> np.ndarray | None:
-    """:func:`_factorize_into` of the :func:`short_words` of a pyarrow string array, made a
-    slice at a time (no word for every row at once); None when the ids are not short."""
-    factorizer = _factorizer(len(values))
-    if factorizer is None:
-        words = short_words(values)
-        return None if words is None else _factorize_into(words, out)
-    buffer = np.empty(min(len(values), _SLICE_ROWS), dtype=np.int64)
-    for start in range(0, len(values), _SLICE_ROWS):
-        part = values.slice(start, _SLICE_ROWS)
-        words = buffer[: len(part)]
-        if short_words(part, words) is None:
+    for begin in range(start, stop, _SLICE_ROWS):
+        end = min(begin + _SLICE_ROWS, stop)
+        words = words_at(begin, end)
+        if words is None:
             return None
-        out[start : start + len(part)] = factorizer.factorize(words)
+        out[begin - start : end - start] = factorizer.factorize(words)
     return np.asarray(factorizer.uniques.to_array())
+
+
+def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pandas.factorize`` of the words of ``n`` rows, in two threads from
+    :data:`PARALLEL_ROWS`; None when some rows have no words."""
+    # 32-bit codes when they fit (below two billion rows, always): half the memory
+    codes = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
+    if n < PARALLEL_ROWS:
+        uniques = _factorize_into(words_at, 0, n, codes)
+        return None if uniques is None else (codes, uniques)
+    half = n // 2
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(
+            lambda part: _factorize_into(words_at, *part),
+            ((0, half, codes[:half]), (half, n, codes[half:])),
+        )
+    if first is None or second is None:
+        return None
+    return _merge_halves(codes, first, second)
 
 
 def _merge_halves(
@@ -156,11 +171,6 @@ def _merge_halves(
     return codes, np.concatenate([first_uniques, second_uniques[new]])
 
 
-def _codes_for(rows: int) -> np.ndarray:
-    # 32-bit codes when they fit (below two billion rows, always): half the memory
-    return np.empty(rows, dtype=np.int32 if rows < 2**31 else np.intp)
-
-
 def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``pandas.factorize(words, sort=False)`` of an int64 array, in less memory and (when
     long) in two threads.
@@ -168,22 +178,15 @@ def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     The codes are 32-bit when they fit. The halves are factorized at once and then merged:
     first appearance overall, the same codes and uniques as one ``pandas.factorize``.
     """
-    n = len(words)
-    codes = _codes_for(n)
-    if n < PARALLEL_ROWS:
-        return codes, _factorize_into(words, codes)
-    half = n // 2
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(
-            lambda part: _factorize_into(*part),
-            ((words[:half], codes[:half]), (words[half:], codes[half:])),
-        )
-    return _merge_halves(codes, first, second)
+    found = _factorize(len(words), lambda start, stop: words[start:stop])
+    assert found is not None  # every row is a word
+    return found
 
 
 def factorize_short_strings(values: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`factorize` of the :func:`short_words` of a pyarrow string (chunked) array,
-    without holding a word for every row; None when the ids are not all short.
+    made a slice at a time (no word for every row at once); None when the ids are not all
+    short.
 
     Returns the codes and the unique words (decode them with :func:`words_to_strings`).
     """
@@ -193,17 +196,6 @@ def factorize_short_strings(values: Any) -> tuple[np.ndarray, np.ndarray] | None
         return None
     if values.null_count:
         return None
-    n = len(values)
-    codes = _codes_for(n)
-    if n < PARALLEL_ROWS:
-        uniques = _factorize_strings_into(values, codes)
-        return None if uniques is None else (codes, uniques)
-    half = n // 2
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(
-            lambda part: _factorize_strings_into(*part),
-            ((values.slice(0, half), codes[:half]), (values.slice(half), codes[half:])),
-        )
-    if first is None or second is None:
-        return None
-    return _merge_halves(codes, first, second)
+    return _factorize(
+        len(values), lambda start, stop: short_words(values.slice(start, stop - start))
+    )
