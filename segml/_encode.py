@@ -93,8 +93,8 @@ def words_to_strings(words: np.ndarray, type_: Any = None) -> Any:
 
 #: Rows hashed per call: the labels of one slice are the only 64-bit array per row (the
 #: codes are written as 32-bit). Each call also copies the uniques found so far, so the
-#: slices are not made much smaller.
-_SLICE_ROWS = 1 << 20
+#: slices are not made much smaller (2**16 rows: ten million ids hashed 2.4 times slower).
+_SLICE_ROWS = 1 << 18
 
 
 def _table_hint(rows: int) -> int:
@@ -137,11 +137,47 @@ def _factorize_into(words_at: WordsAt, start: int, stop: int, out: np.ndarray) -
     return np.asarray(factorizer.uniques.to_array())
 
 
+def _grouped_codes(words_at: WordsAt, n: int, out: np.ndarray) -> np.ndarray | None:
+    """Codes of rows grouped by word (each word's rows one run, as in a log exported by
+    customer) into ``out``: a new code where the word changes, no hash table over the rows.
+    Returns the uniques (each run's word), or None when the rows are not grouped: more
+    runs than half the rows so far (checked after every slice, so a log in time order is
+    given up after one), or a word that comes back after another (checked at the end, on the
+    sorted words of the runs), or rows without words.
+    """
+    firsts: list[np.ndarray] = []
+    runs = 0
+    previous = None
+    for begin in range(0, n, _SLICE_ROWS):
+        end = min(begin + _SLICE_ROWS, n)
+        words = words_at(begin, end)
+        if words is None:
+            return None
+        change = np.empty(len(words), dtype=bool)
+        change[0] = previous is None or words[0] != previous
+        np.not_equal(words[1:], words[:-1], out=change[1:])
+        part = out[begin:end]
+        np.cumsum(change, dtype=part.dtype, out=part)
+        part += runs - 1
+        firsts.append(words[change])
+        runs += len(firsts[-1])
+        if runs > end // 2:
+            return None
+        previous = words[-1]
+    uniques = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+    in_order = np.sort(uniques)  # numpy's vectorised sort: faster than a hash table here
+    return None if bool((in_order[1:] == in_order[:-1]).any()) else uniques
+
+
 def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | None:
-    """``pandas.factorize`` of the words of ``n`` rows, in two threads from
-    :data:`PARALLEL_ROWS`; None when some rows have no words."""
+    """``pandas.factorize`` of the words of ``n`` rows: by runs when the rows are grouped
+    (:func:`_grouped_codes`), else hashed, in two threads from :data:`PARALLEL_ROWS`;
+    None when some rows have no words."""
     # 32-bit codes when they fit (below two billion rows, always): half the memory
     codes = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
+    grouped = _grouped_codes(words_at, n, codes)
+    if grouped is not None:
+        return codes, grouped
     if n < PARALLEL_ROWS:
         uniques = _factorize_into(words_at, 0, n, codes)
         return None if uniques is None else (codes, uniques)

@@ -519,9 +519,26 @@ def _read_transactions(
     return attach(out, report), codes
 
 
+#: The rows of a frame sorted by (customer, day): the permutation (row numbers), or
+#: ``slice(0, n)`` when the first ``n`` rows already are in that order (a log exported
+#: grouped by customer, each customer's rows in time order): no permutation is made, saving
+#: the sort and four to eight bytes per row.
+_Order = np.ndarray | slice
+
 #: ``pandas.factorize`` of a frame's customer ids (codes per row, ids in order of appearance)
 #: and the stable order of the rows by (customer, day), when known
-_Codes = tuple[np.ndarray, Any, np.ndarray | None]
+_Codes = tuple[np.ndarray, Any, _Order | None]
+
+
+def _rows(order: _Order, start: int, stop: int) -> np.ndarray | slice:
+    """The row numbers at positions start..stop of ``order`` (a slice when in order)."""
+    if isinstance(order, slice):
+        return slice(start, min(stop, order.stop))
+    return order[start:stop]
+
+
+def _order_length(order: _Order) -> int:
+    return order.stop if isinstance(order, slice) else len(order)
 
 
 def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
@@ -533,6 +550,31 @@ def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
     return pd.Index(np.asarray(uniques, dtype=object)[positions], name="customer_id").astype("str")
 
 
+#: (first day, days spanned) of the (customer, day) keys of a log
+_KeyLayout = tuple[int, int]
+
+
+def _key_layout(codes: np.ndarray, times: np.ndarray) -> _KeyLayout | None:
+    """The layout of :func:`_customer_day_key`; None when the keys would overflow int64
+    (or there are no rows)."""
+    if len(codes) == 0:
+        return None
+    lo = int(times.min()) // _DAY_NS  # flooring keeps the order: these are the day extremes
+    span = int(times.max()) // _DAY_NS - lo + 1
+    return (lo, span) if (int(codes.max()) + 1) * span < 2**62 else None
+
+
+def _keys_of(
+    codes: np.ndarray, times: np.ndarray, layout: _KeyLayout, start: int, stop: int
+) -> np.ndarray:
+    """The (customer, day) keys of rows start..stop, as int64."""
+    lo, span = layout
+    values = times[start:stop] // _DAY_NS
+    values -= lo
+    values += codes[start:stop].astype(np.int64) * span
+    return values
+
+
 def _customer_day_key(codes: np.ndarray, times: np.ndarray) -> np.ndarray | None:
     """One integer per (customer code, day of ``times``), ordered like the pair; None on
     overflow.
@@ -542,19 +584,40 @@ def _customer_day_key(codes: np.ndarray, times: np.ndarray) -> np.ndarray | None
     """
     if len(codes) == 0:
         return np.zeros(0, dtype=np.int64)
-    lo = int(times.min()) // _DAY_NS  # flooring keeps the order: these are the day extremes
-    span = int(times.max()) // _DAY_NS - lo + 1
-    top = (int(codes.max()) + 1) * span
-    if top >= 2**62:
+    layout = _key_layout(codes, times)
+    if layout is None:
         return None
+    top = (int(codes.max()) + 1) * layout[1]
     key = np.empty(len(times), dtype=np.int32 if top < 2**31 else np.int64)
     for start in range(0, len(times), _SLICE_ROWS):
-        part = slice(start, start + _SLICE_ROWS)
-        values = times[part] // _DAY_NS
-        values -= lo
-        values += codes[part].astype(np.int64) * span
-        key[part] = values
+        key[start : start + _SLICE_ROWS] = _keys_of(
+            codes, times, layout, start, start + _SLICE_ROWS
+        )
     return key
+
+
+def _in_key_order(
+    codes: np.ndarray, times: np.ndarray, layout: _KeyLayout, same: np.ndarray | None = None
+) -> bool:
+    """Whether the rows are in (customer, day) order (a log exported grouped by customer,
+    each customer's rows in time order), their keys made a slice at a time, never for
+    every row at once. ``same`` (one per pair of neighbouring rows), when given, is filled
+    with whether each row has the key of the row before it.
+    """
+    previous = None
+    for start in range(0, len(times), _SLICE_ROWS):
+        part = _keys_of(codes, times, layout, start, start + _SLICE_ROWS)
+        if previous is not None:
+            if part[0] < previous:
+                return False
+            if same is not None:
+                same[start - 1] = part[0] == previous
+        if bool((part[1:] < part[:-1]).any()):
+            return False
+        if same is not None:
+            np.equal(part[1:], part[:-1], out=same[start : start + len(part) - 1])
+        previous = part[-1]
+    return True
 
 
 def _stable_argsort(key: np.ndarray) -> np.ndarray:
@@ -642,24 +705,29 @@ def _exact_duplicates(
     codes, uniques = known or pd.factorize(out["customer_id"], sort=False)
 
     times = out["date"].to_numpy("datetime64[ns]").view("i8")
-    order = _counting_order(codes, len(uniques)) if _in_time_order(times) else None
-    key = _customer_day_key(codes, times)
-    if key is None:
+    layout = _key_layout(codes, times)
+    if layout is None:
         return out.duplicated().to_numpy(), (codes, uniques, None)
-    if order is None:
-        # A stable argsort of one integer key: much faster than a two-key lexsort, and
-        # nearly free when the log is already grouped by customer.
-        order = _stable_argsort(key)
+    counted = _counting_order(codes, len(uniques)) if _in_time_order(times) else None
     same = np.empty(max(n - 1, 0), dtype=bool)  # neighbours (in key order) with equal keys
-    for start in range(0, n - 1, _SLICE_ROWS):
-        sorted_key = key[order[start : start + _SLICE_ROWS + 1]]
-        same[start : start + len(sorted_key) - 1] = sorted_key[1:] == sorted_key[:-1]
-    del key
+    order: _Order
+    if counted is None and _in_key_order(codes, times, layout, same):
+        order = slice(0, n)  # grouped by customer, in time order: nothing to sort, no key
+    else:
+        key = _customer_day_key(codes, times)
+        assert key is not None  # the layout fits
+        # A stable argsort of one integer key: much faster than a two-key lexsort.
+        permutation = _stable_argsort(key) if counted is None else counted
+        for start in range(0, n - 1, _SLICE_ROWS):
+            sorted_key = key[permutation[start : start + _SLICE_ROWS + 1]]
+            same[start : start + len(sorted_key) - 1] = sorted_key[1:] == sorted_key[:-1]
+        del key
+        order = permutation
     in_group = np.zeros(n, dtype=bool)
     in_group[1:] |= same
     in_group[:-1] |= same
     del same
-    candidates = np.sort(order[in_group])
+    candidates = np.flatnonzero(in_group) if isinstance(order, slice) else np.sort(order[in_group])
     dup = np.zeros(n, dtype=bool)
     if len(candidates):
         # The customer codes stand in for the ids: taking rows of a chunked Arrow id
@@ -732,15 +800,15 @@ def _timestamp(value: Any, name: str) -> pd.Timestamp:
 _SLICE_ROWS = 1 << 16
 
 
-def _customer_slices(order: np.ndarray, codes: np.ndarray, size: int) -> Any:
+def _customer_slices(order: _Order, codes: np.ndarray, size: int) -> Any:
     """(start, stop) of consecutive pieces of ``order`` (rows sorted by customer code) of
     about ``size`` rows, each customer's rows within one piece."""
-    n, start = len(order), 0
+    n, start = _order_length(order), 0
     while start < n:
         stop = min(start + size, n)
         while stop < n:  # move the cut to the next change of customer
-            ahead = codes[order[stop : stop + 4096]]
-            change = np.flatnonzero(ahead != codes[order[stop - 1]])
+            ahead = codes[_rows(order, stop, stop + 4096)]
+            change = np.flatnonzero(ahead != codes[_rows(order, stop - 1, stop)][0])
             if len(change):
                 stop += int(change[0])
                 break
@@ -791,7 +859,7 @@ def _slice_customers(
 
 
 def _customers(
-    order: np.ndarray,
+    order: _Order,
     codes: np.ndarray,
     n_codes: int,
     times: np.ndarray,
@@ -809,10 +877,10 @@ def _customers(
     found: dict[str, np.ndarray] = {}
     filled = merged = 0
     for begin, stop in _customer_slices(order, codes, _SLICE_ROWS):
-        rows = order[begin:stop]
-        t = times[rows]
-        if merge_same_day:  # floor to the day, in place
-            np.floor_divide(t, _DAY_NS, out=t)
+        rows = _rows(order, begin, stop)
+        t = times[rows]  # a view of the input when the rows are in order
+        if merge_same_day:  # floored to the day, in a new array
+            t = np.floor_divide(t, _DAY_NS)
             t *= _DAY_NS
         extras = {c: values[rows] for c, values in columns.items()}
         piece, piece_merged = _slice_customers(codes[rows], t, amount[rows], extras, cal_ns)
@@ -826,9 +894,12 @@ def _customers(
     return {k: v[:filled] for k, v in found.items()}, merged
 
 
-def _kept(order: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def _kept(order: _Order, keep: np.ndarray) -> np.ndarray:
     """The entries ``i`` of ``order`` with ``keep[i]``, in order: moved to the front of
-    ``order`` itself (overwritten) a slice at a time, and returned as a view of it."""
+    ``order`` itself (overwritten) a slice at a time, and returned as a view of it; for
+    rows in order, the kept row numbers."""
+    if isinstance(order, slice):
+        return np.flatnonzero(keep[order]).astype(np.int32 if len(keep) < 2**31 else np.intp)
     filled = 0
     for start in range(0, len(order), _SLICE_ROWS):
         part = order[start : start + _SLICE_ROWS]
@@ -974,26 +1045,33 @@ def summarize(
     # floored to days one stable argsort of a combined key does it (same order as the
     # lexsort, several times faster).
     n_inside = int(inside.sum())
-    order: np.ndarray | None = None
+    order: _Order | None = None
     key: np.ndarray | None = None
     if merge_same_day and known_order is not None:
         # read_transactions already sorted these rows by (customer, day) for its
         # duplicate check: keep that order, rows in the window only.
         order = known_order if n_inside == len(times) else _kept(known_order, inside)
     elif merge_same_day:
+        layout = _key_layout(codes, times)
         if _in_time_order(times):
             # The rows in the window come first (a row is in by its day).
             order = _counting_order(codes[:n_inside], len(uniques))
+        elif layout is not None and _in_key_order(codes, times, layout):
+            # Already in (customer, day) order: the rows in the window, as they are.
+            order = (
+                slice(0, n_inside)
+                if n_inside == len(times)
+                else _kept(slice(0, len(times)), inside)
+            )
         else:
             key = _customer_day_key(codes, times)
     if order is None and key is not None:
         if after.any():
             key[after] = int(key.max()) + 1  # after every real key
         order = _stable_argsort(key)[:n_inside]
-        del key
     elif order is None:
         order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    del known_codes, known_order
+    del known_codes, known_order, key
     # The sorted rows become events and customers a slice at a time (each customer within
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
     columns = {c: _floats(tx[c]) for c in extra_cols}

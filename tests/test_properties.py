@@ -175,23 +175,39 @@ def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) 
     rows=LOG_ROWS,
     holdout=st.booleans(),
     seed=st.integers(0, 2**16),
+    slice_rows=st.sampled_from([1, 2, 3, 1 << 16]),
 )
-def test_summarize_a_log_in_time_order_equals_the_same_log_shuffled(rows, holdout, seed) -> None:
+def test_summarize_a_sorted_log_equals_the_same_log_shuffled(
+    rows, holdout, seed, slice_rows, monkeypatch
+) -> None:
     """A log in time order is sorted by a counting sort on the customer alone (raw frames
     in the duplicate check, read ones in summarize, where the rows after the window are
-    the last ones); the table must be the one of the same rows in any order."""
+    the last ones); a log grouped by customer in time order is not sorted at all (its rows
+    are used in place, a slice at a time). The table must be the one of the same rows in
+    any order."""
+    import segml.data as data
+
     raw = _log(rows)
     in_order = raw.sort_values("date", kind="stable", ignore_index=True)
+    grouped = raw.sort_values(["customer_id", "date"], kind="stable", ignore_index=True)
     shuffled = raw.sample(frac=1, random_state=seed, ignore_index=True)
     kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
     want, want_error = outcome(lambda: segml.summarize(shuffled, **kw))
-    for source in (in_order, lambda: segml.read_transactions(in_order, amount="amount")):
-        got, got_error = outcome(
-            lambda source=source: segml.summarize(source() if callable(source) else source, **kw)
-        )
-        assert (got_error is None) == (want_error is None)
-        if want is not None:
-            pd.testing.assert_frame_equal(got.sort_index(), want.sort_index())
+    with monkeypatch.context() as patch:  # undone before hypothesis' next example
+        patch.setattr(data, "_SLICE_ROWS", slice_rows)
+        for log in (in_order, grouped, shuffled):
+            untouched = log.copy(deep=True)
+            for source in (log, lambda log=log: segml.read_transactions(log, amount="amount")):
+                got, got_error = outcome(
+                    lambda source=source: segml.summarize(
+                        source() if callable(source) else source, **kw
+                    )
+                )
+                assert (got_error is None) == (want_error is None)
+                if want is not None:
+                    pd.testing.assert_frame_equal(got.sort_index(), want.sort_index())
+            # rows used in place are only read (their times are floored in a copy)
+            pd.testing.assert_frame_equal(log, untouched)
 
 
 @SETTINGS
@@ -250,6 +266,37 @@ def test_time_ordered_sort_equals_lexsort(
     key = data._customer_day_key(codes, times)
     assert key is not None
     np.testing.assert_array_equal(np.argsort(key, kind="stable"), np.lexsort((days, codes)))
+
+
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-3, 3), st.integers(0, 86_400 * 10**9 - 1)),
+        min_size=1,
+        max_size=40,
+    ),
+    grouped=st.booleans(),
+    slice_rows=st.integers(1, 7),
+)
+def test_key_order_checked_in_slices(rows, grouped, slice_rows, monkeypatch) -> None:
+    """The (customer, day) order of a log is checked a slice at a time, without a key for
+    every row; so are the neighbours with equal keys. Both equal the full key's."""
+    import segml.data as data
+
+    monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
+    if grouped:  # by customer and day; times may still go back within a day
+        rows = sorted(rows, key=lambda r: r[:2])
+    codes = np.array([r[0] for r in rows], dtype=np.int32)
+    times = np.array([r[1] * 86_400 * 10**9 + r[2] for r in rows], dtype=np.int64)
+    key = data._customer_day_key(codes, times)
+    layout = data._key_layout(codes, times)
+    assert key is not None and layout is not None
+    same = np.zeros(len(rows) - 1, dtype=bool)
+    in_order = data._in_key_order(codes, times, layout, same)
+    assert in_order == bool((np.diff(key) >= 0).all())
+    assert in_order or not grouped
+    if in_order:
+        np.testing.assert_array_equal(same, key[1:] == key[:-1])
 
 
 @SETTINGS
@@ -324,6 +371,10 @@ def test_string_factorize_equals_pandas(
     )
     codes, uniques = data._factorize_strings(values)
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
+    grouped = values.sort_values(kind="stable", ignore_index=True)  # numbered by runs
+    np.testing.assert_array_equal(
+        data._factorize_strings(grouped)[0], pd.factorize(grouped, sort=False)[0]
+    )
     np.testing.assert_array_equal(codes, ref_codes)
     pd.testing.assert_index_equal(uniques, ref_uniques)
 
@@ -331,12 +382,16 @@ def test_string_factorize_equals_pandas(
 @SETTINGS
 @given(
     words=st.lists(st.integers(-3, 3), min_size=0, max_size=60),
+    repeats=st.lists(st.integers(1, 5), min_size=60, max_size=60),
     threads=st.booleans(),
     slice_rows=st.integers(1, 9),
     incremental=st.booleans(),
 )
-def test_word_factorize_equals_pandas(words, threads, slice_rows, incremental, monkeypatch):
-    """Hashed a slice at a time (or in one call where pandas' incremental factorizer is
+def test_word_factorize_equals_pandas(
+    words, repeats, threads, slice_rows, incremental, monkeypatch
+):
+    """Numbered by runs where the words are grouped (each word's rows one run), else
+    hashed a slice at a time (or in one call where pandas' incremental factorizer is
     missing), in one or two threads: the codes and uniques of one pandas.factorize."""
     import segml._encode as encode
 
@@ -344,12 +399,41 @@ def test_word_factorize_equals_pandas(words, threads, slice_rows, incremental, m
     monkeypatch.setattr(encode, "_SLICE_ROWS", slice_rows)
     if not incremental:
         monkeypatch.setattr(encode, "_factorizer", lambda rows: None)
-    values = np.array(words, dtype=np.int64)
+    # runs of each word: grouped when no word comes back after another
+    values = np.repeat(np.array(words, dtype=np.int64), repeats[: len(words)])
     codes, uniques = encode.factorize(values)
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(codes, ref_codes)
     np.testing.assert_array_equal(uniques, ref_uniques)
     assert codes.dtype == np.int32
+
+
+def test_grouped_words_are_numbered_by_runs_and_recurring_ones_are_not(monkeypatch) -> None:
+    """A log grouped by customer is numbered without hashing its rows; one where an id
+    comes back after another id is left to the hashing (the codes would be wrong)."""
+    import segml._encode as encode
+
+    monkeypatch.setattr(encode, "_SLICE_ROWS", 64)
+    words = np.repeat(np.random.default_rng(0).permutation(1000), 3)
+    codes = np.empty(len(words), dtype=np.int32)
+    uniques = encode._grouped_codes(lambda a, b: words[a:b], len(words), codes)
+    assert uniques is not None
+    want_codes, want_uniques = pd.factorize(words, sort=False)
+    np.testing.assert_array_equal(codes, want_codes)
+    np.testing.assert_array_equal(uniques, want_uniques)
+    back = np.r_[words, words[:1]]  # the first id again, at the end
+    assert encode._grouped_codes(lambda a, b: back[a:b], len(back), np.empty_like(back)) is None
+    in_time_order = np.tile(np.arange(1000), 3)  # the hashing's case: given up on slice one
+    seen: list[int] = []
+    assert (
+        encode._grouped_codes(
+            lambda a, b: seen.append(b) or in_time_order[a:b],
+            len(in_time_order),
+            np.empty_like(in_time_order),
+        )
+        is None
+    )
+    assert seen == [64]
 
 
 @SETTINGS
