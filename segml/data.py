@@ -1098,37 +1098,39 @@ def summarize(
 
     in_cohort = np.zeros(n_all, dtype=bool)
     in_cohort[cust] = True
-    late_rows = ~in_cohort[codes] & inside
-    late_customers = int(np.unique(codes[late_rows]).size)
-    report.drop("first_seen_after_calibration", int(late_rows.sum()), _ids(tx, late_rows))
+    n_late = 0
+    for begin in range(0, len(codes), _SLICE_ROWS):  # counted first: no mask when none
+        part = slice(begin, begin + _SLICE_ROWS)
+        n_late += int(np.count_nonzero(~in_cohort[codes[part]] & inside[part]))
+    late_rows = ~in_cohort[codes] & inside if n_late else np.zeros(0, dtype=bool)
+    late_customers = int(np.unique(codes[late_rows]).size) if n_late else 0
+    report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
     report.flag("customers_first_seen_after_calibration", late_customers)
+    del late_rows
 
-    table = pd.DataFrame(
-        {
-            "frequency": freq.astype("int64"),
-            "recency": (last_t - first_t) / unit_ns,
-            "T": (cal_ns - first_t) / unit_ns,
-            "n_transactions": n_tx.astype("int64"),
-            "first_purchase": first_t.view("datetime64[ns]"),
-            "last_purchase": last_t.view("datetime64[ns]"),
-            "first_purchase_month": pd.DatetimeIndex(
-                first_t.view("datetime64[ns]")
-            ).month.to_numpy(),
-        },
-        index=_id_index(uniques, cust),
-        copy=False,
-    )
+    # All columns at once, none copied: inserting one into a frame copies it.
+    first_dates = first_t.view("datetime64[ns]")
+    columns = {
+        "frequency": freq,
+        "recency": (last_t - first_t) / unit_ns,
+        "T": (cal_ns - first_t) / unit_ns,
+        "n_transactions": n_tx,
+        "first_purchase": first_dates,
+        "last_purchase": last_t.view("datetime64[ns]"),
+        "first_purchase_month": pd.DatetimeIndex(first_dates).month.to_numpy(),
+    }
     if has_amount:
-        table["monetary_value"] = monetary
-        table["first_amount"] = first_amt
-        table["total_revenue"] = revenue
+        columns["monetary_value"] = monetary
+        columns["first_amount"] = first_amt
+        columns["total_revenue"] = revenue
     for col in extra_cols:
-        table[f"first_{col}"] = found[f"first_{col}"]
+        columns[f"first_{col}"] = found[f"first_{col}"]
     if hold_end is not None:
-        table["holdout_frequency"] = found["holdout_frequency"]
+        columns["holdout_frequency"] = found["holdout_frequency"]
         if has_amount:
-            table["holdout_revenue"] = found["holdout_revenue"]
-        table["holdout_duration"] = (hold_end.value - cal_ns) / unit_ns
+            columns["holdout_revenue"] = found["holdout_revenue"]
+        columns["holdout_duration"] = np.full(len(cust), (hold_end.value - cal_ns) / unit_ns)
+    table = pd.DataFrame(columns, index=_id_index(uniques, cust), copy=False)
     if customers is not None:
         table = _join_attributes(table, customers, customer_key, report)
     table.attrs[_TABLE_ATTR] = {
