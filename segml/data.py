@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -550,8 +550,8 @@ def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
     return pd.Index(np.asarray(uniques, dtype=object)[positions], name="customer_id").astype("str")
 
 
-#: (first day, days spanned) of the (customer, day) keys of a log
-_KeyLayout = tuple[int, int]
+#: (first day, days spanned, bound of the keys) of the (customer, day) keys of a log
+_KeyLayout = tuple[int, int, int]
 
 
 def _key_layout(codes: np.ndarray, times: np.ndarray) -> _KeyLayout | None:
@@ -561,34 +561,37 @@ def _key_layout(codes: np.ndarray, times: np.ndarray) -> _KeyLayout | None:
         return None
     lo = int(times.min()) // _DAY_NS  # flooring keeps the order: these are the day extremes
     span = int(times.max()) // _DAY_NS - lo + 1
-    return (lo, span) if (int(codes.max()) + 1) * span < 2**62 else None
+    top = (int(codes.max()) + 1) * span
+    return (lo, span, top) if top < 2**62 else None
 
 
 def _keys_of(
     codes: np.ndarray, times: np.ndarray, layout: _KeyLayout, start: int, stop: int
 ) -> np.ndarray:
     """The (customer, day) keys of rows start..stop, as int64."""
-    lo, span = layout
+    lo, span, _ = layout
     values = times[start:stop] // _DAY_NS
     values -= lo
     values += codes[start:stop].astype(np.int64) * span
     return values
 
 
-def _customer_day_key(codes: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+def _customer_day_key(
+    codes: np.ndarray, times: np.ndarray, layout: _KeyLayout | None = None
+) -> np.ndarray | None:
     """One integer per (customer code, day of ``times``), ordered like the pair; None on
     overflow.
 
-    ``times`` are nanoseconds. 32-bit when it fits (a million customers over five years
-    does), else 64-bit; made a slice at a time, without day numbers for every row.
+    ``times`` are nanoseconds; ``layout`` is :func:`_key_layout`'s (computed when not
+    given). 32-bit when it fits (a million customers over five years does), else 64-bit;
+    made a slice at a time, without day numbers for every row.
     """
     if len(codes) == 0:
         return np.zeros(0, dtype=np.int64)
-    layout = _key_layout(codes, times)
+    layout = layout or _key_layout(codes, times)
     if layout is None:
         return None
-    top = (int(codes.max()) + 1) * layout[1]
-    key = np.empty(len(times), dtype=np.int32 if top < 2**31 else np.int64)
+    key = np.empty(len(times), dtype=np.int32 if layout[2] < 2**31 else np.int64)
     for start in range(0, len(times), _SLICE_ROWS):
         key[start : start + _SLICE_ROWS] = _keys_of(
             codes, times, layout, start, start + _SLICE_ROWS
@@ -604,9 +607,21 @@ def _in_key_order(
     every row at once. ``same`` (one per pair of neighbouring rows), when given, is filled
     with whether each row has the key of the row before it.
     """
+    return _never_decreasing(
+        len(times), lambda start, stop: _keys_of(codes, times, layout, start, stop), same
+    )
+
+
+def _never_decreasing(
+    n: int, values_at: Callable[[int, int], np.ndarray], same: np.ndarray | None = None
+) -> bool:
+    """Whether the values of rows 0..n never decrease, made and checked a slice at a time
+    by ``values_at(start, stop)``. ``same`` (one per pair of neighbouring rows), when
+    given, is filled with whether each value equals the one before it (wholly only when
+    True is returned)."""
     previous = None
-    for start in range(0, len(times), _SLICE_ROWS):
-        part = _keys_of(codes, times, layout, start, start + _SLICE_ROWS)
+    for start in range(0, n, _SLICE_ROWS):
+        part = values_at(start, start + _SLICE_ROWS)
         if previous is not None:
             if part[0] < previous:
                 return False
@@ -674,15 +689,9 @@ def _in_time_order(times: np.ndarray) -> bool:
     Then a stable sort by customer alone gives the (customer, day) order:
     :func:`_counting_order`, several times faster than sorting the combined key.
     """
-    if _groupsort_indexer is None:
-        return False
-    previous = None
-    for start in range(0, len(times), _SLICE_ROWS):
-        days = times[start : start + _SLICE_ROWS] // _DAY_NS
-        if (previous is not None and days[0] < previous) or bool((days[1:] < days[:-1]).any()):
-            return False
-        previous = days[-1]
-    return True
+    return _groupsort_indexer is not None and _never_decreasing(
+        len(times), lambda start, stop: times[start:stop] // _DAY_NS
+    )
 
 
 def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
@@ -714,7 +723,7 @@ def _exact_duplicates(
     if counted is None and _in_key_order(codes, times, layout, same):
         order = slice(0, n)  # grouped by customer, in time order: nothing to sort, no key
     else:
-        key = _customer_day_key(codes, times)
+        key = _customer_day_key(codes, times, layout)
         assert key is not None  # the layout fits
         # A stable argsort of one integer key: much faster than a two-key lexsort.
         permutation = _stable_argsort(key) if counted is None else counted
@@ -1052,11 +1061,12 @@ def summarize(
         # duplicate check: keep that order, rows in the window only.
         order = known_order if n_inside == len(times) else _kept(known_order, inside)
     elif merge_same_day:
-        layout = _key_layout(codes, times)
         if _in_time_order(times):
             # The rows in the window come first (a row is in by its day).
             order = _counting_order(codes[:n_inside], len(uniques))
-        elif layout is not None and _in_key_order(codes, times, layout):
+        elif (layout := _key_layout(codes, times)) is not None and _in_key_order(
+            codes, times, layout
+        ):
             # Already in (customer, day) order: the rows in the window, as they are.
             order = (
                 slice(0, n_inside)
@@ -1064,7 +1074,7 @@ def summarize(
                 else _kept(slice(0, len(times)), inside)
             )
         else:
-            key = _customer_day_key(codes, times)
+            key = _customer_day_key(codes, times, layout)
     if order is None and key is not None:
         if after.any():
             key[after] = int(key.max()) + 1  # after every real key
