@@ -117,9 +117,12 @@ def _factorizer(rows: int) -> Any:
 WordsAt = Callable[[int, int], "np.ndarray | None"]
 
 
-def _factorize_into(words_at: WordsAt, start: int, stop: int, out: np.ndarray) -> Any:
+def _factorize_into(
+    words_at: WordsAt, start: int, stop: int, out: np.ndarray
+) -> tuple[np.ndarray, Any] | None:
     """Codes of rows start..stop (first appearance) into ``out``, hashed a slice at a time
-    (no word for every row at once); the uniques, or None when a slice has no words."""
+    (no word for every row at once); the uniques and the factorizer that found them (None
+    without pandas' incremental one), or None when a slice has no words."""
     factorizer = _factorizer(stop - start)
     if factorizer is None:  # one call to the public factorize
         words = words_at(start, stop)
@@ -127,14 +130,14 @@ def _factorize_into(words_at: WordsAt, start: int, stop: int, out: np.ndarray) -
             return None
         codes, uniques = pd.factorize(words, sort=False, size_hint=_table_hint(len(words)))
         out[:] = codes
-        return np.asarray(uniques)
+        return np.asarray(uniques), None
     for begin in range(start, stop, _SLICE_ROWS):
         end = min(begin + _SLICE_ROWS, stop)
         words = words_at(begin, end)
         if words is None:
             return None
         out[begin - start : end - start] = factorizer.factorize(words)
-    return np.asarray(factorizer.uniques.to_array())
+    return np.asarray(factorizer.uniques.to_array()), factorizer
 
 
 def _grouped_codes(words_at: WordsAt, n: int, out: np.ndarray) -> np.ndarray | None:
@@ -179,8 +182,8 @@ def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | Non
     if grouped is not None:
         return codes, grouped
     if n < PARALLEL_ROWS:
-        uniques = _factorize_into(words_at, 0, n, codes)
-        return None if uniques is None else (codes, uniques)
+        found = _factorize_into(words_at, 0, n, codes)
+        return None if found is None else (codes, found[0])
     half = n // 2
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(
@@ -189,22 +192,32 @@ def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | Non
         )
     if first is None or second is None:
         return None
-    return _merge_halves(codes, first, second)
+    return _merge_halves(codes, first, second[0])
 
 
 def _merge_halves(
-    codes: np.ndarray, first_uniques: np.ndarray, second_uniques: np.ndarray
+    codes: np.ndarray, first: tuple[np.ndarray, Any], second_uniques: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Codes of two separately factorized halves as one factorization: the second half's
-    codes mapped onto the first's, its new values numbered after them in their order."""
-    at = pd.Index(first_uniques).get_indexer(second_uniques)
-    new = at < 0
-    at[new] = len(first_uniques) + np.arange(int(new.sum()))
+    codes mapped onto the first's, its new values numbered after them in their order.
+
+    The second half's uniques are looked up in the first half's hash table, which also
+    numbers the new ones (no second table over the first half's uniques).
+    """
+    first_uniques, factorizer = first
+    if factorizer is not None:
+        at = factorizer.factorize(second_uniques)
+        uniques = np.asarray(factorizer.uniques.to_array())
+    else:
+        at = pd.Index(first_uniques).get_indexer(second_uniques)
+        new = at < 0
+        at[new] = len(first_uniques) + np.arange(int(new.sum()))
+        uniques = np.concatenate([first_uniques, second_uniques[new]])
     at = at.astype(codes.dtype)
     for start in range(len(codes) // 2, len(codes), _SLICE_ROWS):
         part = codes[start : start + _SLICE_ROWS]
         part[:] = at[part]
-    return codes, np.concatenate([first_uniques, second_uniques[new]])
+    return codes, uniques
 
 
 def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

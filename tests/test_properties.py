@@ -357,11 +357,6 @@ def test_string_factorize_equals_pandas(
     import segml._encode as encode
     import segml.data as data
 
-    monkeypatch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1 if threads else 10**9)
-    monkeypatch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
-    monkeypatch.setattr(encode, "_SLICE_ROWS", slice_rows)
-    if not incremental:
-        monkeypatch.setattr(encode, "_factorizer", lambda rows: None)
     parts = np.array_split(np.array(ids, dtype=object), chunks)
     values = pd.Series(
         pd.arrays.ArrowStringArray(
@@ -369,12 +364,17 @@ def test_string_factorize_equals_pandas(
         ),
         dtype="str",
     )
-    codes, uniques = data._factorize_strings(values)
-    ref_codes, ref_uniques = pd.factorize(values, sort=False)
     grouped = values.sort_values(kind="stable", ignore_index=True)  # numbered by runs
-    np.testing.assert_array_equal(
-        data._factorize_strings(grouped)[0], pd.factorize(grouped, sort=False)[0]
-    )
+    with monkeypatch.context() as patch:  # undone before hypothesis' next example
+        patch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1 if threads else 10**9)
+        patch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
+        patch.setattr(encode, "_SLICE_ROWS", slice_rows)
+        if not incremental:
+            patch.setattr(encode, "_factorizer", lambda rows: None)
+        codes, uniques = data._factorize_strings(values)
+        grouped_codes = data._factorize_strings(grouped)[0]
+    ref_codes, ref_uniques = pd.factorize(values, sort=False)
+    np.testing.assert_array_equal(grouped_codes, pd.factorize(grouped, sort=False)[0])
     np.testing.assert_array_equal(codes, ref_codes)
     pd.testing.assert_index_equal(uniques, ref_uniques)
 
@@ -395,13 +395,14 @@ def test_word_factorize_equals_pandas(
     missing), in one or two threads: the codes and uniques of one pandas.factorize."""
     import segml._encode as encode
 
-    monkeypatch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
-    monkeypatch.setattr(encode, "_SLICE_ROWS", slice_rows)
-    if not incremental:
-        monkeypatch.setattr(encode, "_factorizer", lambda rows: None)
     # runs of each word: grouped when no word comes back after another
     values = np.repeat(np.array(words, dtype=np.int64), repeats[: len(words)])
-    codes, uniques = encode.factorize(values)
+    with monkeypatch.context() as patch:  # undone before hypothesis' next example
+        patch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
+        patch.setattr(encode, "_SLICE_ROWS", slice_rows)
+        if not incremental:
+            patch.setattr(encode, "_factorizer", lambda rows: None)
+        codes, uniques = encode.factorize(values)
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(codes, ref_codes)
     np.testing.assert_array_equal(uniques, ref_uniques)
