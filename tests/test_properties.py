@@ -195,6 +195,7 @@ def test_summarize_a_sorted_log_equals_the_same_log_shuffled(
     want, want_error = outcome(lambda: segml.summarize(shuffled, **kw))
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
         patch.setattr(data, "_SLICE_ROWS", slice_rows)
+        patch.setattr(data, "_COUNTING_BLOCK_ROWS", slice_rows)
         for log in (in_order, grouped, shuffled):
             untouched = log.copy(deep=True)
             for source in (log, lambda log=log: segml.read_transactions(log, amount="amount")):
@@ -247,15 +248,18 @@ def test_summarize_in_slices_equals_one_slice(
     within_day=st.lists(st.integers(0, 86_400 * 10**9 - 1), min_size=60, max_size=60),
     first_day=st.integers(-800, 800),
     slice_rows=st.integers(1, 7),
+    block_rows=st.integers(1, 70),
 )
 def test_time_ordered_sort_equals_lexsort(
-    codes, steps, within_day, first_day, slice_rows, monkeypatch
+    codes, steps, within_day, first_day, slice_rows, block_rows, monkeypatch
 ) -> None:
     """Rows in order by day (times may go back within a day, before 1970 too), checked a
-    slice at a time: the counting sort by customer gives the (customer, day) order."""
+    slice at a time: the counting sort by customer (in blocks of customers) gives the
+    (customer, day) order."""
     import segml.data as data
 
     monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(data, "_COUNTING_BLOCK_ROWS", block_rows)
     day = 86_400 * 10**9
     codes = np.array(codes, dtype=np.int32)
     days = first_day + np.cumsum(steps)[: len(codes)]
