@@ -256,7 +256,7 @@ class ClusterSegmenter(Segmenter):
             )
         return ks
 
-    def _fit(self, table: pd.DataFrame) -> None:
+    def _fit(self, table: pd.DataFrame) -> np.ndarray | None:
         if self.method not in _METHODS:
             raise DataError(f"method={self.method!r} is not one of {list(_METHODS)}.")
         frame = build_features(table, self._feature_names())
@@ -366,12 +366,14 @@ class ClusterSegmenter(Segmenter):
             derived = f == "recency_ratio" and f not in table.columns
             used |= {"recency", "T"} if derived else {f}
         self.columns_ = frozenset(used)
-        named = build_features(table, self._feature_names())
-        self.segment_names_ = describe_segments(named, labels, list(named.columns))
+        # (categorical features as objects: named as they were as categories or strings)
+        self.segment_names_ = describe_segments(frame, labels, list(frame.columns))
         for label in range(self.k_):
             self.segment_names_.setdefault(label, f"cluster {label}")
         if self.method == "hdbscan":
             self.segment_names_.setdefault(-1, "noise / unassigned")
+            return None  # fitted customers keep their own labels; predict gives the nearest's
+        return labels  # what predict gives these customers: no second transform
 
     def _relabel(self, raw: np.ndarray) -> np.ndarray:
         lut = np.full(max(self.label_map_, default=-1) + 2, -1, dtype=np.int64)

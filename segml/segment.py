@@ -83,8 +83,9 @@ class Segmenter(BaseEstimator):
         if cls.registry_name:
             _REGISTRY[cls.registry_name] = cls
 
-    # subclasses implement _fit(table) and _predict(table)
-    def _fit(self, table: pd.DataFrame) -> None:  # pragma: no cover - abstract
+    # subclasses implement _fit(table) and _predict(table); _fit may return the labels of
+    # the table when they are what _predict(table) gives (saves predicting them again)
+    def _fit(self, table: pd.DataFrame) -> np.ndarray | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _predict(self, table: pd.DataFrame) -> np.ndarray:  # pragma: no cover - abstract
@@ -104,8 +105,8 @@ class Segmenter(BaseEstimator):
         self
         """
         _check_table(table, type(self).__name__)
-        self._fit(table)
-        self.labels_ = self._predict(table)
+        labels = self._fit(table)
+        self.labels_ = self._predict(table) if labels is None else labels
         self.n_customers_ = len(table)
         self.segment_sizes_ = {
             int(k): int(v)

@@ -30,6 +30,8 @@ def test_planted_clusters_are_recovered(method) -> None:
     assert seg.kind == "discovered"
     if method != "hdbscan":
         assert len(seg.k_scores_) == 5 and "k=3" in seg.selection_
+        # the labels found while fitting are the ones predict gives (kept, not recomputed)
+        np.testing.assert_array_equal(labels, seg.predict(frame))
 
 
 def test_hdbscan_assigns_new_customers_consistently() -> None:
