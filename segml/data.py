@@ -44,6 +44,7 @@ try:  # pandas' stable counting sort (Cython), used by its groupby
 except ImportError:  # pragma: no cover - pandas moved it; the general sort still works
     _groupsort_indexer = None
 from segml._parquet import read_parquet
+from segml._setops import distinct, in_index
 from segml.errors import DataError, examples
 from segml.quality import DataQualityReport, attach, quality_report
 
@@ -1147,7 +1148,7 @@ def summarize(
         part = slice(begin, begin + _SLICE_ROWS)
         n_late += int(np.count_nonzero(~in_cohort[codes[part]] & inside[part]))
     late_rows = ~in_cohort[codes] & inside if n_late else np.zeros(0, dtype=bool)
-    late_customers = int(np.unique(codes[late_rows]).size) if n_late else 0
+    late_customers = len(distinct(codes[late_rows])) if n_late else 0
     report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
     report.flag("customers_first_seen_after_calibration", late_customers)
     del late_rows
@@ -1222,13 +1223,13 @@ def _join_attributes(
             f"customer attribute columns {examples(clash)} clash with columns segml computes; "
             "rename them before joining."
         )
-    in_table = attrs.index.isin(table.index)
+    in_table = in_index(attrs.index, table.index)
     report.flag(
         "attribute_rows_without_customer_in_table",
         int((~in_table).sum()),
         attrs.index[~in_table],
     )
-    has_attrs = table.index.isin(attrs.index)
+    has_attrs = in_index(table.index, attrs.index)
     report.flag("customers_without_attributes", int((~has_attrs).sum()), table.index[~has_attrs])
     return table.join(attrs, how="left")
 

@@ -539,3 +539,44 @@ def test_segment_names_from_one_pass_equal_each_segment_on_its_own(rows) -> None
         }
     )
     assert describe_segments(frame, labels) == _names_one_segment_at_a_time(frame, labels)
+
+
+@SETTINGS
+@given(
+    values=st.lists(
+        st.one_of(st.floats(-3, 3, width=16), st.just(float("nan")), st.just(-0.0)),
+        max_size=40,
+    ),
+    as_int=st.booleans(),
+)
+def test_distinct_by_sorting_equals_numpy_unique(values, as_int) -> None:
+    """numpy's hash route is slow for many distinct values; the sorting one gives the same
+    values, one NaN (or NaT) last."""
+    from segml._setops import distinct
+
+    array = np.array(values, dtype="float64")
+    if as_int:
+        array = np.nan_to_num(array, nan=7.0).astype(np.int64)
+    np.testing.assert_array_equal(distinct(array), np.unique(array))
+    dates = np.where(np.isnan(array), np.nan, array).astype("float64")
+    stamps = np.array(
+        [np.datetime64("NaT") if np.isnan(v) else np.datetime64(int(v), "D") for v in dates],
+        dtype="datetime64[D]",
+    )
+    np.testing.assert_array_equal(distinct(stamps), np.unique(stamps))
+
+
+@SETTINGS
+@given(
+    values=st.lists(st.sampled_from(["a", "b", "c", "007", "7"]), max_size=20),
+    index=st.lists(st.sampled_from(["a", "c", "7", "x"]), max_size=20),
+)
+def test_in_index_equals_isin(values, index) -> None:
+    """Looked up in a unique index's hash table (or with isin when it repeats ids): the
+    membership of every value, as pandas' isin."""
+    from segml._setops import in_index
+
+    left, right = pd.Index(values, dtype="str"), pd.Index(index, dtype="str")
+    np.testing.assert_array_equal(in_index(left, right), left.isin(right))
+    unique_right = right.unique()
+    np.testing.assert_array_equal(in_index(left, unique_right), left.isin(unique_right))

@@ -21,6 +21,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from segml._setops import distinct
 from segml.clv import _lifetimes as engine
 from segml.clv._base import (
     Compressed,
@@ -258,12 +259,12 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         if np.any(~np.isfinite(h) | (h < 0)):
             raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
         out = np.empty(len(table))
-        for value in np.unique(h):
+        for value in distinct(h):
             rows = h == value
             if rows.all():
                 out = self._expected_unique(data, float(value))[data.inverse]
                 break
-            idx = np.unique(data.inverse[rows])
+            idx = distinct(data.inverse[rows])
             pred = np.zeros(len(data.weights))
             pred[idx] = self._expected_unique(data, float(value), idx)
             out[rows] = pred[data.inverse[rows]]

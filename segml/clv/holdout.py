@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml._setops import distinct, in_index
 from segml.clv._base import require_columns
 from segml.clv.frequency import FrequencyModel
 
@@ -173,7 +174,7 @@ def cumulative_tracking(
     # Distinct (customer, day) purchase events of the cohort, on integer codes: one hash
     # of the ids, then a sort of one integer key per row.
     codes, uniques = pd.factorize(transactions["customer_id"], sort=False)
-    in_cohort = np.asarray(pd.Index(uniques).isin(table.index))
+    in_cohort = in_index(pd.Index(uniques), table.index)
     keep = codes >= 0
     keep[keep] = in_cohort[codes[keep]]
     days = transactions["date"].to_numpy("datetime64[ns]")[keep].astype("datetime64[D]")
@@ -181,7 +182,7 @@ def cumulative_tracking(
     c = codes[keep].astype(np.int64)
     lo = int(day_no.min()) if len(day_no) else 0
     span_days = (int(day_no.max()) - lo + 1) if len(day_no) else 1
-    events = np.unique(c * span_days + (day_no - lo))
+    events = distinct(c * span_days + (day_no - lo))
     customer, event_day = np.divmod(events, span_days)
     repeat = np.r_[False, customer[1:] == customer[:-1]]  # not the customer's first day
     origin_day = int(origin.astype("datetime64[D]").view("i8"))
