@@ -119,7 +119,7 @@ class ClusterSegmenter(Segmenter):
     imputed_ : dict
         Missing values imputed, per feature.
     noise_share_ : float
-        Share of fitted customers labelled ``-1`` (HDBSCAN).
+        Share of customers labelled ``-1`` (HDBSCAN).
     segment_names_ : dict
         Descriptive names ("frequent, recent, high spend").
 
@@ -339,17 +339,16 @@ class ClusterSegmenter(Segmenter):
                     "HDBSCAN is fitted on."
                 )
             model = hdbscan.HDBSCAN(min_cluster_size=mcs, prediction_data=True).fit(X[sample])
-            raw = np.empty(n, dtype=np.int64)
-            raw[sample] = model.labels_
-            rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
-            if len(rest):
-                raw[rest] = _nearest_fitted(model, X[rest])
+            # Every customer as predict labels them: fitted ones get their own label back
+            # (or a duplicate's), the others their nearest fitted customer's.
+            raw = _nearest_fitted(model, X)
+            rest = n - len(sample)
             self.k_scores_ = {}
             self.selection_ = (
                 f"HDBSCAN (min_cluster_size={mcs}) fitted on {len(sample):,} customers"
                 + (
-                    f", {len(rest):,} more assigned to their nearest fitted customer's cluster"
-                    if len(rest)
+                    f", {rest:,} more assigned to their nearest fitted customer's cluster"
+                    if rest
                     else ""
                 )
             )
@@ -372,7 +371,6 @@ class ClusterSegmenter(Segmenter):
             self.segment_names_.setdefault(label, f"cluster {label}")
         if self.method == "hdbscan":
             self.segment_names_.setdefault(-1, "noise / unassigned")
-            return None  # fitted customers keep their own labels; predict gives the nearest's
         return labels  # what predict gives these customers: no second transform
 
     def _relabel(self, raw: np.ndarray) -> np.ndarray:

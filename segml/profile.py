@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from segml._setops import distinct
 from segml.errors import DataError
 from segml.hypotheses import _value_series
 
@@ -172,8 +173,12 @@ def profile(
     auto = describe_segments(table, labels, list(features) + list(attributes))
     total = values.sum()
     overall = values.mean()
+    numbers = {
+        col: pd.to_numeric(table[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+        for col in features
+    }
     rows = []
-    for label in sorted(set(int(v) for v in labels)):
+    for label in distinct(labels).tolist():
         inside = labels == label
         seg_values = values[inside]
         row: dict[str, object] = {
@@ -188,7 +193,9 @@ def profile(
             "lift": float(seg_values.mean() / overall) if overall else float("nan"),
         }
         for col in features:
-            row[f"mean_{col}"] = float(pd.to_numeric(table[col][inside], errors="coerce").mean())
+            known = numbers[col][inside]
+            known = known[~np.isnan(known)]
+            row[f"mean_{col}"] = float(known.mean()) if len(known) else float("nan")
         for col in attributes:
             counts = table[col][inside].astype(object).value_counts(normalize=True)
             row[f"top_{col}"] = f"{counts.index[0]} ({counts.iloc[0]:.0%})" if len(counts) else ""

@@ -112,16 +112,15 @@ def evaluate_holdout(model: Any, table: pd.DataFrame, max_bin: int = 7) -> Holdo
         if np.ptp(actual) and np.ptp(expected)
         else float("nan")
     )
-    x = table["frequency"].to_numpy()
-    labels = np.where(x >= max_bin, f"{max_bin}+", x.astype("int64").astype(str))
-    order = [str(i) for i in range(max_bin)] + [f"{max_bin}+"]
-    frame = pd.DataFrame({"bin": labels, "actual": actual, "expected": expected})
-    bins = (
-        frame.groupby("bin", sort=False)
-        .agg(customers=("actual", "size"), actual=("actual", "mean"), expected=("expected", "mean"))
-        .reindex([o for o in order if o in set(labels)])
+    # bins by number (0, 1, ..., max_bin for max_bin or more), named after the grouping
+    number = np.minimum(table["frequency"].to_numpy(), max_bin).astype("int64")
+    frame = pd.DataFrame({"bin": number, "actual": actual, "expected": expected})
+    bins = frame.groupby("bin", sort=True).agg(
+        customers=("actual", "size"), actual=("actual", "mean"), expected=("expected", "mean")
     )
-    bins.index.name = "frequency"
+    bins.index = pd.Index(
+        [str(i) if i < max_bin else f"{max_bin}+" for i in bins.index], name="frequency"
+    )
     return HoldoutEvaluation(
         model=freq_model._model,
         n_customers=len(table),
