@@ -578,21 +578,13 @@ def _keys_of(
     return values
 
 
-def _customer_day_key(
-    codes: np.ndarray, times: np.ndarray, layout: _KeyLayout | None = None
-) -> np.ndarray | None:
-    """One integer per (customer code, day of ``times``), ordered like the pair; None on
-    overflow.
+def _customer_day_key(codes: np.ndarray, times: np.ndarray, layout: _KeyLayout) -> np.ndarray:
+    """One integer per (customer code, day of ``times``), ordered like the pair.
 
-    ``times`` are nanoseconds; ``layout`` is :func:`_key_layout`'s (computed when not
-    given). 32-bit when it fits (a million customers over five years does), else 64-bit;
-    made a slice at a time, without day numbers for every row.
+    ``times`` are nanoseconds; ``layout`` is :func:`_key_layout`'s. 32-bit when it fits (a
+    million customers over five years does), else 64-bit; made a slice at a time, without
+    day numbers for every row.
     """
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    layout = layout or _key_layout(codes, times)
-    if layout is None:
-        return None
     key = np.empty(len(times), dtype=np.int32 if layout[2] < 2**31 else np.int64)
     for start in range(0, len(times), _SLICE_ROWS):
         key[start : start + _SLICE_ROWS] = _keys_of(
@@ -759,7 +751,6 @@ def _exact_duplicates(
         order = slice(0, n)  # grouped by customer, in time order: nothing to sort, no key
     else:
         key = _customer_day_key(codes, times, layout)
-        assert key is not None  # the layout fits
         # A stable argsort of one integer key: much faster than a two-key lexsort.
         permutation = _stable_argsort(key) if counted is None else counted
         for start in range(0, n - 1, _SLICE_ROWS):
@@ -1109,7 +1100,7 @@ def summarize(
                 else _kept(slice(0, len(times)), inside)
             )
         else:
-            key = _customer_day_key(codes, times, layout)
+            key = None if layout is None else _customer_day_key(codes, times, layout)
     if order is None and key is not None:
         if after.any():
             key[after] = int(key.max()) + 1  # after every real key
