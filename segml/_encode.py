@@ -84,11 +84,24 @@ def short_words(values: Any, out: np.ndarray | None = None) -> np.ndarray | None
 
 
 def words_to_strings(words: np.ndarray, type_: Any = None) -> Any:
-    """The strings that :func:`short_words` made ``words`` from, as a pyarrow array."""
+    """The strings that :func:`short_words` made ``words`` from, as a pyarrow array of
+    ``type_`` (string or large_string; string when None).
+
+    Built from its buffers: a string's bytes are its word's bytes before the NUL padding
+    (a string holds no NUL byte), so the non-NUL bytes in order are the strings' data.
+    """
     import pyarrow as pa
 
-    raw = pa.array(np.ascontiguousarray(words).view("S8"), type=pa.binary())  # NULs stripped
-    return raw.cast(type_ or pa.string())
+    type_ = type_ or pa.string()
+    as_bytes = np.ascontiguousarray(words).view(np.uint8).reshape(len(words), 8)
+    present = as_bytes != 0
+    offset_type = np.int64 if pa.types.is_large_string(type_) else np.int32
+    offsets = np.zeros(len(words) + 1, dtype=offset_type)
+    np.cumsum(np.count_nonzero(present, axis=1), out=offsets[1:])
+    data = as_bytes[present]
+    return pa.Array.from_buffers(
+        type_, len(words), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 #: Rows hashed per call: the labels of one slice are the only 64-bit array per row (the
@@ -167,6 +180,7 @@ def _grouped_codes(words_at: WordsAt, n: int, out: np.ndarray) -> np.ndarray | N
         if runs > end // 2:
             return None
         previous = words[-1]
+        del words, change  # before the next slice's are made
     uniques = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
     in_order = np.sort(uniques)  # numpy's vectorised sort: faster than a hash table here
     return None if bool((in_order[1:] == in_order[:-1]).any()) else uniques

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from segml import _encode
+from segml._memory import release_arrow_memory
 
 #: Rows per batch: large enough for vectorised work, small next to a ten-million-row log.
 BATCH_ROWS = 1 << 20
@@ -183,9 +184,9 @@ def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -
     # ten-million-row log); then the allocator can give them back with the batches'.
     source.close()
     del source
-    pa.default_memory_pool().release_unused()
+    release_arrow_memory()
     frame = pd.DataFrame(
         {c: filler.result() for c, filler in fillers.items()}, columns=wanted, copy=False
     )
-    pa.default_memory_pool().release_unused()  # and what decoding the ids took
+    release_arrow_memory()  # and what decoding the ids took
     return frame

@@ -43,6 +43,7 @@ try:  # pandas' stable counting sort (Cython), used by its groupby
     from pandas._libs.algos import groupsort_indexer as _groupsort_indexer
 except ImportError:  # pragma: no cover - pandas moved it; the general sort still works
     _groupsort_indexer = None
+from segml._memory import release_arrow_memory
 from segml._parquet import read_parquet
 from segml._setops import distinct, in_index
 from segml.errors import DataError, examples
@@ -499,6 +500,7 @@ def _read_transactions(
     future = (out["date"] > pd.Timestamp.now()).to_numpy()
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
 
+    release_arrow_memory()  # what checking the ids took, before the duplicate check
     dup, found = _exact_duplicates(out, id_codes)
     codes: _Codes | None = found
     if duplicates == "drop":
@@ -858,14 +860,15 @@ def _slice_customers(
     a: np.ndarray,
     extras: dict[str, np.ndarray],
     cal_ns: int,
+    holdout: bool = True,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Per-customer sums of rows sorted by (customer code ``c``, time ``t``).
 
     A customer's rows at one time (one day with merge_same_day) are one event (amounts
     and ``extras`` summed). Customers whose first event is after ``cal_ns`` are left out;
     for the others: calibration events, first and last calibration time, calibration
-    revenue, first event's amount and extras, holdout events and revenue. Also returns
-    the number of rows merged into events.
+    revenue, first event's amount and extras and, with ``holdout``, holdout events and
+    revenue. Also returns the number of rows merged into events.
     """
     new_event = np.ones(len(c), dtype=bool)
     new_event[1:] = (c[1:] != c[:-1]) | (t[1:] != t[:-1])
@@ -877,7 +880,6 @@ def _slice_customers(
     n_cal = np.add.reduceat(cal, starts, dtype=np.int64)
     cohort = n_cal > 0
     first, n_tx = starts[cohort], n_cal[cohort]
-    n_events = np.diff(np.r_[starts, len(ev_code)])[cohort]
     out = {
         "code": ev_code[first],
         "n_tx": n_tx,
@@ -885,9 +887,10 @@ def _slice_customers(
         "last_t": ev_t[first + n_tx - 1],
         "revenue": np.add.reduceat(np.where(cal, ev_amt, 0.0), starts)[cohort],
         "first_amount": ev_amt[first],
-        "holdout_frequency": n_events - n_tx,
-        "holdout_revenue": np.add.reduceat(np.where(cal, 0.0, ev_amt), starts)[cohort],
     }
+    if holdout:
+        out["holdout_frequency"] = np.diff(np.r_[starts, len(ev_code)])[cohort] - n_tx
+        out["holdout_revenue"] = np.add.reduceat(np.where(cal, 0.0, ev_amt), starts)[cohort]
     for col, values in extras.items():
         out[f"first_{col}"] = np.add.reduceat(values, ev_start)[first]
     return out, len(c) - len(ev_start)
@@ -902,6 +905,7 @@ def _customers(
     columns: dict[str, np.ndarray],
     cal_ns: int,
     merge_same_day: bool,
+    holdout: bool = True,
 ) -> tuple[dict[str, np.ndarray], int]:
     """:func:`_slice_customers` of the rows in ``order`` (sorted by customer and time), a
     slice at a time, and the number of rows merged into events.
@@ -918,7 +922,9 @@ def _customers(
             t = np.floor_divide(t, _DAY_NS)
             t *= _DAY_NS
         extras = {c: values[rows] for c, values in columns.items()}
-        piece, piece_merged = _slice_customers(codes[rows], t, amount[rows], extras, cal_ns)
+        piece, piece_merged = _slice_customers(
+            codes[rows], t, amount[rows], extras, cal_ns, holdout
+        )
         if not found:
             found = {k: np.empty(n_codes, dtype=v.dtype) for k, v in piece.items()}
         count = len(piece["code"])
@@ -1112,7 +1118,15 @@ def summarize(
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
     columns = {c: _floats(tx[c]) for c in extra_cols}
     found, merged = _customers(
-        order, codes, len(uniques), times, amount, columns, cal_ns, merge_same_day
+        order,
+        codes,
+        len(uniques),
+        times,
+        amount,
+        columns,
+        cal_ns,
+        merge_same_day,
+        holdout=hold_end is not None,
     )
     del order, columns
     if merge_same_day:
@@ -1126,12 +1140,7 @@ def summarize(
             f"first transaction in the data is on {first.date()}. Move calibration_end later."
         )
     n_all = len(uniques)
-    cust, n_tx = found["code"], found["n_tx"]
-    first_t, last_t = found["first_t"], found["last_t"]
-    freq = n_tx - 1
-    revenue, first_amt = found["revenue"], found["first_amount"]
-    monetary = np.divide(revenue - first_amt, freq, out=np.zeros(len(freq)), where=freq > 0)
-
+    cust = found["code"]
     in_cohort = np.zeros(n_all, dtype=bool)
     in_cohort[cust] = True
     n_late = 0
@@ -1142,7 +1151,12 @@ def summarize(
     late_customers = len(distinct(codes[late_rows])) if n_late else 0
     report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
     report.flag("customers_first_seen_after_calibration", late_customers)
-    del late_rows
+    del late_rows, in_cohort, codes, inside, after  # per row: not needed for the table
+
+    n_tx, first_t, last_t = found["n_tx"], found["first_t"], found["last_t"]
+    freq = n_tx - 1
+    revenue, first_amt = found["revenue"], found["first_amount"]
+    monetary = np.divide(revenue - first_amt, freq, out=np.zeros(len(freq)), where=freq > 0)
 
     # All columns at once, none copied: inserting one into a frame copies it.
     first_dates = first_t.view("datetime64[ns]")

@@ -460,18 +460,22 @@ def test_kept_rows_of_an_order_in_place(keep, seed, slice_rows, monkeypatch) -> 
 
 
 @SETTINGS
-@given(ids=st.lists(IDS, min_size=1, max_size=60))
-def test_short_id_words_decode_to_the_same_strings(ids) -> None:
+@given(ids=st.lists(IDS, min_size=1, max_size=60), large=st.booleans())
+def test_short_id_words_decode_to_the_same_strings(ids, large) -> None:
     import pyarrow as pa
 
     from segml import _encode
 
-    words = _encode.short_words(pa.array(ids))
+    type_ = pa.large_string() if large else pa.string()
+    words = _encode.short_words(pa.array(ids, type=type_))
     if any(len(i.encode()) > 8 or "\x00" in i for i in ids):
         assert words is None
     else:
         assert words is not None
-        assert _encode.words_to_strings(words).to_pylist() == ids
+        strings = _encode.words_to_strings(words, type_)
+        strings.validate(full=True)
+        assert strings.type == type_
+        assert strings.to_pylist() == ids
 
 
 def _names_one_segment_at_a_time(frame: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
