@@ -906,10 +906,13 @@ def _customers(
     cal_ns: int,
     merge_same_day: bool,
     holdout: bool = True,
+    keep: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
     """:func:`_slice_customers` of the rows in ``order`` (sorted by customer and time), a
     slice at a time, and the number of rows merged into events.
 
+    ``keep`` (a mask of the rows, for rows in order only) leaves out the rows where it is
+    False: a log in order keeps its rows in the window without a list of their numbers.
     Each slice's customers are written into arrays made once for all ``n_codes`` customers
     (no list of pieces to concatenate: that would hold every customer twice).
     """
@@ -917,6 +920,10 @@ def _customers(
     filled = merged = 0
     for begin, stop in _customer_slices(order, codes, _SLICE_ROWS):
         rows = _rows(order, begin, stop)
+        if keep is not None and not (kept := keep[rows]).all():
+            if not kept.any():
+                continue
+            rows = np.flatnonzero(kept) + begin
         t = times[rows]  # a view of the input when the rows are in order
         if merge_same_day:  # floored to the day, in a new array
             t = np.floor_divide(t, _DAY_NS)
@@ -935,12 +942,9 @@ def _customers(
     return {k: v[:filled] for k, v in found.items()}, merged
 
 
-def _kept(order: _Order, keep: np.ndarray) -> np.ndarray:
+def _kept(order: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """The entries ``i`` of ``order`` with ``keep[i]``, in order: moved to the front of
-    ``order`` itself (overwritten) a slice at a time, and returned as a view of it; for
-    rows in order, the kept row numbers."""
-    if isinstance(order, slice):
-        return np.flatnonzero(keep[order]).astype(np.int32 if len(keep) < 2**31 else np.intp)
+    ``order`` itself (overwritten) a slice at a time, and returned as a view of it."""
     filled = 0
     for start in range(0, len(order), _SLICE_ROWS):
         part = order[start : start + _SLICE_ROWS]
@@ -1079,19 +1083,22 @@ def summarize(
     # With merge_same_day a row is inside when its day is: floor(t) <= end <=> t < floor(end)
     # + 1 day (no floored copy of ten million timestamps needed).
     inside = times < (end_ns // _DAY_NS + 1) * _DAY_NS if merge_same_day else times <= end_ns
-    after = ~inside
-    report.drop("after_window", int(after.sum()), _ids(tx, after))
+    n_inside = int(inside.sum())
+    report.drop("after_window", len(times) - n_inside, _ids(tx, ~inside))
 
     # Sort by (customer, time), rows after the window last (and then cut off). With times
     # floored to days one stable argsort of a combined key does it (same order as the
     # lexsort, several times faster).
-    n_inside = int(inside.sum())
     order: _Order | None = None
     key: np.ndarray | None = None
+    # Rows in order keep the window's rows by the mask (no row numbers for them).
+    keep = None if n_inside == len(times) else inside
     if merge_same_day and known_order is not None:
         # read_transactions already sorted these rows by (customer, day) for its
         # duplicate check: keep that order, rows in the window only.
-        order = known_order if n_inside == len(times) else _kept(known_order, inside)
+        order = known_order
+        if keep is not None and not isinstance(order, slice):
+            order, keep = _kept(order, keep), None
     elif merge_same_day:
         if _in_time_order(times):
             # The rows in the window come first (a row is in by its day).
@@ -1100,19 +1107,17 @@ def summarize(
             codes, times, layout
         ):
             # Already in (customer, day) order: the rows in the window, as they are.
-            order = (
-                slice(0, n_inside)
-                if n_inside == len(times)
-                else _kept(slice(0, len(times)), inside)
-            )
+            order = slice(0, len(times))
         else:
             key = None if layout is None else _customer_day_key(codes, times, layout)
     if order is None and key is not None:
-        if after.any():
-            key[after] = int(key.max()) + 1  # after every real key
+        if n_inside < len(times):
+            key[~inside] = int(key.max()) + 1  # after every real key
         order = _stable_argsort(key)[:n_inside]
     elif order is None:
         order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
+    if not isinstance(order, slice):
+        keep = None  # the order lists the rows in the window only
     del known_codes, known_order, key
     # The sorted rows become events and customers a slice at a time (each customer within
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
@@ -1127,8 +1132,9 @@ def summarize(
         cal_ns,
         merge_same_day,
         holdout=hold_end is not None,
+        keep=keep,
     )
-    del order, columns
+    del order, columns, keep
     if merge_same_day:
         report.flag("same_day_rows_merged", merged)
         if merged:
@@ -1151,7 +1157,7 @@ def summarize(
     late_customers = len(distinct(codes[late_rows])) if n_late else 0
     report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
     report.flag("customers_first_seen_after_calibration", late_customers)
-    del late_rows, in_cohort, codes, inside, after  # per row: not needed for the table
+    del late_rows, in_cohort, codes, inside  # per row: not needed for the table
 
     n_tx, first_t, last_t = found["n_tx"], found["first_t"], found["last_t"]
     freq = n_tx - 1
