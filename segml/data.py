@@ -497,8 +497,10 @@ def _read_transactions(
     if not ok.all():
         out = out.loc[ok].reset_index(drop=True)
         id_codes = None  # first appearances may have moved
+    del ok, bad_time  # masks of every row: not kept through the duplicate check
     future = (out["date"] > pd.Timestamp.now()).to_numpy()
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
+    del future
 
     release_arrow_memory()  # what checking the ids took, before the duplicate check
     dup, found = _exact_duplicates(out, id_codes)
@@ -546,11 +548,17 @@ def _order_length(order: _Order) -> int:
 
 
 def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
-    """The ids at ``positions`` of ``uniques`` (from ``pandas.factorize``) as a str Index."""
+    """The ids at ``positions`` of ``uniques`` (from ``pandas.factorize``) as a str Index;
+    ``uniques`` themselves (no copy) when the positions are all of them, in order."""
     if isinstance(uniques, pd.Index | pd.api.extensions.ExtensionArray) and (
         pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object
     ):
-        return pd.Index(uniques.take(positions), name="customer_id").astype("str")
+        every = len(positions) == len(uniques) and bool(
+            (positions == np.arange(len(positions))).all()
+        )
+        return pd.Index(uniques if every else uniques.take(positions), name="customer_id").astype(
+            "str"
+        )
     return pd.Index(np.asarray(uniques, dtype=object)[positions], name="customer_id").astype("str")
 
 
@@ -765,6 +773,7 @@ def _exact_duplicates(
     in_group[:-1] |= same
     del same
     candidates = np.flatnonzero(in_group) if isinstance(order, slice) else np.sort(order[in_group])
+    del in_group
     dup = np.zeros(n, dtype=bool)
     if len(candidates):
         # The customer codes stand in for the ids: taking rows of a chunked Arrow id
