@@ -842,8 +842,10 @@ def _timestamp(value: Any, name: str) -> pd.Timestamp:
     return ts
 
 
-#: Sorted rows turned into events and customers at a time (see :func:`summarize`).
-_SLICE_ROWS = 1 << 16
+#: Rows checked, and sorted rows turned into events and customers, at a time (see
+#: :func:`summarize`): about 1.3 MB of working arrays a slice, no slower at 10M rows than
+#: twice as many.
+_SLICE_ROWS = 1 << 15
 
 
 def _customer_slices(order: _Order, codes: np.ndarray, size: int) -> Any:
@@ -932,10 +934,11 @@ def _customers(
         if keep is not None and not (kept := keep[rows]).all():
             if not kept.any():
                 continue
-            rows = np.flatnonzero(kept) + begin
+            rows = np.flatnonzero(kept)
+            rows += begin
         t = times[rows]  # a view of the input when the rows are in order
-        if merge_same_day:  # floored to the day, in a new array
-            t = np.floor_divide(t, _DAY_NS)
+        if merge_same_day:  # floored to the day, never in the input
+            t = np.floor_divide(t, _DAY_NS, out=None if isinstance(rows, slice) else t)
             t *= _DAY_NS
         extras = {c: values[rows] for c, values in columns.items()}
         piece, piece_merged = _slice_customers(
