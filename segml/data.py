@@ -150,11 +150,12 @@ def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any
     if isinstance(dtype, pd.CategoricalDtype):
         return _categorical_ids(values)
     if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
-        codes, uniques = _factorize_strings(values)
-        if not (codes < 0).any():
+        codes, uniques, blank = _factorize_strings(values)
+        if blank is None and not (codes < 0).any():
             stripped = uniques.str.strip()
-            if bool((stripped == uniques).all()) and not bool((uniques == "").any()):
-                return values, (codes, uniques)
+            blank = not bool((stripped == uniques).all()) or bool((uniques == "").any())
+        if blank is False:
+            return values, (codes, uniques)
     return _as_id_strings(values), None
 
 
@@ -209,17 +210,19 @@ def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
 _PARALLEL_FACTORIZE_ROWS = 2_000_000
 
 
-def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
-    """``pandas.factorize(values, sort=False)`` of a string column, faster when it is long.
+def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any, bool | None]:
+    """``pandas.factorize(values, sort=False)`` of a string column, faster when it is long,
+    and whether an id is empty or has surrounding blanks when that comes free (else None).
 
-    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml._encode`). A
-    long pyarrow-backed column of longer ids is dictionary-encoded in two halves at once
-    and the two dictionaries unified (the first half's ids first, then the second's new
-    ones: the same first-appearance order, hence the same codes, as ``pandas.factorize``).
+    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml._encode`), whose
+    end bytes tell about the blanks. A long pyarrow-backed column of longer ids is
+    dictionary-encoded in two halves at once and the two dictionaries unified (the first
+    half's ids first, then the second's new ones: the same first-appearance order, hence
+    the same codes, as ``pandas.factorize``).
     """
     arr = getattr(values.array, "_pa_array", None)
     if arr is None or arr.null_count:
-        return pd.factorize(values, sort=False)
+        return *pd.factorize(values, sort=False), None
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -227,9 +230,10 @@ def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
     if found is not None:
         codes, unique_words = found
         strings = _encode.words_to_strings(unique_words, arr.type)
-        return codes, pd.Index(type(values.array)(pa.chunked_array([strings]), dtype=values.dtype))
+        uniques = pd.Index(type(values.array)(pa.chunked_array([strings]), dtype=values.dtype))
+        return codes, uniques, _encode.blank_edged(unique_words)
     if len(values) < _PARALLEL_FACTORIZE_ROWS:
-        return pd.factorize(values, sort=False)
+        return *pd.factorize(values, sort=False), None
     half = len(arr) // 2
     with ThreadPoolExecutor(2) as pool:
         encoded = list(
@@ -243,7 +247,7 @@ def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
     uniques = pd.Index(
         type(values.array)(pa.chunked_array([unified.chunk(0).dictionary]), dtype=values.dtype)
     )
-    return codes, uniques
+    return codes, uniques, None
 
 
 def _floats(values: pd.Series) -> np.ndarray:
@@ -461,7 +465,8 @@ def _read_transactions(
     if len(out) == 0:
         raise DataError("the transaction data has no rows.")
 
-    ok = out["customer_id"].notna().to_numpy().copy()
+    # Ids with codes have none missing (no pass over a million strings to find that out).
+    ok = np.ones(len(out), dtype=bool) if id_codes else out["customer_id"].notna().to_numpy().copy()
     report.drop("missing_customer_id", int((~ok).sum()))
     bad_time = out["date"].isna().to_numpy() & ok
     if bad_time.any() and bad_time.sum() == ok.sum():
@@ -907,6 +912,20 @@ def _slice_customers(
     return out, len(c) - len(ev_start)
 
 
+def _in_units(later: np.ndarray | int, earlier: np.ndarray, unit_ns: float) -> np.ndarray:
+    """``(later - earlier) / unit_ns`` of nanosecond times as float64: the same numbers,
+    the integer differences made a slice at a time (none for every customer at once)."""
+    out = np.empty(len(earlier))
+    for start in range(0, len(earlier), _SLICE_ROWS):
+        part = slice(start, start + _SLICE_ROWS)
+        np.divide(
+            (later[part] if isinstance(later, np.ndarray) else later) - earlier[part],
+            unit_ns,
+            out=out[part],
+        )
+    return out
+
+
 def _customers(
     order: _Order,
     codes: np.ndarray,
@@ -1173,21 +1192,22 @@ def summarize(
 
     n_tx, first_t, last_t = found["n_tx"], found["first_t"], found["last_t"]
     freq = n_tx - 1
-    revenue, first_amt = found["revenue"], found["first_amount"]
-    monetary = np.divide(revenue - first_amt, freq, out=np.zeros(len(freq)), where=freq > 0)
 
     # All columns at once, none copied: inserting one into a frame copies it.
     first_dates = first_t.view("datetime64[ns]")
     columns = {
         "frequency": freq,
-        "recency": (last_t - first_t) / unit_ns,
-        "T": (cal_ns - first_t) / unit_ns,
+        "recency": _in_units(last_t, first_t, unit_ns),
+        "T": _in_units(cal_ns, first_t, unit_ns),
         "n_transactions": n_tx,
         "first_purchase": first_dates,
         "last_purchase": last_t.view("datetime64[ns]"),
         "first_purchase_month": pd.DatetimeIndex(first_dates).month.to_numpy(),
     }
     if has_amount:
+        revenue, first_amt = found["revenue"], found["first_amount"]
+        monetary = revenue - first_amt  # of the repeat transactions; 0 without any
+        np.divide(monetary, freq, out=monetary, where=freq > 0)
         columns["monetary_value"] = monetary
         columns["first_amount"] = first_amt
         columns["total_revenue"] = revenue

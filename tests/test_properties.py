@@ -377,12 +377,37 @@ def test_string_factorize_equals_pandas(
         patch.setattr(encode, "_SLICE_ROWS", slice_rows)
         if not incremental:
             patch.setattr(encode, "_factorizer", lambda rows: None)
-        codes, uniques = data._factorize_strings(values)
+        codes, uniques, blank = data._factorize_strings(values)
         grouped_codes = data._factorize_strings(grouped)[0]
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(grouped_codes, pd.factorize(grouped, sort=False)[0])
     np.testing.assert_array_equal(codes, ref_codes)
     pd.testing.assert_index_equal(uniques, ref_uniques)
+    if blank is not None:  # told, it is the truth
+        assert blank == any(i != i.strip() or i == "" for i in ids)
+
+
+EDGY_IDS = st.sampled_from(
+    ["a", "", " a", "a ", "\ta", "b\n", "\x1cx", "x\x1f", "ü", "\xa0a", "aü", "00042", "C0323714"]
+)
+
+
+@SETTINGS
+@given(ids=st.lists(EDGY_IDS, min_size=1, max_size=30))
+def test_blanks_read_from_the_words_match_the_strings(ids) -> None:
+    """An id that is empty or has blanks at an end is found from its word's first and last
+    bytes; when an end byte is not ASCII the answer is left to the strings (None)."""
+    import pyarrow as pa
+
+    from segml import _encode
+
+    words = _encode.short_words(pa.array(ids))
+    assert words is not None
+    blank = _encode.blank_edged(words)
+    if any(ord(i[0]) > 127 or ord(i[-1]) > 127 for i in ids if i):
+        assert blank is None
+    else:
+        assert blank == any(i != i.strip() or i == "" for i in ids)
 
 
 @SETTINGS
