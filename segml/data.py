@@ -936,13 +936,13 @@ def _customers(
     cal_ns: int,
     merge_same_day: bool,
     holdout: bool = True,
-    keep: np.ndarray | None = None,
+    before: int | None = None,
 ) -> tuple[dict[str, np.ndarray], int]:
     """:func:`_slice_customers` of the rows in ``order`` (sorted by customer and time), a
     slice at a time, and the number of rows merged into events.
 
-    ``keep`` (a mask of the rows, for rows in order only) leaves out the rows where it is
-    False: a log in order keeps its rows in the window without a list of their numbers.
+    ``before`` (for rows in order only) leaves out the rows at or after that time: a log in
+    order keeps its rows in the window without a list of their numbers or a mask.
     Each slice's customers are written into arrays made once for all ``n_codes`` customers
     (no list of pieces to concatenate: that would hold every customer twice).
     """
@@ -950,7 +950,7 @@ def _customers(
     filled = merged = 0
     for begin, stop in _customer_slices(order, codes, _SLICE_ROWS):
         rows = _rows(order, begin, stop)
-        if keep is not None and not (kept := keep[rows]).all():
+        if before is not None and not (kept := times[rows] < before).all():
             if not kept.any():
                 continue
             rows = np.flatnonzero(kept)
@@ -1111,9 +1111,11 @@ def summarize(
 
     cal_ns = cal_end.value
     end_ns = (hold_end if hold_end is not None else cal_end).value
-    # With merge_same_day a row is inside when its day is: floor(t) <= end <=> t < floor(end)
-    # + 1 day (no floored copy of ten million timestamps needed).
-    inside = times < (end_ns // _DAY_NS + 1) * _DAY_NS if merge_same_day else times <= end_ns
+    # A row is inside the window when its time is before ``cut``. With merge_same_day that is
+    # when its day is: floor(t) <= end <=> t < floor(end) + 1 day (no floored copy of ten
+    # million timestamps needed).
+    cut = (end_ns // _DAY_NS + 1) * _DAY_NS if merge_same_day else end_ns + 1
+    inside = times < cut
     n_inside = int(inside.sum())
     report.drop("after_window", len(times) - n_inside, _ids(tx, ~inside))
 
@@ -1122,14 +1124,13 @@ def summarize(
     # lexsort, several times faster).
     order: _Order | None = None
     key: np.ndarray | None = None
-    # Rows in order keep the window's rows by the mask (no row numbers for them).
-    keep = None if n_inside == len(times) else inside
     if merge_same_day and known_order is not None:
         # read_transactions already sorted these rows by (customer, day) for its
-        # duplicate check: keep that order, rows in the window only.
+        # duplicate check: keep that order, rows in the window only (rows in order keep
+        # them by their times, below).
         order = known_order
-        if keep is not None and not isinstance(order, slice):
-            order, keep = _kept(order, keep), None
+        if n_inside < len(times) and not isinstance(order, slice):
+            order = _kept(order, inside)
     elif merge_same_day:
         if _in_time_order(times):
             # The rows in the window come first (a row is in by its day).
@@ -1147,9 +1148,7 @@ def summarize(
         order = _stable_argsort(key)[:n_inside]
     elif order is None:
         order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    if not isinstance(order, slice):
-        keep = None  # the order lists the rows in the window only
-    del known_codes, known_order, key
+    del inside, known_codes, known_order, key  # the window is told by the times from here
     # The sorted rows become events and customers a slice at a time (each customer within
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
     columns = {c: _floats(tx[c]) for c in extra_cols}
@@ -1163,9 +1162,11 @@ def summarize(
         cal_ns,
         merge_same_day,
         holdout=hold_end is not None,
-        keep=keep,
+        # Rows in order keep the window's rows by their times (no row numbers, no mask);
+        # an order of row numbers lists the rows in the window only.
+        before=cut if isinstance(order, slice) and n_inside < len(times) else None,
     )
-    del order, columns, keep
+    del order, columns
     if merge_same_day:
         report.flag("same_day_rows_merged", merged)
         if merged:
@@ -1183,12 +1184,12 @@ def summarize(
     n_late = 0
     for begin in range(0, len(codes), _SLICE_ROWS):  # counted first: no mask when none
         part = slice(begin, begin + _SLICE_ROWS)
-        n_late += int(np.count_nonzero(~in_cohort[codes[part]] & inside[part]))
-    late_rows = ~in_cohort[codes] & inside if n_late else np.zeros(0, dtype=bool)
+        n_late += int(np.count_nonzero(~in_cohort[codes[part]] & (times[part] < cut)))
+    late_rows = ~in_cohort[codes] & (times < cut) if n_late else np.zeros(0, dtype=bool)
     late_customers = len(distinct(codes[late_rows])) if n_late else 0
     report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
     report.flag("customers_first_seen_after_calibration", late_customers)
-    del late_rows, in_cohort, codes, inside  # per row: not needed for the table
+    del late_rows, in_cohort, codes  # per row: not needed for the table
 
     n_tx, first_t, last_t = found["n_tx"], found["first_t"], found["last_t"]
     freq = n_tx - 1

@@ -184,6 +184,45 @@ def test_windows_exclude_and_count() -> None:
     assert row["holdout_duration"] == 60.0
 
 
+@pytest.mark.parametrize("merge_same_day", [True, False])
+@pytest.mark.parametrize("layout", ["grouped", "time order", "shuffled"])
+def test_window_ends_at_its_last_instant(merge_same_day, layout) -> None:
+    """A row at the window's last instant is in, one a nanosecond later is out, whichever
+    route the log takes (in order, sorted by customer, or sorted by key); the same for the
+    rows of a customer first seen in the holdout."""
+    end = pd.Timestamp("2024-03-31")
+    last = end + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if merge_same_day else end
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "late", "late"],
+            "date": [
+                pd.Timestamp("2024-01-01"),
+                last,
+                last + pd.Timedelta(1, "ns"),
+                pd.Timestamp("2024-02-10"),
+                last + pd.Timedelta(1, "ns"),
+            ],
+            "amount": [10.0, 20.0, 30.0, 5.0, 1.0],
+        }
+    )
+    if layout == "time order":
+        frame = frame.sort_values("date", kind="stable", ignore_index=True)
+    elif layout == "shuffled":
+        frame = frame.iloc[[4, 2, 0, 3, 1]].reset_index(drop=True)
+    table = segml.summarize(
+        frame,
+        calibration_end="2024-01-31",
+        holdout_end=end,
+        unit="D",
+        merge_same_day=merge_same_day,
+    )
+    report = segml.quality_report(table)
+    assert list(table.index) == ["a"]
+    assert report.dropped["after_window"] == 2
+    assert report.dropped["first_seen_after_calibration"] == 1
+    assert (table.loc["a", "holdout_frequency"], table.loc["a", "holdout_revenue"]) == (1, 20.0)
+
+
 def test_month_unit_is_exact() -> None:
     frame = pd.DataFrame({"customer_id": ["a", "a"], "date": ["2023-01-01", "2024-01-01"]})
     table = segml.summarize(frame, calibration_end="2025-01-01", unit="M")
