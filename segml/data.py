@@ -783,10 +783,42 @@ def _exact_duplicates(
     if len(candidates):
         # The customer codes stand in for the ids: taking rows of a chunked Arrow id
         # column would first concatenate all its chunks.
-        rows = out.drop(columns="customer_id").iloc[candidates]
-        rows.insert(0, "customer_id", codes[candidates])
-        dup[candidates] = rows.duplicated().to_numpy()
+        others = [c for c in out.columns if c != "customer_id"]
+        if all(_plain(out[c].dtype) for c in others):
+            columns = [codes[candidates]] + [out[c].to_numpy()[candidates] for c in others]
+            dup[candidates] = _duplicated(columns)
+        else:
+            rows = out[others].iloc[candidates]
+            rows.insert(0, "customer_id", codes[candidates])
+            dup[candidates] = rows.duplicated().to_numpy()
     return dup, (codes, uniques, order)
+
+
+def _plain(dtype: Any) -> bool:
+    """Whether a column of ``dtype`` holds NumPy numbers, booleans or times."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "biufmM"
+
+
+def _duplicated(columns: list[np.ndarray]) -> np.ndarray:
+    """``DataFrame.duplicated()`` of the rows whose values are ``columns`` (of
+    :func:`_plain` dtypes): the rows sorted together by a stable sort, each copy follows the
+    first of its kind. Missing values equal each other, and 0.0 equals -0.0, as in pandas."""
+    n = len(columns[0])
+    dup = np.zeros(n, dtype=bool)
+    if n < 2:
+        return dup
+    keys = [c.view(np.int64) if c.dtype.kind in "mM" else c for c in columns]
+    order = np.lexsort(keys[::-1])  # by the first column, then the next, ...
+    same = np.ones(n - 1, dtype=bool)
+    for values in keys:
+        ordered = values[order]
+        equal = ordered[1:] == ordered[:-1]
+        if ordered.dtype.kind == "f":
+            missing = np.isnan(ordered)
+            equal |= missing[1:] & missing[:-1]
+        same &= equal
+    dup[order[1:][same]] = True
+    return dup
 
 
 def _apply_amount_policies(

@@ -611,3 +611,31 @@ def test_in_index_equals_isin(values, index) -> None:
     np.testing.assert_array_equal(in_index(left, right), left.isin(right))
     unique_right = right.unique()
     np.testing.assert_array_equal(in_index(left, unique_right), left.isin(unique_right))
+
+
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.sampled_from([0.0, -0.0, 1.5, np.nan]),
+            st.sampled_from([0, 1, None]),
+            st.booleans(),
+        ),
+        min_size=0,
+        max_size=30,
+    )
+)
+def test_duplicate_rows_marked_as_pandas_marks_them(rows) -> None:
+    """The duplicate check's sort-based marks equal DataFrame.duplicated(), with missing
+    values, NaT, 0.0 against -0.0 and booleans."""
+    import segml.data as data
+
+    frame = pd.DataFrame(rows, columns=["code", "amount", "day", "flag"]).astype(
+        {"code": "int32", "amount": "float64", "flag": "bool"}
+    )
+    frame["day"] = pd.to_datetime(frame["day"], unit="D")
+    columns = [frame[c].to_numpy() for c in frame.columns]
+    assert all(data._plain(c.dtype) for c in columns)
+    if len(frame):
+        np.testing.assert_array_equal(data._duplicated(columns), frame.duplicated().to_numpy())
