@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
+from threadpoolctl import threadpool_limits
 
 from segml.clv._base import Compressed
 
@@ -276,6 +277,18 @@ def gradient_hessian(objective: Objective, log_theta: np.ndarray, step: float = 
 
 
 def maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
+    """:func:`_maximise` with one BLAS thread.
+
+    The objectives' vector products gain nothing from more threads, and NumPy and SciPy each
+    bring their own OpenBLAS, whose idle threads spin: on two cores each L-BFGS-B step (a few
+    BLAS calls on four numbers) then took 1-10 ms, and the BG/NBD + Gamma-Gamma fit at a
+    million customers 0.75 s instead of 0.41 s.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _maximise(objective, x0, total_weight)
+
+
+def _maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
     """Maximum likelihood in log-parameters: L-BFGS-B, then Newton steps to polish.
 
     The optimiser works on the mean log-likelihood per customer (well scaled whatever the
