@@ -11,7 +11,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from segml._validation import mask_secrets
 from segml.errors import ModelError, SegmlError, TrackingError, exit_code
+from segml.outputs import check_output_dir, check_replaceable, child_dir
 
 __all__ = ["main"]
 
@@ -33,7 +35,7 @@ class _Main(click.Group):
         except SegmlError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"error: {_one_line(str(exc))}", err=True)
+            click.echo(f"error: {mask_secrets(_one_line(str(exc)))}", err=True)
             ctx.exit(exit_code(exc))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -42,7 +44,7 @@ class _Main(click.Group):
             if (ctx.obj or {}).get("debug"):
                 raise
             click.echo(
-                f"internal error: {type(exc).__name__}: {_one_line(str(exc))[:500]} "
+                f"internal error: {type(exc).__name__}: {mask_secrets(_one_line(str(exc)))[:500]} "
                 "(rerun with --debug for the traceback, and please report it)",
                 err=True,
             )
@@ -51,7 +53,7 @@ class _Main(click.Group):
 
 
 def _echo(text: str = "") -> None:
-    click.echo(text)
+    click.echo(mask_secrets(text))
 
 
 def _progress() -> Callable[[str], None]:
@@ -59,7 +61,7 @@ def _progress() -> Callable[[str], None]:
     start = time.perf_counter()
 
     def say(message: str) -> None:
-        click.echo(f"[{time.perf_counter() - start:6.1f}s] {message}", err=True)
+        click.echo(f"[{time.perf_counter() - start:6.1f}s] {mask_secrets(message)}", err=True)
 
     return say
 
@@ -72,8 +74,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     """segml: value-based customer segmentation.
 
     Exit codes: 0 success, 1 other segml error, 2 usage, 3 invalid experiment file, 4 bad
-    data, 5 a model cannot be fitted, 6 a model cannot be used, 7 tracking, 70 internal
-    error, 130 interrupted.
+    data, 5 a model cannot be fitted, 6 a model cannot be used, 7 tracking, 8 segml refuses
+    to write there (a folder it does not own), 70 internal error, 130 interrupted.
     """
     ctx.obj = {"debug": debug}
 
@@ -113,6 +115,11 @@ def run(
     from segml.experiment import run_experiment
 
     config = load_config(experiment)
+    # Where results and the model go is settled before any work, so a refusal costs nothing.
+    out = output_dir or child_dir("outputs", config.name)
+    model_dir = child_dir(models_dir, config.name)
+    check_replaceable(model_dir)
+    check_output_dir(out)
     say = _progress()
     if not no_tracking:
         import os
@@ -128,7 +135,6 @@ def run(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run_experiment(config, progress=say)
-    out = output_dir or Path("outputs") / config.name
     say(f"writing results to {out}")
     result.write(out)
 
@@ -163,7 +169,6 @@ def run(
     _echo(f"\nresults: {out.resolve()}")
     from segml.export import export_model
 
-    model_dir = models_dir / config.name
     if result.champion is None:
         _echo("no segmentation met the champion rule: no model exported")
     if no_tracking and result.champion is not None:

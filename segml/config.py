@@ -54,6 +54,7 @@ from typing import Any
 
 import pandas as pd
 
+from segml._validation import check_name
 from segml.errors import ConfigError
 from segml.rules import Rule, RuleError
 
@@ -354,10 +355,12 @@ def parse_config(
     }
     evaluation = EvaluationConfig(**ev_values)
     tr_raw = _section(raw, "tracking", where)
-    name = exp["name"]
+    name = check_name(exp["name"], "[experiment] name", where)
     tracking = TrackingConfig(
-        experiment=tr_raw.get("experiment", f"segml-{name}"),
-        registered_model=tr_raw.get("registered_model", f"segml-{name}"),
+        experiment=_experiment_name(tr_raw.get("experiment", f"segml-{name}"), where),
+        registered_model=check_name(
+            tr_raw.get("registered_model", f"segml-{name}"), "[tracking] registered_model", where
+        ),
     )
     config = ExperimentConfig(
         name=name,
@@ -373,6 +376,17 @@ def parse_config(
     )
     check_references(config)
     return config
+
+
+def _experiment_name(value: str, where: str) -> str:
+    # MLflow experiment names are free text (Databricks uses workspace paths); only what
+    # MLflow itself rejects, or what cannot be shown on one line, is refused.
+    if not value.strip() or len(value) > 500 or any(ord(c) < 32 for c in value):
+        raise ConfigError(
+            f"{where}: [tracking] experiment {value[:80]!r} must be non-empty, printable and "
+            "at most 500 characters."
+        )
+    return value
 
 
 def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
@@ -424,7 +438,8 @@ def _tables(
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: {label} must be a table.")
         name = item.get("name")
-        if isinstance(name, str):
+        if name is not None:
+            check_name(name, f"[{label}] name", where)
             if name in seen:
                 raise ConfigError(f"{where}: {noun} name {name!r} is used twice.")
             seen.add(name)

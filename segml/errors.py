@@ -17,8 +17,10 @@ __all__ = [
     "DataError",
     "FitError",
     "ModelError",
+    "OutputError",
     "SegmlError",
     "TrackingError",
+    "did_you_mean",
     "examples",
     "exit_code",
 ]
@@ -121,6 +123,17 @@ class TrackingError(SegmlError, RuntimeError):
     """
 
 
+class OutputError(SegmlError, OSError):
+    """segml refuses to write where it was told (a folder that is not segml's own output).
+
+    Examples
+    --------
+    >>> import segml
+    >>> segml.exit_code(segml.OutputError("not a segml output"))
+    8
+    """
+
+
 #: Exit code of the ``segml`` command for each kind of error (most specific class first).
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (ConfigError, 3),
@@ -128,6 +141,7 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (FitError, 5),
     (ModelError, 6),
     (TrackingError, 7),
+    (OutputError, 8),
     (SegmlError, 1),
 )
 
@@ -154,3 +168,20 @@ def examples(values: Iterable[object], limit: int = 5) -> str:
     if len(items) > limit:
         shown += f" (and {len(items) - limit} more)"
     return shown
+
+
+def did_you_mean(name: object, candidates: Iterable[object]) -> str:
+    """A `` (did you mean 'x'?)`` hint for ``name`` among ``candidates``, or ``""``.
+
+    Examples
+    --------
+    >>> from segml.errors import did_you_mean
+    >>> did_you_mean("revnue", ["revenue", "region"])
+    " (did you mean 'revenue'?)"
+    >>> did_you_mean("zzz", ["revenue"])
+    ''
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -123,28 +123,37 @@ class ExperimentResult:
         """Write ``comparison.csv``, ``hypotheses.csv``, ``profiles.csv``,
         ``customers.parquet``, ``clv.json``, ``quality.json`` and ``report.html`` to
         ``output_dir``."""
+        from segml.outputs import atomic_file, prepare_output_dir, record_written
         from segml.report import write_report
 
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "comparison": out / "comparison.csv",
-            "hypotheses": out / "hypotheses.csv",
-            "profiles": out / "profiles.csv",
-            "customers": out / "customers.parquet",
-            "clv": out / "clv.json",
-            "quality": out / "quality.json",
-            "report": out / "report.html",
+        out = prepare_output_dir(output_dir)
+        names = {
+            "comparison": "comparison.csv",
+            "hypotheses": "hypotheses.csv",
+            "profiles": "profiles.csv",
+            "customers": "customers.parquet",
+            "clv": "clv.json",
+            "quality": "quality.json",
+            "report": "report.html",
         }
-        self.comparison.to_csv(paths["comparison"])
-        self.validation.to_csv(paths["hypotheses"])
-        self.profiles.to_csv(paths["profiles"], index=False)
+        paths = {key: out / name for key, name in names.items()}
         table = self.table.copy()
         table.attrs = {}
-        table.to_parquet(paths["customers"])
-        paths["clv"].write_text(json.dumps(self.clv_summary(), indent=2, default=_json_default))
-        paths["quality"].write_text(json.dumps(self.quality.to_dict(), indent=2))
-        write_report(self, paths["report"])
+        writers: dict[str, Callable[[Path], object]] = {
+            "comparison": self.comparison.to_csv,
+            "hypotheses": self.validation.to_csv,
+            "profiles": lambda p: self.profiles.to_csv(p, index=False),
+            "customers": table.to_parquet,
+            "clv": lambda p: p.write_text(
+                json.dumps(self.clv_summary(), indent=2, default=_json_default)
+            ),
+            "quality": lambda p: p.write_text(json.dumps(self.quality.to_dict(), indent=2)),
+            "report": lambda p: write_report(self, p),
+        }
+        for key, writer in writers.items():
+            with atomic_file(paths[key]) as tmp:
+                writer(tmp)
+        record_written(out, paths)
         return paths
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError, version
@@ -29,6 +28,7 @@ from segml.clv import CLVModel
 from segml.clv._base import segml_version
 from segml.errors import ModelError
 from segml.experiment import ExperimentResult
+from segml.outputs import replace_dir
 from segml.scoring import percentile_reference, required_columns, score_customers
 from segml.segment import load_segmenter
 
@@ -168,7 +168,9 @@ def _input_frame(result: ExperimentResult, champion: str, n: int = 5) -> pd.Data
 def save_model(result: ExperimentResult, path: str | Path, champion: str | None = None) -> Path:
     """Save the champion (or ``champion``) with the CLV model as an MLflow model directory.
 
-    An existing directory at ``path`` is replaced (it is generated output).
+    An existing model at ``path`` is replaced only when it is a segml model, and only once the
+    new one is complete (built beside it, then renamed); anything else there is refused with
+    :class:`segml.OutputError`.
 
     Returns
     -------
@@ -180,10 +182,10 @@ def save_model(result: ExperimentResult, path: str | Path, champion: str | None 
         raise ValueError(
             f"no segmentation named {champion!r} to export; have {list(result.segmenters)}."
         )
-    target = Path(path)
-    if target.exists():
-        shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    return replace_dir(path, lambda target: _save(result, champion, target))
+
+
+def _save(result: ExperimentResult, champion: str, target: Path) -> None:
     cfg = result.config
     horizon = cfg.clv.horizon if cfg.clv.horizon is not None else result.clv_model.default_horizon()
     versions = {name: _version(name) for name in _PACKAGES}
@@ -235,7 +237,6 @@ def save_model(result: ExperimentResult, path: str | Path, champion: str | None 
                     if v is not None
                 },
             )
-    return target
 
 
 def register_model(

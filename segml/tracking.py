@@ -24,8 +24,10 @@ from matplotlib.figure import Figure
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from segml._validation import mask_secrets, mask_uri
 from segml.clv._base import segml_version
 from segml.experiment import ExperimentResult
+from segml.outputs import written_files
 
 __all__ = ["check_tracking", "log_result", "resolve_tracking_uri", "segml_home"]
 
@@ -73,9 +75,10 @@ def check_tracking(uri: str) -> None:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as exc:  # any failure to talk to the store
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        reason = mask_secrets(first, uri)
         raise TrackingError(
-            f"the MLflow tracking store {uri} cannot be reached ({first}). Start the server, "
-            "fix --tracking-uri / MLFLOW_TRACKING_URI, or run with --no-tracking."
+            f"the MLflow tracking store {mask_uri(uri)} cannot be reached ({reason}). Start the "
+            "server, fix --tracking-uri / MLFLOW_TRACKING_URI, or run with --no-tracking."
         ) from None
     finally:
         for key, value in saved.items():
@@ -191,8 +194,8 @@ def log_result(
     tracking_uri : str, optional
         See :func:`resolve_tracking_uri`.
     output_dir : path, optional
-        Directory written by :meth:`ExperimentResult.write`; its files are logged as
-        artifacts of the parent run.
+        Directory written by :meth:`ExperimentResult.write`; the files segml recorded as
+        written there (and only those) are logged as artifacts of the parent run.
 
     Returns
     -------
@@ -246,7 +249,8 @@ def log_result(
         if len(result.validation):
             client.log_text(run_id, result.validation.to_csv(), "hypotheses.csv")
         if output_dir is not None:
-            client.log_artifacts(run_id, str(output_dir), "outputs")
+            for file in written_files(output_dir):
+                client.log_artifact(run_id, str(file), "outputs")
         children = []
         for name, seg in result.segmenters.items():
             child = client.create_run(
