@@ -4,11 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := constraints.txt
 
-.PHONY: help venv install install-dev test lint typecheck pytest demo lock clean chromium
+.PHONY: help venv install install-dev test test-fast lint typecheck pytest demo lock clean chromium
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the built-in CDNOW data"
 	@echo "make test   - set up .venv with the dev extra and run ruff, mypy and the test suite"
+	@echo "make test-fast - the inner loop: ruff and the tests not marked slow, mlflow_server, spark or browser"
 	@echo "make lock   - re-resolve dependencies and rewrite $(LOCK)"
 
 $(BIN)/python:
@@ -47,6 +48,9 @@ pytest: install-dev chromium
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test: lint typecheck pytest
+
+test-fast: lint install-dev
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not mlflow_server and not spark and not browser"
 
 demo: install
 	$(BIN)/segml run experiments/cdnow.toml

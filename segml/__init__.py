@@ -19,45 +19,45 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "BetaGeo": "segml.clv",
     "CLVModel": "segml.clv",
-    "ClusterSegmenter": "segml.cluster",
+    "ClusterSegmenter": "segml.segment.cluster",
     "ConfigError": "segml.errors",
     "ConvergenceError": "segml.errors",
     "DataError": "segml.errors",
-    "DataQualityReport": "segml.quality",
-    "ExperimentConfig": "segml.config",
-    "ExperimentResult": "segml.experiment",
+    "DataQualityReport": "segml.data.quality",
+    "ExperimentConfig": "segml.experiment.config",
+    "ExperimentResult": "segml.experiment.result",
     "FitError": "segml.errors",
     "GammaGamma": "segml.clv",
     "HoldoutEvaluation": "segml.clv",
-    "Hypothesis": "segml.hypotheses",
+    "Hypothesis": "segml.segment.hypotheses",
     "ModelError": "segml.errors",
     "OutputError": "segml.errors",
     "ModifiedBetaGeo": "segml.clv",
     "NotFittedError": "segml.errors",
     "ParetoNBD": "segml.clv",
-    "RFMSegmenter": "segml.baselines",
-    "RuleSegmenter": "segml.rule_segmenter",
-    "Segmenter": "segml.segment",
+    "RFMSegmenter": "segml.segment.baselines",
+    "RuleSegmenter": "segml.segment.rule_segmenter",
+    "Segmenter": "segml.segment.base",
     "SegmlError": "segml.errors",
     "TrackingError": "segml.errors",
-    "ValueTierSegmenter": "segml.baselines",
-    "ValueTreeSegmenter": "segml.tree",
-    "compare": "segml.evaluate",
+    "ValueTierSegmenter": "segml.segment.baselines",
+    "ValueTreeSegmenter": "segml.segment.tree",
+    "compare": "segml.segment.evaluate",
     "evaluate_holdout": "segml.clv",
     "exit_code": "segml.errors",
-    "load_cdnow": "segml.datasets",
-    "load_config": "segml.config",
-    "load_segmenter": "segml.segment",
-    "make_b2b": "segml.datasets",
-    "profile": "segml.profile",
-    "quality_report": "segml.quality",
-    "read_transactions": "segml.data",
-    "run_experiment": "segml.experiment",
-    "separation_metrics": "segml.evaluate",
-    "simulate_customers": "segml.datasets",
-    "simulate_transactions": "segml.datasets",
-    "summarize": "segml.data",
-    "validate_hypotheses": "segml.hypotheses",
+    "load_cdnow": "segml.data.datasets",
+    "load_config": "segml.experiment.config",
+    "load_segmenter": "segml.segment.registry",
+    "make_b2b": "segml.data.datasets",
+    "profile": "segml.segment.profile",
+    "quality_report": "segml.data.quality",
+    "read_transactions": "segml.data.read",
+    "run_experiment": "segml.experiment.run",
+    "separation_metrics": "segml.segment.evaluate",
+    "simulate_customers": "segml.data.datasets",
+    "simulate_transactions": "segml.data.datasets",
+    "summarize": "segml.data.table",
+    "validate_hypotheses": "segml.segment.hypotheses",
 }
 
 __all__ = [
@@ -145,8 +145,6 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
-    from segml.baselines import RFMSegmenter, ValueTierSegmenter
-    from segml.cluster import ClusterSegmenter
     from segml.clv import (
         BetaGeo,
         CLVModel,
@@ -156,9 +154,10 @@ if TYPE_CHECKING:
         ParetoNBD,
         evaluate_holdout,
     )
-    from segml.config import ExperimentConfig, load_config
-    from segml.data import read_transactions, summarize
-    from segml.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
+    from segml.data.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
+    from segml.data.quality import DataQualityReport, quality_report
+    from segml.data.read import read_transactions
+    from segml.data.table import summarize
     from segml.errors import (
         ConfigError,
         ConvergenceError,
@@ -171,11 +170,15 @@ if TYPE_CHECKING:
         TrackingError,
         exit_code,
     )
-    from segml.evaluate import compare, separation_metrics
-    from segml.experiment import ExperimentResult, run_experiment
-    from segml.hypotheses import Hypothesis, validate_hypotheses
-    from segml.profile import profile
-    from segml.quality import DataQualityReport, quality_report
-    from segml.rule_segmenter import RuleSegmenter
-    from segml.segment import Segmenter, load_segmenter
-    from segml.tree import ValueTreeSegmenter
+    from segml.experiment.config import ExperimentConfig, load_config
+    from segml.experiment.result import ExperimentResult
+    from segml.experiment.run import run_experiment
+    from segml.segment.base import Segmenter
+    from segml.segment.baselines import RFMSegmenter, ValueTierSegmenter
+    from segml.segment.cluster import ClusterSegmenter
+    from segml.segment.evaluate import compare, separation_metrics
+    from segml.segment.hypotheses import Hypothesis, validate_hypotheses
+    from segml.segment.profile import profile
+    from segml.segment.registry import load_segmenter
+    from segml.segment.rule_segmenter import RuleSegmenter
+    from segml.segment.tree import ValueTreeSegmenter

@@ -13,7 +13,7 @@ import pandas as pd
 
 from segml._validation import mask_secrets
 from segml.errors import ModelError, SegmlError, TrackingError, exit_code
-from segml.outputs import check_output_dir, check_replaceable, child_dir
+from segml.experiment.outputs import check_output_dir, check_replaceable, child_dir
 
 __all__ = ["main"]
 
@@ -111,8 +111,8 @@ def run(
     models_dir: Path,
 ) -> None:
     """Run EXPERIMENT (a TOML file): CLV, hypotheses, segmentations, comparison, MLflow."""
-    from segml.config import load_config
-    from segml.experiment import run_experiment
+    from segml.experiment.config import load_config
+    from segml.experiment.run import run_experiment
 
     config = load_config(experiment)
     # Where results and the model go is settled before any work, so a refusal costs nothing.
@@ -124,7 +124,7 @@ def run(
     if not no_tracking:
         import os
 
-        from segml.tracking import check_tracking, resolve_tracking_uri
+        from segml.tracking.log import check_tracking, resolve_tracking_uri
 
         # Transient HTTP errors are retried, a few times with backoff, not for minutes.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
@@ -167,7 +167,7 @@ def run(
         _echo(f"warning: {w.message}")
 
     _echo(f"\nresults: {out.resolve()}")
-    from segml.export import export_model
+    from segml.tracking.export import export_model
 
     if result.champion is None:
         _echo("no segmentation met the champion rule: no model exported")
@@ -176,7 +176,7 @@ def run(
         export_model(result, model_dir)
         _echo(f"model: {model_dir.resolve()} (champion {result.champion!r})")
     if not no_tracking:
-        from segml.tracking import log_result
+        from segml.tracking.log import log_result
 
         say("logging to MLflow")
         try:
@@ -201,7 +201,7 @@ def run(
                 f"{result.champion!r}); local copy {model_dir.resolve()}"
             )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        from segml.evaluate import headline
+        from segml.segment.evaluate import headline
 
         _echo("\n== comparison (out of sample is the headline) ==")
         _echo(headline(result.comparison).round(3).to_string())
@@ -266,8 +266,8 @@ def score(
     tracking_uri: str | None,
 ) -> None:
     """Score every customer of a transaction file with an exported segml model."""
-    from segml.batch import score_file
-    from segml.export import load_model
+    from segml.tracking.batch import score_file
+    from segml.tracking.export import load_model
 
     say = _progress()
     say(f"loading {model_uri}")

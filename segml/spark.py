@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from segml.data import UNIT_DAYS, _unit
+from segml._units import UNIT_DAYS
+from segml._units import unit_key as _unit
 from segml.errors import DataError
-from segml.scoring import OUTPUT_COLUMNS
+from segml.experiment.scoring import OUTPUT_COLUMNS
 
 __all__ = ["OUTPUT_SCHEMA", "compressed_statistics", "score", "summarize"]
 
@@ -171,17 +172,9 @@ def score(table: Any, model_uri: str, *, params: dict[str, float] | None = None)
         The columns of ``OUTPUT_SCHEMA``, one row per input row.
     """
     F = _functions()
-    import mlflow.models
-    import mlflow.pyfunc
+    from segml.tracking.spark_udf import model_udf
 
-    spark = table.sparkSession
-    udf = mlflow.pyfunc.spark_udf(
-        spark, model_uri, result_type=OUTPUT_SCHEMA, env_manager="local", params=params
-    )
-    info = mlflow.models.get_model_info(model_uri)
-    if info.signature is None:
-        raise DataError(f"model {model_uri!r} has no signature; export it with segml.")
-    columns = info.signature.inputs.input_names()
+    udf, columns = model_udf(table.sparkSession, model_uri, OUTPUT_SCHEMA, params)
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise DataError(

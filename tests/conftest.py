@@ -172,3 +172,30 @@ def mlflow_server(tmp_path: Path) -> Iterator[MlflowServer]:
         yield server
     finally:
         server.kill()
+
+
+#: Test modules whose tests run whole experiments, notebooks or benchmarks.
+SLOW_MODULES = {
+    "test_run.py",
+    "test_output_safety.py",
+    "test_tracking_faults.py",
+    "test_export.py",
+    "test_score.py",
+    "test_notebooks.py",
+    "test_benchmarks.py",
+    "test_report.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks from what a test uses: a server fixture, Spark, a whole run."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "mlflow_server" in fixtures:
+            item.add_marker(pytest.mark.mlflow_server)
+        if item.path.name == "test_spark.py":
+            item.add_marker(pytest.mark.spark)
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if "chromium" in item.name:
+            item.add_marker(pytest.mark.browser)

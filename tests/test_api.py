@@ -61,7 +61,7 @@ def test_reading_and_summarizing_load_neither_scikit_learn_nor_scipy() -> None:
 
 
 def test_public_names_survive_lazy_loading(tmp_path) -> None:
-    """segml.profile stays the function when its module loads; a saved segmenter loads in
+    """segml.segment.profile stays the function when its module loads; a saved segmenter loads in
     a process that has imported nothing but segml."""
     _fresh_python(
         f"""
@@ -69,8 +69,8 @@ def test_public_names_survive_lazy_loading(tmp_path) -> None:
         table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
         seg = segml.ClusterSegmenter("kmeans", k=3, random_state=0).fit(table)
         seg.save({str(tmp_path / "seg")!r})
-        import segml.profile
-        from segml.profile import describe_segments
+        import segml.segment.profile
+        from segml.segment.profile import describe_segments
         assert callable(segml.profile) and not isinstance(segml.profile, type(segml))
         assert segml.profile(seg.labels_, table, "total_revenue")["customers"].sum() == len(table)
         """

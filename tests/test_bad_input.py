@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 
 import segml
-from segml.export import load_model, save_model
+from segml.tracking.export import load_model, save_model
 
 
 def frame(**cols) -> pd.DataFrame:
@@ -163,7 +163,7 @@ def test_everyone_buying_every_day() -> None:
 
 
 def test_no_heterogeneity_in_dropout_rates() -> None:
-    from segml.datasets import _simulate_pnbd
+    from segml.data.datasets import _simulate_pnbd
 
     # Every customer has the same dropout rate: s and beta run to infinity together (at
     # 5,000 customers sampling noise still gives an interior maximum; at 20,000 it does not).

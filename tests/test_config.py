@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 import segml
-from segml.config import ConfigError, load_config
+from segml.experiment.config import ConfigError, load_config
 
 BASE = """
 [experiment]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import segml
-from segml.evaluate import compare, separation_metrics, stability
+from segml.segment.evaluate import compare, separation_metrics, stability
 
 LABELS = np.array([0, 0, 1, 1, 1])
 VALUES = np.array([1.0, 3.0, 2.0, 4.0, 6.0])

@@ -18,7 +18,7 @@ from conftest import REPO
 
 import segml
 from segml.cli import main
-from segml.export import save_model
+from segml.tracking.export import save_model
 
 
 @pytest.fixture(scope="module")

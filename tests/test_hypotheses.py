@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import segml
-from segml import hypotheses as hyp_module
-from segml.hypotheses import holm
+from segml.segment import hypotheses as hyp_module
+from segml.segment.hypotheses import holm
 
 B2B_CAL = "2023-12-31"
 

@@ -114,7 +114,7 @@ def test_simulated_million_scale_estimates_match_lifetimes() -> None:
 
 
 def test_pareto_nbd_recovers_simulated_parameters() -> None:
-    from segml.datasets import _simulate_pnbd
+    from segml.data.datasets import _simulate_pnbd
 
     truth = {"r": 0.55, "alpha": 10.6, "s": 0.6, "beta": 11.7}
     fitted = segml.ParetoNBD().fit(_simulate_pnbd(100_000, truth, random_state=1))

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 import segml
 from segml.cli import main
-from segml.outputs import MARKER, replace_dir
+from segml.experiment.outputs import MARKER, replace_dir
 
 SMALL = """
 [experiment]

@@ -110,7 +110,7 @@ def test_compression_is_lossless(columns, spread) -> None:
     )
 )
 def test_fast_duplicate_marks_equal_pandas(rows) -> None:
-    from segml.data import _exact_duplicates
+    from segml.data.policies import _exact_duplicates
 
     frame = pd.DataFrame(
         {
@@ -185,7 +185,7 @@ def test_summarize_a_sorted_log_equals_the_same_log_shuffled(
     the last ones); a log grouped by customer in time order is not sorted at all (its rows
     are used in place, a slice at a time). The table must be the one of the same rows in
     any order."""
-    import segml.data as data
+    from segml.data._fast import order
 
     raw = _log(rows)
     in_order = raw.sort_values("date", kind="stable", ignore_index=True)
@@ -194,8 +194,8 @@ def test_summarize_a_sorted_log_equals_the_same_log_shuffled(
     kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15" if holdout else None}
     want, want_error = outcome(lambda: segml.summarize(shuffled, **kw))
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
-        patch.setattr(data, "_SLICE_ROWS", slice_rows)
-        patch.setattr(data, "_COUNTING_BLOCK_ROWS", slice_rows)
+        patch.setattr(order, "SLICE_ROWS", slice_rows)
+        patch.setattr(order, "_COUNTING_BLOCK_ROWS", slice_rows)
         for log in (in_order, grouped, shuffled):
             untouched = log.copy(deep=True)
             for source in (log, lambda log=log: segml.read_transactions(log, amount="amount")):
@@ -223,7 +223,7 @@ def test_summarize_in_slices_equals_one_slice(
 ) -> None:
     """The sorted rows become customers a slice at a time; cutting them into slices of a
     few rows (always between customers) must not change the table or the report."""
-    import segml.data as data
+    from segml.data._fast import order
 
     tx = _log(rows).assign(n_items=[1 + r[1] % 3 for r in rows])
     kw = {
@@ -233,7 +233,7 @@ def test_summarize_in_slices_equals_one_slice(
     }
     want, want_error = outcome(lambda: segml.summarize(tx, **kw))
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
-        patch.setattr(data, "_SLICE_ROWS", slice_rows)
+        patch.setattr(order, "SLICE_ROWS", slice_rows)
         got, got_error = outcome(lambda: segml.summarize(tx, **kw))
     assert got_error == want_error
     if want is not None:
@@ -256,21 +256,21 @@ def test_time_ordered_sort_equals_lexsort(
     """Rows in order by day (times may go back within a day, before 1970 too), checked a
     slice at a time: the counting sort by customer (in blocks of customers) gives the
     (customer, day) order."""
-    import segml.data as data
+    from segml.data._fast import order
 
-    monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
-    monkeypatch.setattr(data, "_COUNTING_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(order, "SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(order, "_COUNTING_BLOCK_ROWS", block_rows)
     day = 86_400 * 10**9
     codes = np.array(codes, dtype=np.int32)
     days = first_day + np.cumsum(steps)[: len(codes)]
     times = days * day + np.array(within_day[: len(codes)], dtype=np.int64)
-    assert data._in_time_order(times)
-    np.testing.assert_array_equal(data._counting_order(codes, 6), np.lexsort((days, codes)))
-    assert data._in_time_order(times[::-1]) == (len(set(days)) <= 1)
-    layout = data._key_layout(codes, times)
+    assert order._in_time_order(times)
+    np.testing.assert_array_equal(order._counting_order(codes, 6), np.lexsort((days, codes)))
+    assert order._in_time_order(times[::-1]) == (len(set(days)) <= 1)
+    layout = order._key_layout(codes, times)
     assert (layout is None) == (len(codes) == 0)
     if layout is not None:
-        key = data._customer_day_key(codes, times, layout)
+        key = order._customer_day_key(codes, times, layout)
         np.testing.assert_array_equal(np.argsort(key, kind="stable"), np.lexsort((days, codes)))
 
 
@@ -287,18 +287,18 @@ def test_time_ordered_sort_equals_lexsort(
 def test_key_order_checked_in_slices(rows, grouped, slice_rows, monkeypatch) -> None:
     """The (customer, day) order of a log is checked a slice at a time, without a key for
     every row; so are the neighbours with equal keys. Both equal the full key's."""
-    import segml.data as data
+    from segml.data._fast import order
 
-    monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(order, "SLICE_ROWS", slice_rows)
     if grouped:  # by customer and day; times may still go back within a day
         rows = sorted(rows, key=lambda r: r[:2])
     codes = np.array([r[0] for r in rows], dtype=np.int32)
     times = np.array([r[1] * 86_400 * 10**9 + r[2] for r in rows], dtype=np.int64)
-    layout = data._key_layout(codes, times)
+    layout = order._key_layout(codes, times)
     assert layout is not None
-    key = data._customer_day_key(codes, times, layout)
+    key = order._customer_day_key(codes, times, layout)
     same = np.zeros(len(rows) - 1, dtype=bool)
-    in_order = data._in_key_order(codes, times, layout, same)
+    in_order = order._in_key_order(codes, times, layout, same)
     assert in_order == bool((np.diff(key) >= 0).all())
     assert in_order or not grouped
     if in_order:
@@ -314,14 +314,15 @@ def test_key_order_checked_in_slices(rows, grouped, slice_rows, monkeypatch) -> 
 def test_appearance_order_check_equals_pandas_unique(
     codes, n_categories, slice_rows, monkeypatch
 ) -> None:
-    import segml.data as data
+    from segml.data import read
+    from segml.data._fast import order
 
     codes = np.array(codes, dtype=np.int8)
     seen = pd.unique(codes)
     expected = len(seen) == n_categories and bool((seen == np.arange(len(seen))).all())
     with monkeypatch.context() as patch:
-        patch.setattr(data, "_SLICE_ROWS", slice_rows)
-        assert data._in_appearance_order(codes, n_categories) == expected
+        patch.setattr(order, "SLICE_ROWS", slice_rows)
+        assert read._in_appearance_order(codes, n_categories) == expected
 
 
 @SETTINGS
@@ -331,7 +332,7 @@ def test_appearance_order_check_equals_pandas_unique(
     small=st.booleans(),
 )
 def test_stable_argsort_equals_numpy(keys, length, small) -> None:
-    from segml.data import _stable_argsort
+    from segml.data._fast.order import _stable_argsort
 
     # Long unsorted keys below 2**31 are packed with their row numbers and sorted, larger
     # ones take the radix path (up to three 16-bit digits here), short or nearly sorted
@@ -360,8 +361,8 @@ def test_string_factorize_equals_pandas(
     or two threads, hashed a few rows at a time, over one or several Arrow chunks."""
     import pyarrow as pa
 
-    import segml._encode as encode
-    import segml.data as data
+    import segml.data._fast.encode as encode
+    from segml.data import read
 
     parts = np.array_split(np.array(ids, dtype=object), chunks)
     values = pd.Series(
@@ -372,13 +373,13 @@ def test_string_factorize_equals_pandas(
     )
     grouped = values.sort_values(kind="stable", ignore_index=True)  # numbered by runs
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
-        patch.setattr(data, "_PARALLEL_FACTORIZE_ROWS", 1 if threads else 10**9)
+        patch.setattr(read, "_PARALLEL_FACTORIZE_ROWS", 1 if threads else 10**9)
         patch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
         patch.setattr(encode, "_SLICE_ROWS", slice_rows)
         if not incremental:
             patch.setattr(encode, "_factorizer", lambda rows: None)
-        codes, uniques, blank = data._factorize_strings(values)
-        grouped_codes = data._factorize_strings(grouped)[0]
+        codes, uniques, blank = read._factorize_strings(values)
+        grouped_codes = read._factorize_strings(grouped)[0]
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(grouped_codes, pd.factorize(grouped, sort=False)[0])
     np.testing.assert_array_equal(codes, ref_codes)
@@ -399,7 +400,7 @@ def test_blanks_read_from_the_words_match_the_strings(ids) -> None:
     bytes; when an end byte is not ASCII the answer is left to the strings (None)."""
     import pyarrow as pa
 
-    from segml import _encode
+    from segml.data._fast import encode as _encode
 
     words = _encode.short_words(pa.array(ids))
     assert words is not None
@@ -424,7 +425,7 @@ def test_word_factorize_equals_pandas(
     """Numbered by runs where the words are grouped (each word's rows one run), else
     hashed a slice at a time (or in one call where pandas' incremental factorizer is
     missing), in one or two threads: the codes and uniques of one pandas.factorize."""
-    import segml._encode as encode
+    import segml.data._fast.encode as encode
 
     # runs of each word: grouped when no word comes back after another
     values = np.repeat(np.array(words, dtype=np.int64), repeats[: len(words)])
@@ -443,7 +444,7 @@ def test_word_factorize_equals_pandas(
 def test_grouped_words_are_numbered_by_runs_and_recurring_ones_are_not(monkeypatch) -> None:
     """A log grouped by customer is numbered without hashing its rows; one where an id
     comes back after another id is left to the hashing (the codes would be wrong)."""
-    import segml._encode as encode
+    import segml.data._fast.encode as encode
 
     monkeypatch.setattr(encode, "_SLICE_ROWS", 64)
     words = np.repeat(np.random.default_rng(0).permutation(1000), 3)
@@ -475,13 +476,13 @@ def test_grouped_words_are_numbered_by_runs_and_recurring_ones_are_not(monkeypat
     slice_rows=st.integers(1, 9),
 )
 def test_kept_rows_of_an_order_in_place(keep, seed, slice_rows, monkeypatch) -> None:
-    import segml.data as data
+    from segml.data._fast import order as kernels
 
-    monkeypatch.setattr(data, "_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(kernels, "SLICE_ROWS", slice_rows)
     mask = np.array(keep, dtype=bool)
     order = np.random.default_rng(seed).permutation(len(mask)).astype(np.int32)
     want = order[mask[order]]
-    np.testing.assert_array_equal(data._kept(order, mask), want)
+    np.testing.assert_array_equal(kernels._kept(order, mask), want)
 
 
 @SETTINGS
@@ -489,7 +490,7 @@ def test_kept_rows_of_an_order_in_place(keep, seed, slice_rows, monkeypatch) -> 
 def test_short_id_words_decode_to_the_same_strings(ids, large) -> None:
     import pyarrow as pa
 
-    from segml import _encode
+    from segml.data._fast import encode as _encode
 
     type_ = pa.large_string() if large else pa.string()
     words = _encode.short_words(pa.array(ids, type=type_))
@@ -505,7 +506,7 @@ def test_short_id_words_decode_to_the_same_strings(ids, large) -> None:
 
 def _names_one_segment_at_a_time(frame: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
     """describe_segments' rule applied to each segment on its own (its earlier code)."""
-    from segml.profile import _WORDS, _is_categorical
+    from segml.segment.profile import _WORDS, _is_categorical
 
     names: dict[int, str] = {}
     used: dict[str, int] = {}
@@ -559,7 +560,7 @@ def _names_one_segment_at_a_time(frame: pd.DataFrame, labels: np.ndarray) -> dic
 def test_segment_names_from_one_pass_equal_each_segment_on_its_own(rows) -> None:
     """Segment means of every feature in one pass (bincount) name the segments as the
     per-segment computation does, with missing values, noise and categorical features."""
-    from segml.profile import describe_segments
+    from segml.segment.profile import describe_segments
 
     labels = np.array([r[0] for r in rows])
     frame = pd.DataFrame(
@@ -629,13 +630,13 @@ def test_in_index_equals_isin(values, index) -> None:
 def test_duplicate_rows_marked_as_pandas_marks_them(rows) -> None:
     """The duplicate check's sort-based marks equal DataFrame.duplicated(), with missing
     values, NaT, 0.0 against -0.0 and booleans."""
-    import segml.data as data
+    from segml.data import policies
 
     frame = pd.DataFrame(rows, columns=["code", "amount", "day", "flag"]).astype(
         {"code": "int32", "amount": "float64", "flag": "bool"}
     )
     frame["day"] = pd.to_datetime(frame["day"], unit="D")
     columns = [frame[c].to_numpy() for c in frame.columns]
-    assert all(data._plain(c.dtype) for c in columns)
+    assert all(policies._plain(c.dtype) for c in columns)
     if len(frame):
-        np.testing.assert_array_equal(data._duplicated(columns), frame.duplicated().to_numpy())
+        np.testing.assert_array_equal(policies._duplicated(columns), frame.duplicated().to_numpy())

@@ -16,7 +16,7 @@ from conftest import REPO
 from PIL import Image
 
 import segml
-from segml.report import SECTIONS, write_report
+from segml.experiment.report import SECTIONS, write_report
 
 PLOTS = {
     "holdout_by_frequency",

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segml.rules import Rule, RuleError
+from segml.segment.rules import Rule, RuleError
 
 TABLE = pd.DataFrame(
     {

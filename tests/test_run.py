@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 import segml
 from segml.cli import main
-from segml.evaluate import separation_metrics
+from segml.segment.evaluate import separation_metrics
 
 CLV_KEYS = {
     "frequency_model",

@@ -151,7 +151,7 @@ def test_profile_sums_and_ranks(b2b) -> None:
 
 
 def test_descriptive_names() -> None:
-    from segml.profile import describe_segments
+    from segml.segment.profile import describe_segments
 
     frame = pd.DataFrame(
         {

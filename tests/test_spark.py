@@ -15,7 +15,7 @@ from conftest import REPO
 
 import segml
 from segml import spark as segml_spark
-from segml.export import load_model, save_model
+from segml.tracking.export import load_model, save_model
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ def test_transient_http_errors_are_retried(mlflow_server, monkeypatch) -> None:
 
     from mlflow.tracking import MlflowClient
 
-    from segml.tracking import check_tracking
+    from segml.tracking.log import check_tracking
 
     upstream = mlflow_server.uri
     failed: dict[str, int] = {}

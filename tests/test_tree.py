@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import segml
-from segml.rules import Rule
+from segml.segment.base import BEHAVIOURAL_COLUMNS
+from segml.segment.rules import Rule
 
 
 def test_recovers_the_revenue_threshold(b2b) -> None:
@@ -41,7 +42,7 @@ def test_leaves_ranked_and_exported_rules_agree(b2b) -> None:
 def test_default_features_are_observable(b2b) -> None:
     tree = segml.ValueTreeSegmenter(max_leaves=4).fit(b2b)
     assert tree.targetable
-    assert not (tree.columns_ & segml.segment.BEHAVIOURAL_COLUMNS)
+    assert not (tree.columns_ & BEHAVIOURAL_COLUMNS)
 
 
 def test_missing_numbers_follow_the_median_side(b2b) -> None:

@@ -246,7 +246,7 @@ def main() -> None:
             extra = {"clusters": int(len(set(labels)) - (1 if -1 in set(labels) else 0))}
         elif case == "scoring":
             import segml
-            from segml.export import load_model
+            from segml.tracking.export import load_model
 
             model = load_model(str(workdir / f"model_{size}"))
             frame = table[["frequency", "recency", "T", "monetary_value"]].reset_index()

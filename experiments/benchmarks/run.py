@@ -115,7 +115,7 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
             tx.sort_values("date", kind="stable").reset_index(drop=True).to_parquet(by_date)
         pnbd_path = workdir / f"pnbd_{n}.parquet"
         if n in (sizes["pareto"], sizes["pareto_ref"]) and not pnbd_path.exists():
-            from segml.datasets import _simulate_pnbd
+            from segml.data.datasets import _simulate_pnbd
 
             _simulate_pnbd(n, PNBD, random_state=n).to_parquet(pnbd_path)
         toml = workdir / f"bench_{n}.toml"
@@ -329,7 +329,7 @@ def _memory(row: dict, side: str) -> str:
 def log_to_mlflow(result: dict, uri: str | None) -> None:
     from mlflow.tracking import MlflowClient
 
-    from segml.tracking import resolve_tracking_uri
+    from segml.tracking.log import resolve_tracking_uri
 
     uri = resolve_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)

@@ -21,8 +21,8 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+import segml.clv._lifetimes as engine
 from segml._setops import distinct
-from segml.clv import _lifetimes as engine
 from segml.clv._base import (
     Compressed,
     JSONPersistence,

@@ -158,7 +158,7 @@ def cumulative_tracking(
         one row per time unit from the first acquisition. Expected is the sum over
         customers of E[X(t - acquisition)], the unconditional expectation.
     """
-    from segml.data import UNIT_DAYS
+    from segml._units import UNIT_DAYS
 
     freq_model = getattr(model, "frequency_model_", model)
     day = np.timedelta64(1, "D")

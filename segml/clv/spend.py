@@ -11,7 +11,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.clv import _lifetimes as engine
+import segml.clv._lifetimes as engine
 from segml.clv._base import (
     Compressed,
     JSONPersistence,

@@ -20,11 +20,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from segml._units import UNIT_DAYS
+from segml._units import unit_key as _unit
 from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
-from segml.data import UNIT_DAYS, _unit, table_metadata
+from segml.data.table import table_metadata
 from segml.errors import ConvergenceError, DataError, ModelError, examples
 
 __all__ = ["CLVModel", "discount_rate_per_unit"]

@@ -25,9 +25,9 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from segml._validation import mask_secrets, mask_uri
-from segml.clv._base import segml_version
-from segml.experiment import ExperimentResult
-from segml.outputs import written_files
+from segml._version import segml_version
+from segml.experiment.outputs import written_files
+from segml.experiment.result import ExperimentResult
 
 __all__ = ["check_tracking", "log_result", "resolve_tracking_uri", "segml_home"]
 
@@ -239,7 +239,7 @@ def log_result(
         params["champion"] = str(result.champion)
         client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
         client.log_text(run_id, config.text or "", "experiment.toml")
-        from segml.report import figures, render_report
+        from segml.experiment.report import figures, render_report
 
         for plot_name, fig in figures(result).items():
             client.log_figure(run_id, fig, f"plots/{plot_name}.png")

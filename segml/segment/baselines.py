@@ -11,8 +11,8 @@ import pandas as pd
 
 from segml.clv._base import require_columns
 from segml.errors import DataError
-from segml.hypotheses import _value_series
-from segml.segment import Segmenter
+from segml.segment.base import Segmenter
+from segml.segment.hypotheses import _value_series
 
 __all__ = ["RFMSegmenter", "ValueTierSegmenter"]
 

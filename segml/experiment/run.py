@@ -8,161 +8,33 @@ that a notebook can inspect, :meth:`ExperimentResult.write` saves, and
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from segml.baselines import RFMSegmenter, ValueTierSegmenter
-from segml.cluster import ClusterSegmenter
-from segml.clv import CLVModel, HoldoutEvaluation, evaluate_holdout
+from segml.clv import CLVModel, evaluate_holdout
 from segml.clv.holdout import cumulative_tracking
-from segml.config import ExperimentConfig, SegmenterConfig, load_config
-from segml.data import _read_transactions, summarize
-from segml.datasets import load_cdnow, make_b2b
+from segml.data.datasets import load_cdnow, make_b2b
+from segml.data.quality import quality_report
+from segml.data.read import _read_transactions
+from segml.data.table import summarize
 from segml.errors import DataError
-from segml.evaluate import compare
-from segml.hypotheses import Hypothesis, validate_hypotheses
-from segml.profile import profile
-from segml.quality import DataQualityReport, quality_report
-from segml.rule_segmenter import RuleSegmenter
-from segml.scoring import percentile_reference, value_percentile
-from segml.segment import Segmenter
-from segml.tree import ValueTreeSegmenter
+from segml.experiment.config import ExperimentConfig, SegmenterConfig, load_config
+from segml.experiment.result import ExperimentResult
+from segml.experiment.scoring import percentile_reference, value_percentile
+from segml.segment import registry
+from segml.segment.base import Segmenter
+from segml.segment.evaluate import compare
+from segml.segment.hypotheses import Hypothesis, validate_hypotheses
+from segml.segment.profile import profile
+from segml.segment.rule_segmenter import RuleSegmenter
 
-__all__ = ["ExperimentResult", "run_experiment"]
+__all__ = ["build_segmenter", "run_experiment"]
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class ExperimentResult:
-    """Everything an experiment produced, as plain Python objects.
-
-    Attributes
-    ----------
-    config : ExperimentConfig
-    data_hash : str
-        SHA-256 of the transaction data as read (customer, date, amount...).
-    quality : DataQualityReport
-    table : pandas.DataFrame
-        Customer table with CLV scores and one ``segment_<name>`` column per segmentation.
-    clv_model : CLVModel
-    holdout : HoldoutEvaluation or None
-    validation : pandas.DataFrame
-        Hypothesis verdicts (empty without hypotheses).
-    segmenters : dict of str to Segmenter
-    comparison : pandas.DataFrame
-        From :func:`segml.compare`.
-    profiles : pandas.DataFrame
-        One row per segment of every segmentation.
-    champion : str or None
-    skipped : dict of str to str
-        Segmentations that could not be built, with the reason.
-    timings : dict of str to float
-        Seconds per step.
-    timeline : pandas.DataFrame or None
-        Cumulative repeat transactions, actual vs expected (:func:`cumulative_tracking`).
-
-    Examples
-    --------
-    >>> import tempfile, segml
-    >>> result = segml.run_experiment("experiments/cdnow.toml")
-    >>> sorted(result.write(tempfile.mkdtemp()))[:3]
-    ['clv', 'comparison', 'customers']
-    """
-
-    config: ExperimentConfig
-    data_hash: str
-    quality: DataQualityReport
-    table: pd.DataFrame
-    clv_model: CLVModel
-    holdout: HoldoutEvaluation | None
-    validation: pd.DataFrame
-    segmenters: dict[str, Segmenter]
-    comparison: pd.DataFrame
-    profiles: pd.DataFrame
-    champion: str | None
-    skipped: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    timeline: pd.DataFrame | None = None
-
-    def clv_summary(self) -> dict[str, Any]:
-        """The CLV fit as written to ``clv.json``."""
-        freq = self.clv_model.frequency_model_
-        spend = self.clv_model.spend_model_
-        out: dict[str, Any] = {
-            "frequency_model": freq._model,
-            "params": dict(freq.params_),
-            "log_likelihood": freq.log_likelihood_,
-            "standard_errors": dict(freq.standard_errors_),
-            "spend_model": "gamma_gamma",
-            "spend_params": dict(spend.params_),
-            "spend_log_likelihood": spend.log_likelihood_,
-            "n_customers": int(freq.n_customers_),
-            "holdout": None,
-        }
-        if self.holdout is not None:
-            h = self.holdout
-            out["holdout"] = {
-                "actual_purchases": h.actual_total,
-                "expected_purchases": h.expected_total,
-                "correlation": h.correlation,
-                "mae": h.mae,
-                "by_frequency": h.bins.reset_index().to_dict(orient="records"),
-            }
-        return out
-
-    def write(self, output_dir: str | Path) -> dict[str, Path]:
-        """Write ``comparison.csv``, ``hypotheses.csv``, ``profiles.csv``,
-        ``customers.parquet``, ``clv.json``, ``quality.json`` and ``report.html`` to
-        ``output_dir``."""
-        from segml.outputs import atomic_file, prepare_output_dir, record_written
-        from segml.report import write_report
-
-        out = prepare_output_dir(output_dir)
-        names = {
-            "comparison": "comparison.csv",
-            "hypotheses": "hypotheses.csv",
-            "profiles": "profiles.csv",
-            "customers": "customers.parquet",
-            "clv": "clv.json",
-            "quality": "quality.json",
-            "report": "report.html",
-        }
-        paths = {key: out / name for key, name in names.items()}
-        table = self.table.copy()
-        table.attrs = {}
-        writers: dict[str, Callable[[Path], object]] = {
-            "comparison": self.comparison.to_csv,
-            "hypotheses": self.validation.to_csv,
-            "profiles": lambda p: self.profiles.to_csv(p, index=False),
-            "customers": table.to_parquet,
-            "clv": lambda p: p.write_text(
-                json.dumps(self.clv_summary(), indent=2, default=_json_default)
-            ),
-            "quality": lambda p: p.write_text(json.dumps(self.quality.to_dict(), indent=2)),
-            "report": lambda p: write_report(self, p),
-        }
-        for key, writer in writers.items():
-            with atomic_file(paths[key]) as tmp:
-                writer(tmp)
-        record_written(out, paths)
-        return paths
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return str(value)
 
 
 def _load_data(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -195,25 +67,8 @@ def _hash(tx: pd.DataFrame) -> str:
 
 
 def build_segmenter(spec: SegmenterConfig) -> Segmenter:
-    """A segmenter from its configuration (the fixed method registry)."""
-    kw = spec.kwargs
-    if spec.method in ("kmeans", "gmm", "hdbscan"):
-        return ClusterSegmenter(method=spec.method, **kw)
-    if spec.method == "value_tree":
-        return ValueTreeSegmenter(**kw)
-    if spec.method == "rfm":
-        return RFMSegmenter()
-    if spec.method == "value_tiers":
-        if "tiers" in kw:
-            kw["tiers"] = tuple(kw["tiers"])
-        return ValueTierSegmenter(**kw)
-    if spec.method == "rules":
-        return RuleSegmenter(
-            rules=[tuple(p) for p in kw.get("rules", [])], default=kw.get("default", "other")
-        )
-    raise DataError(
-        f"segmenter method {spec.method!r} cannot be built directly."
-    )  # pragma: no cover
+    """A segmenter from its configuration (see :data:`segml.segment.registry.METHODS`)."""
+    return registry.build(spec.method, spec.kwargs)
 
 
 def run_experiment(

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from segml.errors import DataError
-from segml.hypotheses import _value_series
-from segml.rules import Rule
-from segml.segment import Segmenter, rank_letters
+from segml.segment.base import Segmenter, rank_letters
+from segml.segment.hypotheses import _value_series
+from segml.segment.rules import Rule
 
 __all__ = ["RuleSegmenter"]
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from segml.clv import CLVModel
 from segml.errors import DataError, examples
-from segml.segment import Segmenter
+from segml.segment.base import Segmenter
 
 __all__ = ["OUTPUT_COLUMNS", "percentile_reference", "required_columns", "score_customers"]
 

@@ -30,8 +30,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from segml.errors import DataError, examples
-from segml.profile import _is_categorical, describe_segments
-from segml.segment import Segmenter
+from segml.segment.base import Segmenter
+from segml.segment.profile import _is_categorical, describe_segments
 
 __all__ = ["DEFAULT_FEATURES", "ClusterSegmenter", "build_features"]
 

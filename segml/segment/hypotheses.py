@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from segml.errors import DataError, examples
-from segml.rules import Rule
+from segml.segment.rules import Rule
 
 __all__ = ["Hypothesis", "holm", "validate_hypotheses"]
 
@@ -77,7 +77,7 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> from segml.hypotheses import holm
+    >>> from segml.segment.hypotheses import holm
     >>> holm([0.01, 0.04, 0.03]).round(2).tolist()
     [0.03, 0.06, 0.06]
     """

@@ -5,7 +5,7 @@ Every segmenter has ``fit`` / ``predict`` / ``fit_predict`` returning integer la
 name), ``targetable_`` (true only when it uses nothing but attributes known before any
 purchase behaviour, so it can be applied to prospects), and persists to a directory
 (JSON for rules and parameters, joblib for scikit-learn and hdbscan parts) that
-:func:`load_segmenter` reads back.
+:func:`segml.segment.registry.load_segmenter` reads back.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml.clv._base import segml_version
+from segml._version import segml_version
 from segml.errors import DataError
 
-__all__ = ["BEHAVIOURAL_COLUMNS", "Segmenter", "is_targetable", "load_segmenter"]
+__all__ = ["BEHAVIOURAL_COLUMNS", "STATE_FILE", "Segmenter", "is_targetable"]
 
 #: Columns that describe purchase behaviour or value: a segmentation using any of them cannot
 #: be applied to a prospect. First-order facts (``first_amount``, ``first_<col>``,
@@ -50,8 +50,7 @@ BEHAVIOURAL_COLUMNS = frozenset(
     }
 )
 
-_STATE_FILE = "segmenter.json"
-_REGISTRY: dict[str, type[Segmenter]] = {}
+STATE_FILE = "segmenter.json"
 
 
 def is_targetable(columns: Iterable[str]) -> bool:
@@ -77,11 +76,6 @@ class Segmenter(BaseEstimator):
 
     kind: ClassVar[str] = "hypothesis"  # or "discovered"
     registry_name: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.registry_name:
-            _REGISTRY[cls.registry_name] = cls
 
     # subclasses implement _fit(table) and _predict(table); _fit may return the labels of
     # the table when they are what _predict(table) gives (saves predicting them again)
@@ -171,7 +165,7 @@ class Segmenter(BaseEstimator):
             "segml_version": segml_version(),
             "state": self._state(directory),
         }
-        (directory / _STATE_FILE).write_text(json.dumps(state, indent=2, default=_jsonable))
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2, default=_jsonable))
         return directory
 
     def _restore_common(self, state: dict[str, Any]) -> None:
@@ -202,56 +196,6 @@ def _check_table(table: Any, who: str) -> None:
         )
     if len(table) == 0:
         raise DataError(f"{who}: the customer table has no rows.")
-
-
-def load_segmenter(path: str | Path) -> Segmenter:
-    """Read a segmenter written by :meth:`Segmenter.save`.
-
-    Loading runs no code from the directory: rules and parameters are JSON, and the
-    joblib files hold scikit-learn and hdbscan objects (joblib unpickles them, so load only
-    directories you trust).
-
-    Parameters
-    ----------
-    path : str or path
-        The directory.
-
-    Returns
-    -------
-    Segmenter
-
-    Examples
-    --------
-    >>> import tempfile, segml
-    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
-    >>> seg = segml.RuleSegmenter([("repeat", "frequency >= 1")]).fit(table)
-    >>> again = segml.load_segmenter(seg.save(tempfile.mkdtemp()))
-    >>> bool((again.predict(table) == seg.labels_).all())
-    True
-    """
-    directory = Path(path)
-    file = directory / _STATE_FILE
-    if not file.exists():
-        raise DataError(f"no segmenter at {str(directory)!r}: {_STATE_FILE} is missing.")
-    try:
-        state = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{str(file)!r} is not valid JSON: {exc}") from None
-    # Segmenter classes register when their module is imported (segml imports lazily).
-    import segml.baselines
-    import segml.cluster
-    import segml.rule_segmenter
-    import segml.tree  # noqa: F401
-
-    cls = _REGISTRY.get(str(state.get("method")))
-    if cls is None:
-        raise DataError(
-            f"{str(file)!r} names an unknown segmenter method {state.get('method')!r}; known: "
-            f"{sorted(_REGISTRY)}."
-        )
-    obj = cls._from_state(state, directory)
-    obj._restore_common(state)
-    return obj
 
 
 def rank_letters(n: int) -> list[str]:

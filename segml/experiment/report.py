@@ -15,14 +15,17 @@ import base64
 import html
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from segml.clv._base import segml_version
-from segml.evaluate import headline
-from segml.experiment import ExperimentResult
+from segml._version import segml_version
+from segml.segment.evaluate import headline
+
+if TYPE_CHECKING:
+    from segml.experiment.result import ExperimentResult
 
 __all__ = ["SECTIONS", "figures", "render_report", "write_report"]
 

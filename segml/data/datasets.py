@@ -15,7 +15,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from segml.data import UNIT_DAYS, _unit, read_transactions
+from segml._units import UNIT_DAYS
+from segml._units import unit_key as _unit
+from segml.data.read import read_transactions
 from segml.errors import DataError
 
 __all__ = ["B2B_EFFECTS", "load_cdnow", "make_b2b", "simulate_customers", "simulate_transactions"]

@@ -29,7 +29,7 @@ Missing values: a comparison, ``in`` or ``between`` involving a missing value is
 Examples
 --------
 >>> import pandas as pd
->>> from segml.rules import Rule
+>>> from segml.segment.rules import Rule
 >>> t = pd.DataFrame({"annual_revenue": [5e6, 2e7], "industry": ["retail", "energy"]})
 >>> Rule("annual_revenue >= 10_000_000 and industry in ['energy', 'software']").evaluate(t)
 array([False,  True])
@@ -37,308 +37,28 @@ array([False,  True])
 
 from __future__ import annotations
 
-import difflib
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from segml.errors import DataError
-
-__all__ = ["Rule", "RuleError", "parse_rule"]
-
-
-class RuleError(DataError):
-    """A rule cannot be parsed or evaluated; the message points at the position."""
-
-
-def _caret(text: str, pos: int) -> str:
-    return f"\n  {text}\n  {' ' * pos}^"
-
-
-# ---------------------------------------------------------------------------- tokens
-_KEYWORDS = {"and", "or", "not", "in", "between", "is", "null", "true", "false"}
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<number>[+-]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)
-  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>==|!=|<=|>=|<|>)
-  | (?P<punct>[()\[\],])
-    """,
-    re.VERBOSE,
+from segml.errors import did_you_mean
+from segml.segment.rule_parser import (
+    Between,
+    BoolOp,
+    Column,
+    Compare,
+    InList,
+    IsNull,
+    Literal,
+    Not,
+    RuleError,
+    caret,
+    node_pos,
+    parse_rule,
 )
 
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # number, string, name, keyword, op, punct, end
-    value: Any
-    pos: int
-
-
-def _tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise RuleError(
-                f"unexpected character {text[pos]!r} at position {pos}" + _caret(text, pos)
-            )
-        kind = m.lastgroup or ""
-        raw = m.group()
-        if kind == "number":
-            prev = tokens[-1] if tokens else None
-            if raw[0] in "+-" and prev is not None and prev.kind in ("number", "string", "name"):
-                raise RuleError(
-                    f"arithmetic is not part of the rule language: {raw[0]!r} at position {pos}"
-                    + _caret(text, pos)
-                )
-            clean = raw.replace("_", "")
-            if "__" in raw or raw.endswith("_") or re.search(r"_\.|\._", raw):
-                raise RuleError(f"malformed number {raw!r} at position {pos}" + _caret(text, pos))
-            value: Any = float(clean) if any(c in clean for c in ".eE") else int(clean)
-            tokens.append(Token("number", value, pos))
-        elif kind == "string":
-            body = raw[1:-1]
-            value = re.sub(r"\\(.)", r"\1", body)
-            tokens.append(Token("string", value, pos))
-        elif kind == "name":
-            low = raw.lower()
-            if low in _KEYWORDS:
-                tokens.append(Token("keyword", low, pos))
-            else:
-                tokens.append(Token("name", raw, pos))
-        elif kind in ("op", "punct"):
-            tokens.append(Token(kind, raw, pos))
-        pos = m.end()
-    tokens.append(Token("end", None, len(text)))
-    return tokens
-
-
-# ------------------------------------------------------------------------------ tree
-@dataclass(frozen=True)
-class Column:
-    name: str
-    pos: int
-
-
-@dataclass(frozen=True)
-class Literal:
-    value: Any  # int, float, str or bool
-    pos: int
-
-
-@dataclass(frozen=True)
-class Compare:
-    op: str
-    left: Any
-    right: Any
-    pos: int
-
-
-@dataclass(frozen=True)
-class InList:
-    operand: Any
-    values: tuple[Literal, ...]
-    negated: bool
-    pos: int
-
-
-@dataclass(frozen=True)
-class Between:
-    operand: Any
-    low: Any
-    high: Any
-    negated: bool
-    pos: int
-
-
-@dataclass(frozen=True)
-class IsNull:
-    operand: Any
-    negated: bool
-    pos: int
-
-
-@dataclass(frozen=True)
-class Not:
-    operand: Any
-    pos: int
-
-
-@dataclass(frozen=True)
-class BoolOp:
-    op: str  # "and" | "or"
-    operands: tuple[Any, ...]
-    pos: int
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.i = 0
-
-    def peek(self) -> Token:
-        return self.tokens[self.i]
-
-    def next(self) -> Token:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def error(self, message: str, tok: Token | None = None) -> RuleError:
-        tok = tok or self.peek()
-        found = "the end of the rule" if tok.kind == "end" else repr(self._raw(tok))
-        return RuleError(
-            f"{message} at position {tok.pos}, found {found}" + _caret(self.text, tok.pos)
-        )
-
-    def _raw(self, tok: Token) -> str:
-        nxt = self.tokens[self.tokens.index(tok) + 1] if tok.kind != "end" else tok
-        return self.text[tok.pos : nxt.pos].strip() or str(tok.value)
-
-    def is_kw(self, word: str) -> bool:
-        tok = self.peek()
-        return tok.kind == "keyword" and tok.value == word
-
-    def expect_kw(self, word: str) -> Token:
-        if not self.is_kw(word):
-            raise self.error(f"expected {word!r}")
-        return self.next()
-
-    def expect_punct(self, ch: str) -> Token:
-        tok = self.peek()
-        if tok.kind != "punct" or tok.value != ch:
-            raise self.error(f"expected {ch!r}")
-        return self.next()
-
-    def parse(self) -> Any:
-        if self.peek().kind == "end":
-            raise RuleError("the rule is empty; write a condition such as 'frequency >= 2'.")
-        node = self.or_expr()
-        if self.peek().kind != "end":
-            raise self.error("unexpected text after a complete condition (missing 'and'/'or'?)")
-        return node
-
-    def or_expr(self) -> Any:
-        first = self.and_expr()
-        items = [first]
-        while self.is_kw("or"):
-            self.next()
-            items.append(self.and_expr())
-        return items[0] if len(items) == 1 else BoolOp("or", tuple(items), _pos(first))
-
-    def and_expr(self) -> Any:
-        first = self.not_expr()
-        items = [first]
-        while self.is_kw("and"):
-            self.next()
-            items.append(self.not_expr())
-        return items[0] if len(items) == 1 else BoolOp("and", tuple(items), _pos(first))
-
-    def not_expr(self) -> Any:
-        if self.is_kw("not"):
-            tok = self.next()
-            return Not(self.not_expr(), tok.pos)
-        return self.predicate()
-
-    def predicate(self) -> Any:
-        left = self.operand()
-        tok = self.peek()
-        if tok.kind == "op":
-            self.next()
-            return Compare(tok.value, left, self.operand(), tok.pos)
-        negated = False
-        if self.is_kw("not"):
-            after = self.tokens[self.i + 1]
-            if after.kind == "keyword" and after.value in ("in", "between"):
-                self.next()
-                negated = True
-            else:
-                raise self.error("expected 'in' or 'between' after 'not'", after)
-        if self.is_kw("in"):
-            pos = self.next().pos
-            return InList(left, self.literal_list(), negated, pos)
-        if self.is_kw("between"):
-            pos = self.next().pos
-            low = self.operand()
-            self.expect_kw("and")
-            high = self.operand()
-            return Between(left, low, high, negated, pos)
-        if self.is_kw("is"):
-            pos = self.next().pos
-            neg = False
-            if self.is_kw("not"):
-                self.next()
-                neg = True
-            self.expect_kw("null")
-            return IsNull(left, neg, pos)
-        return left
-
-    def literal_list(self) -> tuple[Literal, ...]:
-        self.expect_punct("[")
-        values: list[Literal] = []
-        while True:
-            tok = self.peek()
-            if tok.kind == "punct" and tok.value == "]" and values:
-                self.next()
-                break
-            values.append(self.literal())
-            tok = self.peek()
-            if tok.kind == "punct" and tok.value == ",":
-                self.next()
-                continue
-            if tok.kind == "punct" and tok.value == "]":
-                self.next()
-                break
-            raise self.error("expected ',' or ']' in the list")
-        return tuple(values)
-
-    def literal(self) -> Literal:
-        tok = self.peek()
-        if tok.kind in ("number", "string"):
-            self.next()
-            return Literal(tok.value, tok.pos)
-        if tok.kind == "keyword" and tok.value in ("true", "false"):
-            self.next()
-            return Literal(tok.value == "true", tok.pos)
-        raise self.error("expected a number, a string, true or false")
-
-    def operand(self) -> Any:
-        tok = self.peek()
-        if tok.kind == "name":
-            self.next()
-            nxt = self.peek()
-            if nxt.kind == "punct" and nxt.value == "(":
-                raise self.error("function calls are not part of the rule language", nxt)
-            return Column(tok.value, tok.pos)
-        if tok.kind == "punct" and tok.value == "(":
-            self.next()
-            node = self.or_expr()
-            self.expect_punct(")")
-            return node
-        if tok.kind in ("number", "string") or (
-            tok.kind == "keyword" and tok.value in ("true", "false")
-        ):
-            return self.literal()
-        raise self.error("expected a column name, a value or '('")
-
-
-def _pos(node: Any) -> int:
-    return int(getattr(node, "pos", 0))
-
-
-def parse_rule(text: str) -> Any:
-    """Parse ``text`` into a rule tree; raises :class:`RuleError` with the position."""
-    if not isinstance(text, str):
-        raise RuleError(f"a rule must be a string, got {type(text).__name__}.")
-    return _Parser(text).parse()
+__all__ = ["Rule", "RuleError", "parse_rule"]
 
 
 # ------------------------------------------------------------------------ evaluation
@@ -377,17 +97,18 @@ class _Evaluator:
         self.n = len(table)
 
     def error(self, message: str, pos: int) -> RuleError:
-        return RuleError(f"{message} at position {pos} in rule" + _caret(self.text, pos))
+        return RuleError(f"{message} at position {pos} in rule" + caret(self.text, pos))
 
     def column(self, node: Column) -> tuple[pd.Series, str]:
         if node.name not in self.table.columns:
             cols = [str(c) for c in self.table.columns]
-            close = [c for c in cols if c.lower() == node.name.lower()]
-            close = close or difflib.get_close_matches(node.name, cols, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            same_case = [c for c in cols if c.lower() == node.name.lower()]
+            hint = (
+                f" (did you mean {same_case[0]!r}?)" if same_case else did_you_mean(node.name, cols)
+            )
             raise RuleError(
                 f"unknown column {node.name!r}{hint} at position {node.pos} in rule"
-                + _caret(self.text, node.pos)
+                + caret(self.text, node.pos)
                 + f"\navailable columns: {', '.join(cols)}"
             )
         values = self.table[node.name]
@@ -410,11 +131,11 @@ class _Evaluator:
                 return pd.Timestamp(lit)
             except (ValueError, TypeError):
                 raise self.error(
-                    f"{lit!r} is not a date to compare with {name}", _pos(node)
+                    f"{lit!r} is not a date to compare with {name}", node_pos(node)
                 ) from None
         raise self.error(
             f"type mismatch: {name} is {_article(target)} but {lit!r} is {_article(lit_kind)}",
-            _pos(node),
+            node_pos(node),
         )
 
     def compare(self, node: Compare) -> np.ndarray:
@@ -485,7 +206,9 @@ class _Evaluator:
             bv, bk, bcol = self.value(b)
             if bcol:
                 if bk != kind:
-                    raise self.error(f"type mismatch: {_describe(b)} is {_article(bk)}", _pos(b))
+                    raise self.error(
+                        f"type mismatch: {_describe(b)} is {_article(bk)}", node_pos(b)
+                    )
             else:
                 bv = self.coerce(bv, bk, kind, b, name)
             bounds.append(_array(bv, self.n))
@@ -531,7 +254,9 @@ class _Evaluator:
             if isinstance(node.value, bool):
                 return np.full(self.n, node.value)
             raise self.error(f"{node.value!r} on its own is not a condition", node.pos)
-        raise self.error("cannot evaluate this part of the rule", _pos(node))  # pragma: no cover
+        raise self.error(
+            "cannot evaluate this part of the rule", node_pos(node)
+        )  # pragma: no cover
 
 
 def _article(kind: str) -> str:
@@ -599,7 +324,7 @@ class Rule:
     Examples
     --------
     >>> import pandas as pd
-    >>> from segml.rules import Rule
+    >>> from segml.segment.rules import Rule
     >>> rule = Rule("first_amount between 10 and 50 or region == 'north'")
     >>> sorted(rule.columns)
     ['first_amount', 'region']

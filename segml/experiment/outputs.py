@@ -16,9 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from segml._validation import check_name
 from segml.errors import OutputError
+
+if TYPE_CHECKING:
+    from segml.experiment.result import ExperimentResult
 
 __all__ = [
     "MARKER",
@@ -30,6 +36,7 @@ __all__ = [
     "prepare_output_dir",
     "record_written",
     "replace_dir",
+    "write_outputs",
     "written_files",
 ]
 
@@ -195,3 +202,48 @@ def replace_dir(target: str | Path, build: Callable[[Path], None]) -> Path:
             os.rename(old, dest)  # interrupted between the two renames: put the old one back
         shutil.rmtree(work, ignore_errors=True)
     return dest
+
+
+def write_outputs(result: ExperimentResult, output_dir: str | Path) -> dict[str, Path]:
+    """Write ``comparison.csv``, ``hypotheses.csv``, ``profiles.csv``,
+    ``customers.parquet``, ``clv.json``, ``quality.json`` and ``report.html`` to
+    ``output_dir``."""
+    from segml.experiment.report import write_report
+
+    out = prepare_output_dir(output_dir)
+    names = {
+        "comparison": "comparison.csv",
+        "hypotheses": "hypotheses.csv",
+        "profiles": "profiles.csv",
+        "customers": "customers.parquet",
+        "clv": "clv.json",
+        "quality": "quality.json",
+        "report": "report.html",
+    }
+    paths = {key: out / name for key, name in names.items()}
+    table = result.table.copy()
+    table.attrs = {}
+    writers: dict[str, Callable[[Path], object]] = {
+        "comparison": result.comparison.to_csv,
+        "hypotheses": result.validation.to_csv,
+        "profiles": lambda p: result.profiles.to_csv(p, index=False),
+        "customers": table.to_parquet,
+        "clv": lambda p: p.write_text(
+            json.dumps(result.clv_summary(), indent=2, default=_json_default)
+        ),
+        "quality": lambda p: p.write_text(json.dumps(result.quality.to_dict(), indent=2)),
+        "report": lambda p: write_report(result, p),
+    }
+    for key, writer in writers.items():
+        with atomic_file(paths[key]) as tmp:
+            writer(tmp)
+    record_written(out, paths)
+    return paths
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return str(value)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml import _encode
-from segml._memory import release_arrow_memory
+from segml.data._fast import encode as _encode
+from segml.data._fast.memory import release_arrow_memory
 
 #: Rows per batch: large enough for vectorised work, small next to a ten-million-row log.
 BATCH_ROWS = 1 << 20

@@ -13,10 +13,10 @@ import pandas as pd
 from sklearn.tree import DecisionTreeRegressor
 
 from segml.errors import DataError, examples
-from segml.hypotheses import _value_series
-from segml.profile import _is_categorical
-from segml.rule_segmenter import RuleSegmenter
-from segml.segment import BEHAVIOURAL_COLUMNS, Segmenter, rank_letters
+from segml.segment.base import BEHAVIOURAL_COLUMNS, Segmenter, rank_letters
+from segml.segment.hypotheses import _value_series
+from segml.segment.profile import _is_categorical
+from segml.segment.rule_segmenter import RuleSegmenter
 
 __all__ = ["ValueTreeSegmenter"]
 
@@ -294,6 +294,6 @@ def _simplify(path: list[tuple[int, float, bool]]) -> list[tuple[int, float, boo
 
 
 def _used_columns(text: str) -> list[str]:
-    from segml.rules import Rule
+    from segml.segment.rules import Rule
 
     return sorted(Rule(text).columns)

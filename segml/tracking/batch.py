@@ -15,9 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segml.data import _read_source, read_transactions, summarize
+from segml.data.read import _read_source, read_transactions
+from segml.data.table import summarize
 from segml.errors import DataError
-from segml.scoring import OUTPUT_COLUMNS
+from segml.experiment.scoring import OUTPUT_COLUMNS
 
 __all__ = ["score_file"]
 

@@ -6,9 +6,12 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["DataQualityReport", "quality_report"]
+from segml.data._fast import order as _order
+
+__all__ = ["DataQualityReport", "example_ids", "quality_report"]
 
 #: Explanations printed next to each reason, so a report reads on its own.
 REASONS: dict[str, str] = {
@@ -47,7 +50,7 @@ class DataQualityReport:
 
     Examples
     --------
-    >>> from segml.quality import DataQualityReport
+    >>> from segml.data.quality import DataQualityReport
     >>> r = DataQualityReport(rows_read=10)
     >>> r.drop("missing_customer_id", 2, ["<NA>"])
     >>> r.rows_kept
@@ -210,3 +213,19 @@ def quality_report(df: pd.DataFrame) -> DataQualityReport:
     rep.examples = {k: list(v) for k, v in raw["examples"].items()}
     rep.notes = list(raw["notes"])
     return rep
+
+
+def example_ids(frame: pd.DataFrame, mask: np.ndarray, k: int = 5) -> list[str]:
+    """The first ``k`` customer ids where ``mask`` holds (examples for the quality report).
+
+    Element by element: taking rows of a chunked Arrow column (``.iloc``) would first
+    concatenate all its chunks, a copy of ten million ids for five examples.
+    """
+    values = frame["customer_id"]
+    found: list[str] = []
+    for start in range(0, len(mask), _order.SLICE_ROWS):
+        hits = np.flatnonzero(mask[start : start + _order.SLICE_ROWS])[: k - len(found)]
+        found.extend(str(values.iat[start + int(i)]) for i in hits)
+        if len(found) == k:
+            break
+    return found

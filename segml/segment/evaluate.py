@@ -29,8 +29,8 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score, auc
 
 from segml.errors import DataError
-from segml.hypotheses import _value_series
-from segml.segment import Segmenter
+from segml.segment.base import Segmenter
+from segml.segment.hypotheses import _value_series
 
 __all__ = [
     "CHAMPION_RULE",
@@ -158,7 +158,7 @@ def separation_metrics(
     Examples
     --------
     >>> import numpy as np
-    >>> from segml.evaluate import separation_metrics
+    >>> from segml.segment.evaluate import separation_metrics
     >>> m = separation_metrics(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 5.0, 5.0]))
     >>> m["eta2"], m["k"], round(m["normalised_gini"], 6)
     (1.0, 2, 1.0)
@@ -220,7 +220,7 @@ def stability(
     Examples
     --------
     >>> import segml
-    >>> from segml.evaluate import stability
+    >>> from segml.segment.evaluate import stability
     >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
     >>> seg = segml.RuleSegmenter([("repeat", "frequency >= 1")]).fit(table)
     >>> stability(seg, table, n_bootstrap=3)["ari"]

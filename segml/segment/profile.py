@@ -9,7 +9,7 @@ import pandas as pd
 
 from segml._setops import distinct
 from segml.errors import DataError
-from segml.hypotheses import _value_series
+from segml.segment.hypotheses import _value_series
 
 __all__ = ["describe_segments", "profile"]
 
@@ -49,7 +49,7 @@ def describe_segments(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from segml.profile import describe_segments
+    >>> from segml.segment.profile import describe_segments
     >>> f = pd.DataFrame({"frequency": [0, 0, 9, 10], "monetary_value": [5, 6, 5, 6]})
     >>> describe_segments(f, np.array([0, 0, 1, 1]), ["frequency", "monetary_value"])
     {0: 'infrequent', 1: 'frequent'}

@@ -4,7 +4,7 @@ The schema is closed: an unknown key is an error with a did-you-mean suggestion;
 type-checked; data files are resolved relative to the experiment file and must exist; rules
 are parsed and every column a rule, segmenter or evaluation names is checked against the
 columns the experiment will have, before any work starts. Segmenter methods come from a
-fixed registry (``SEGMENTER_METHODS``), never from import paths.
+fixed registry (:data:`segml.segment.registry.METHODS`), never from import paths.
 
 A complete file::
 
@@ -45,7 +45,6 @@ A complete file::
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,44 +54,17 @@ from typing import Any
 import pandas as pd
 
 from segml._validation import check_name
-from segml.errors import ConfigError
-from segml.rules import Rule, RuleError
+from segml.errors import ConfigError, did_you_mean
+from segml.segment.registry import METHODS, parameters
+from segml.segment.rules import Rule, RuleError
 
-__all__ = ["SEGMENTER_METHODS", "ConfigError", "ExperimentConfig", "load_config"]
+__all__ = ["ConfigError", "ExperimentConfig", "load_config"]
 
 
 _BUILTIN = {
     "cdnow": ("first_n_items",),
     "cdnow_master": ("first_n_items",),
     "b2b": ("industry", "employees", "annual_revenue", "region", "plan", "channel"),
-}
-
-#: method -> allowed parameters (beyond ``name`` and ``method``)
-SEGMENTER_METHODS: dict[str, dict[str, tuple[type, ...]]] = {
-    "kmeans": {
-        "features": (list,),
-        "k": (int, list),
-        "random_state": (int,),
-        "sample_size": (int,),
-    },
-    "gmm": {"features": (list,), "k": (int, list), "random_state": (int,), "sample_size": (int,)},
-    "hdbscan": {
-        "features": (list,),
-        "random_state": (int,),
-        "sample_size": (int,),
-        "min_cluster_size": (int,),
-    },
-    "value_tree": {
-        "features": (list,),
-        "value": (str,),
-        "max_leaves": (int,),
-        "min_share": (float, int),
-        "random_state": (int,),
-    },
-    "rfm": {},
-    "value_tiers": {"tiers": (list,), "value": (str,)},
-    "rules": {"rules": (list,), "default": (str,)},
-    "hypotheses": {"min_share": (float, int), "max_hypotheses": (int,)},
 }
 
 _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
@@ -260,10 +232,9 @@ def _where(path: Path | None) -> str:
 def _check_keys(section: str, table: dict[str, Any], allowed: dict[str, Any], where: str) -> None:
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"{where}: unknown key {key!r} in [{section}]{hint}; allowed keys: "
+                f"{where}: unknown key {key!r} in [{section}]{did_you_mean(key, allowed)}; "
+                "allowed keys: "
                 f"{', '.join(sorted(allowed))}."
             )
 
@@ -397,8 +368,7 @@ def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
             '"b2b" or transactions = "file.csv".'
         )
     if "dataset" in values and values["dataset"] not in _BUILTIN:
-        close = difflib.get_close_matches(values["dataset"], list(_BUILTIN), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(values["dataset"], _BUILTIN)
         raise ConfigError(
             f"{where}: [data] dataset {values['dataset']!r} is not built in{hint}; built in: "
             f"{', '.join(_BUILTIN)}."
@@ -476,14 +446,12 @@ def _segmenters(items: Any, where: str) -> list[SegmenterConfig]:
                 raise ConfigError(f"{where}: [{label}] needs {key!r}.")
             _check_type(label, key, item[key], (str,), where)
         method = item["method"]
-        if method not in SEGMENTER_METHODS:
-            close = difflib.get_close_matches(method, list(SEGMENTER_METHODS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        if method not in METHODS:
             raise ConfigError(
-                f"{where}: [{label}] method {method!r} is not a segmenter{hint}; methods: "
-                f"{', '.join(SEGMENTER_METHODS)}."
+                f"{where}: [{label}] method {method!r} is not a segmenter"
+                f"{did_you_mean(method, METHODS)}; methods: {', '.join(METHODS)}."
             )
-        allowed = SEGMENTER_METHODS[method]
+        allowed = parameters(method)
         params = {k: v for k, v in item.items() if k not in ("name", "method")}
         _check_keys(f"{label} ({method})", params, allowed, where)
         for key, value in params.items():
@@ -567,8 +535,7 @@ def check_references(config: ExperimentConfig) -> None:
     def check(names: Any, what: str) -> None:
         for name in names:
             if name not in cols:
-                close = difflib.get_close_matches(name, sorted(cols), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(name, sorted(cols))
                 raise ConfigError(
                     f"{where}: {what} names column {name!r}{hint}, which the experiment's "
                     f"customer table will not have; columns: {', '.join(sorted(cols))}."

@@ -1,0 +1,60 @@
+"""Customer attributes joined to the customer table, every mismatch counted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from segml._setops import in_index
+from segml.data.quality import DataQualityReport
+from segml.data.read import _as_id_strings, _missing_columns
+from segml.errors import DataError, examples
+
+
+def join_attributes(
+    table: pd.DataFrame,
+    customers: pd.DataFrame | str | os.PathLike[str],
+    key: str,
+    report: DataQualityReport,
+) -> pd.DataFrame:
+    if not isinstance(customers, pd.DataFrame):
+        path = Path(customers)
+        if not path.exists():
+            raise DataError(f"customer attribute file not found: {str(path)!r}")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            customers = pd.read_parquet(path)
+        else:
+            customers = pd.read_csv(path, dtype={key: str})
+    if key not in customers.columns:
+        _missing_columns(customers, {"customer id": key}, "the customer attributes")
+    ids = _as_id_strings(customers[key].reset_index(drop=True))
+    if ids.isna().any():
+        raise DataError(
+            f"{int(ids.isna().sum())} customer attribute rows have no {key!r}; every "
+            "attribute row needs a customer id."
+        )
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        raise DataError(
+            f"customer attributes must have one row per customer, but {int(dup.sum())} rows "
+            f"share an id in {key!r}, e.g. {examples(ids[dup].unique())}. Deduplicate first."
+        )
+    attrs = customers.drop(columns=[key]).reset_index(drop=True)
+    attrs.index = pd.Index(ids.to_numpy(dtype=object), name="customer_id").astype("str")
+    clash = [c for c in attrs.columns if c in table.columns]
+    if clash:
+        raise DataError(
+            f"customer attribute columns {examples(clash)} clash with columns segml computes; "
+            "rename them before joining."
+        )
+    in_table = in_index(attrs.index, table.index)
+    report.flag(
+        "attribute_rows_without_customer_in_table",
+        int((~in_table).sum()),
+        attrs.index[~in_table],
+    )
+    has_attrs = in_index(table.index, attrs.index)
+    report.flag("customers_without_attributes", int((~has_attrs).sum()), table.index[~has_attrs])
+    return table.join(attrs, how="left")

@@ -1,0 +1,492 @@
+"""Transaction logs in, one row per customer out.
+
+:func:`read_transactions` reads and validates a transaction log (CSV, Parquet or a
+DataFrame) into canonical columns; :func:`summarize` turns it into the customer table that
+the CLV models and the segmenters use. Both attach a :class:`~segml.quality.DataQualityReport`
+(see :func:`segml.quality_report`): nothing is dropped without a count and a reason.
+
+Policies (all counted in the report)
+------------------------------------
+* rows with a missing or blank customer id, an unparsable timestamp or a non-numeric
+  amount are dropped;
+* returns (negative amounts), ``returns="net"`` (default): netted against the same
+  customer's purchases on the same calendar day (the day's positive rows are scaled so
+  that they sum to the net amount); a day whose net is zero or less is dropped
+  (``returned_in_full``), and a return with no purchase that day is dropped
+  (``unmatched_return``). ``returns="drop"`` drops every negative row;
+* zero amounts, ``zero_amounts="keep"`` (default, as in the CDNOW papers): kept as
+  purchases and flagged; ``"drop"`` drops them;
+* exact duplicate rows, ``duplicates="keep"`` (default): kept and flagged, because two
+  identical orders on one day are common in date-level extracts (CDNOW has 21);
+  ``"drop"`` drops them;
+* transactions after the end of the window, and customers first seen after
+  ``calibration_end``, are excluded by :func:`summarize` and counted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+
+from segml.data._fast import encode as _encode
+from segml.data._fast import order as _order
+from segml.data._fast.memory import release_arrow_memory
+from segml.data._fast.order import _Codes
+from segml.data.parquet import read_parquet
+from segml.data.policies import _apply_amount_policies, _exact_duplicates
+from segml.data.quality import DataQualityReport, attach
+from segml.data.quality import example_ids as _ids
+from segml.errors import DataError, did_you_mean, examples
+
+__all__ = ["MAX_AMOUNT", "read_transactions"]
+
+#: Amounts beyond this magnitude are dropped as implausible (``extreme_amount``): sums of such
+#: values lose all precision and overflow the spend model.
+MAX_AMOUNT = 1e12
+
+
+Source = str | os.PathLike[str] | pd.DataFrame
+
+
+def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> None:
+    missing = {role: col for role, col in wanted.items() if col not in df.columns}
+    if not missing:
+        return
+    parts = []
+    for role, col in missing.items():
+        parts.append(f"{role} column {col!r}{did_you_mean(col, df.columns)}")
+    raise DataError(
+        f"{what} has no {', '.join(parts)}. Available columns: "
+        f"{examples(df.columns, limit=20)}. Map your columns with "
+        "segml.read_transactions(source, customer=..., time=..., amount=...)."
+    )
+
+
+def _read_source(
+    source: Source, str_cols: list[str], columns: list[str] | None = None, **csv: Any
+) -> Any:
+    """A DataFrame as is, or the file read; ``str_cols[0]`` is the customer id column.
+
+    Parquet files are read batch by batch, only ``columns`` (all when None), the ids
+    encoded into a Categorical as they come (see :mod:`segml._parquet`).
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"transaction file not found: {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise DataError(f"the file {str(path)!r} is empty (0 bytes): no header, no rows.")
+    suffix = "".join(path.suffixes).lower()
+    try:
+        if suffix.endswith((".parquet", ".pq")):
+            return read_parquet(path, str_cols[0], columns)
+        return pd.read_csv(path, dtype=dict.fromkeys(str_cols, str), **csv)
+    except UnicodeDecodeError as exc:
+        encoding = csv.get("encoding", "utf-8")
+        raise DataError(
+            f"{str(path)!r} is not valid {encoding} text (byte {exc.start}: "
+            f"{exc.object[exc.start : exc.start + 1]!r}); pass the file's encoding, e.g. "
+            "encoding='latin-1' or 'cp1252'."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"the file {str(path)!r} has no columns to read.") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{str(path)!r} is not a readable CSV: {exc}") from None
+
+
+def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
+    """:func:`_as_id_strings`, plus ``pandas.factorize`` of the result when it comes free.
+
+    For a column of strings the distinct ids are checked instead of every row: when no id
+    has surrounding blanks or is empty, the column is already clean (no copy) and its
+    factorization serves the duplicate check and the customer table.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _categorical_ids(values)
+    if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
+        codes, uniques, blank = _factorize_strings(values)
+        if blank is None and not (codes < 0).any():
+            stripped = uniques.str.strip()
+            blank = not bool((stripped == uniques).all()) or bool((uniques == "").any())
+        if blank is False:
+            return values, (codes, uniques)
+    return _as_id_strings(values), None
+
+
+def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
+    """:func:`_ids_with_codes` of a Categorical column: its codes, in order of appearance.
+
+    Integer categories become their decimal strings (each distinct id converted once); a
+    column with missing ids or ids with surrounding blanks takes the general route.
+    """
+    # Through the array, not the .cat accessor: that one checks the categories for
+    # uniqueness with an index of Python strings (60 MB at a million ids, then cached).
+    array = cast(pd.Categorical, values.array)
+    categories = array.categories
+    if pd.api.types.is_integer_dtype(categories.dtype):
+        categories = categories.astype("str")
+        array = pd.Categorical.from_codes(array.codes, categories=categories, validate=False)
+        values = pd.Series(array, index=values.index)
+    codes = np.asarray(array.codes)
+    if (
+        pd.api.types.is_string_dtype(categories)
+        and len(codes)
+        and not (codes < 0).any()
+        and bool((categories.str.strip() == categories).all())
+        and not bool((categories == "").any())
+    ):
+        if not _in_appearance_order(codes, len(categories)):
+            seen = pd.unique(codes)  # categories in order of first appearance
+            rank = np.zeros(len(categories), dtype=codes.dtype)
+            rank[seen] = np.arange(len(seen))
+            codes = rank[codes]
+            categories = categories[seen]
+        return values, (codes, categories)
+    return _as_id_strings(values.astype("str").where(values.notna(), None)), None
+
+
+def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
+    """Whether non-negative ``codes`` use every category and number them in order of first
+    appearance (0 first, then 1, ...): their running maximum starts at 0, never rises by
+    more than one and ends at the last category. No hashing, a slice at a time."""
+    top = -1
+    for start in range(0, len(codes), _order.SLICE_ROWS):
+        running = np.maximum.accumulate(codes[start : start + _order.SLICE_ROWS])
+        np.maximum(running, top, out=running)
+        if running[0] > top + 1 or bool((np.diff(running) > 1).any()):
+            return False
+        top = int(running[-1])
+    return top == n_categories - 1
+
+
+#: Columns at least this long (of ids longer than eight bytes) are dictionary-encoded in two
+#: threads (pyarrow releases the GIL).
+_PARALLEL_FACTORIZE_ROWS = 2_000_000
+
+
+def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any, bool | None]:
+    """``pandas.factorize(values, sort=False)`` of a string column, faster when it is long,
+    and whether an id is empty or has surrounding blanks when that comes free (else None).
+
+    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml._encode`), whose
+    end bytes tell about the blanks. A long pyarrow-backed column of longer ids is
+    dictionary-encoded in two halves at once and the two dictionaries unified (the first
+    half's ids first, then the second's new ones: the same first-appearance order, hence
+    the same codes, as ``pandas.factorize``).
+    """
+    arr = getattr(values.array, "_pa_array", None)
+    if arr is None or arr.null_count:
+        return *pd.factorize(values, sort=False), None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = _encode.factorize_short_strings(arr)
+    if found is not None:
+        codes, unique_words = found
+        strings = _encode.words_to_strings(unique_words, arr.type)
+        uniques = pd.Index(type(values.array)(pa.chunked_array([strings]), dtype=values.dtype))
+        return codes, uniques, _encode.blank_edged(unique_words)
+    if len(values) < _PARALLEL_FACTORIZE_ROWS:
+        return *pd.factorize(values, sort=False), None
+    half = len(arr) // 2
+    with ThreadPoolExecutor(2) as pool:
+        encoded = list(
+            pool.map(
+                lambda part: pc.dictionary_encode(part.combine_chunks()),
+                (arr.slice(0, half), arr.slice(half)),
+            )
+        )
+    unified = pa.chunked_array(encoded).unify_dictionaries()
+    codes = np.concatenate([np.asarray(chunk.indices, dtype=np.intp) for chunk in unified.chunks])
+    uniques = pd.Index(
+        type(values.array)(pa.chunked_array([unified.chunk(0).dictionary]), dtype=values.dtype)
+    )
+    return codes, uniques, None
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    """A numeric column as float64 with NaN for missing; no copy when it is float64."""
+    if values.dtype == np.float64:
+        return values.to_numpy()  # asking for na_value would copy ten million floats
+    return values.to_numpy("float64", na_value=np.nan)
+
+
+def _as_id_strings(values: pd.Series) -> pd.Series:
+    """Customer ids as strings; integral floats (ids read next to NaNs) lose their '.0'."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if len(finite) and np.all(np.mod(finite.to_numpy(), 1) == 0):
+            out = values.astype("Int64").astype("str")
+            return out.where(values.notna(), None)
+    if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
+        out = values.astype("str").str.strip()
+        out = out.where(values.notna() & (out != ""), None)
+        return out
+    return values.astype("str").where(values.notna(), None)
+
+
+def _parse_times(
+    raw: pd.Series, time_format: str | None, tz: str, report: DataQualityReport
+) -> pd.Series:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        report.note(f"time-zone aware timestamps converted to {tz} and made naive")
+        return _in_range(raw.dt.tz_convert(tz).dt.tz_localize(None))
+    if raw.dtype == "datetime64[ns]":
+        return raw  # nanoseconds are in range by construction
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        return _in_range(raw)
+    values = raw if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype) else None
+    if values is None:  # numbers such as 19970101
+        values = raw.astype("Int64").astype("str") if raw.notna().all() else raw.astype("str")
+    fmt = time_format or "ISO8601"
+    try:
+        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+        report.note(
+            f"timestamps with mixed UTC offsets (or naive and aware mixed; naive ones taken as "
+            f"UTC) converted to {tz} and made naive"
+        )
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        report.note(f"time-zone aware timestamps converted to {tz} and made naive")
+        parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
+    return _in_range(parsed)
+
+
+def _in_range(parsed: pd.Series) -> pd.Series:
+    """Nanosecond timestamps; dates outside 1677-2262 become missing (counted as unparsable)."""
+    ok = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
+    return parsed.where(ok).astype("datetime64[ns]")
+
+
+def read_transactions(
+    source: Source,
+    *,
+    customer: str = "customer_id",
+    time: str = "date",
+    amount: str | None = None,
+    quantity: str | None = None,
+    keep: Sequence[str] = (),
+    time_format: str | None = None,
+    timezone: str = "UTC",
+    returns: Literal["net", "drop"] = "net",
+    zero_amounts: Literal["keep", "drop"] = "keep",
+    duplicates: Literal["keep", "drop"] = "keep",
+    thousands: str | None = None,
+    **csv_options: Any,
+) -> pd.DataFrame:
+    """Read and validate a transaction log.
+
+    Parameters
+    ----------
+    source : str, path or pandas.DataFrame
+        A CSV file, a Parquet file (``.parquet``/``.pq``) or a DataFrame.
+    customer, time : str
+        Names of the customer-id and timestamp columns in ``source``.
+    amount : str, optional
+        Name of the monetary-value column. Without it, no spend columns are produced.
+    quantity : str, optional
+        Name of a quantity column (items per transaction); it becomes ``n_items``.
+    keep : sequence of str
+        Further columns to keep unchanged (order ids, channels, ...).
+    time_format : str, optional
+        ``strftime`` format of the timestamps, e.g. ``"%Y%m%d"``. Default: ISO 8601.
+        Timestamps are never guessed from the data.
+    timezone : str
+        Time-zone aware timestamps are converted to this zone, then made naive.
+    returns : {"net", "drop"}
+        Policy for negative amounts; see the module documentation.
+    zero_amounts : {"keep", "drop"}
+        Policy for zero amounts.
+    duplicates : {"keep", "drop"}
+        Policy for exact duplicate rows.
+    thousands : str, optional
+        Thousands separator in amounts written as text (``","`` for ``"1,234.50"``).
+    **csv_options
+        Passed to :func:`pandas.read_csv` (``sep``, ``encoding``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``customer_id`` (str), ``date`` (datetime64), ``amount`` (float, when
+        mapped), ``n_items`` (when mapped) and the ``keep`` columns, with the data-quality
+        report attached (:func:`segml.quality_report`).
+
+    Raises
+    ------
+    segml.DataError
+        If the source is missing, lacks a mapped column, or no row survives validation.
+
+    Examples
+    --------
+    >>> import pandas as pd, segml
+    >>> raw = pd.DataFrame({"id": ["007", "007", None], "when": ["2024-01-02"] * 3,
+    ...                     "value": [10.0, 5.0, 3.0]})
+    >>> tx = segml.read_transactions(raw, customer="id", time="when", amount="value")
+    >>> tx["customer_id"].tolist()
+    ['007', '007']
+    >>> segml.quality_report(tx).dropped
+    {'missing_customer_id': 1}
+    """
+    frame = _read_transactions(
+        source,
+        customer=customer,
+        time=time,
+        amount=amount,
+        quantity=quantity,
+        keep=keep,
+        time_format=time_format,
+        timezone=timezone,
+        returns=returns,
+        zero_amounts=zero_amounts,
+        duplicates=duplicates,
+        thousands=thousands,
+        **csv_options,
+    )[0]
+    if isinstance(frame["customer_id"].dtype, pd.CategoricalDtype):  # from a Parquet file
+        frame["customer_id"] = frame["customer_id"].astype("str")
+    return frame
+
+
+def _read_transactions(
+    source: Source,
+    *,
+    customer: str = "customer_id",
+    time: str = "date",
+    amount: str | None = None,
+    quantity: str | None = None,
+    keep: Sequence[str] = (),
+    time_format: str | None = None,
+    timezone: str = "UTC",
+    returns: Literal["net", "drop"] = "net",
+    zero_amounts: Literal["keep", "drop"] = "keep",
+    duplicates: Literal["keep", "drop"] = "keep",
+    thousands: str | None = None,
+    **csv_options: Any,
+) -> tuple[pd.DataFrame, _Codes | None]:
+    """:func:`read_transactions`, plus the factorized customer ids of the result when they
+    are still valid (summarize reuses them instead of hashing ten million ids again)."""
+    for name, value, allowed in (
+        ("returns", returns, ("net", "drop")),
+        ("zero_amounts", zero_amounts, ("keep", "drop")),
+        ("duplicates", duplicates, ("keep", "drop")),
+    ):
+        if value not in allowed:
+            raise DataError(f"{name}={value!r} is not one of {allowed}.")
+    roles = {"customer": customer, "time": time}
+    if amount is not None:
+        roles["amount"] = amount
+    if quantity is not None:
+        roles["quantity"] = quantity
+    for i, col in enumerate(keep):
+        roles[f"keep[{i}]"] = col
+    if thousands is not None:
+        csv_options["thousands"] = thousands
+    frame = _read_source(source, [customer, time], list(roles.values()), **csv_options)
+    _missing_columns(frame, roles, "the transaction data")
+
+    report = DataQualityReport(rows_read=len(frame))
+    # Columns are collected first and become one frame at the end (inserting columns one
+    # by one into a frame costs a copy each at ten million rows).
+    out: Any = {}
+    out["customer_id"], id_codes = _ids_with_codes(frame[customer].reset_index(drop=True))
+    out["date"] = _parse_times(frame[time].reset_index(drop=True), time_format, timezone, report)
+    if amount is not None:
+        raw_amount = frame[amount].reset_index(drop=True)
+        if thousands is not None and not pd.api.types.is_numeric_dtype(raw_amount.dtype):
+            raw_amount = raw_amount.astype("str").str.replace(thousands, "", regex=False)
+        if pd.api.types.is_numeric_dtype(raw_amount.dtype) and not pd.api.types.is_bool_dtype(
+            raw_amount.dtype
+        ):
+            out["amount"] = _floats(raw_amount)
+            separated = 0  # numbers: nothing was text
+        else:
+            numeric = pd.to_numeric(raw_amount, errors="coerce").astype("float64")
+            out["amount"] = numeric
+            unparsed = raw_amount[numeric.isna() & raw_amount.notna()].astype("str")
+            separated = unparsed.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").sum()
+        if separated:
+            report.note(
+                f"{int(separated):,} amounts look like numbers with thousands separators "
+                "(e.g. '1,234.50'); pass thousands=',' to read them"
+            )
+    if quantity is not None:
+        out["n_items"] = pd.to_numeric(frame[quantity].reset_index(drop=True), errors="coerce")
+    for col in keep:
+        out[col] = frame[col].reset_index(drop=True)
+    out = pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
+
+    if len(out) == 0:
+        raise DataError("the transaction data has no rows.")
+
+    # Ids with codes have none missing (no pass over a million strings to find that out).
+    ok = np.ones(len(out), dtype=bool) if id_codes else out["customer_id"].notna().to_numpy().copy()
+    report.drop("missing_customer_id", int((~ok).sum()))
+    bad_time = out["date"].isna().to_numpy() & ok
+    if bad_time.any() and bad_time.sum() == ok.sum():
+        sample = frame[time].reset_index(drop=True)[bad_time].head(5).tolist()
+        raise DataError(
+            f"no timestamp in column {time!r} could be parsed with format "
+            f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}. Pass "
+            "time_format='%Y%m%d' (or the format your data uses)."
+        )
+    report.drop("unparsable_time", int(bad_time.sum()), _ids(out, bad_time))
+    ok &= ~bad_time
+    if amount is not None:
+        values = out["amount"].to_numpy()
+        # Two reductions (no 80 MB temporaries) settle the usual case: NaN propagates into
+        # min/max, infinities and extremes exceed the bound.
+        if len(values) and not (values.min() >= -MAX_AMOUNT and values.max() <= MAX_AMOUNT):
+            with np.errstate(invalid="ignore"):
+                suspect = ~(np.abs(values) <= MAX_AMOUNT)
+            bad_amount = np.isnan(values) & ok
+            report.drop("invalid_amount", int(bad_amount.sum()), _ids(out, bad_amount))
+            ok &= ~bad_amount
+            inf_amount = np.isinf(values) & ok
+            report.drop("non_finite_amount", int(inf_amount.sum()), _ids(out, inf_amount))
+            ok &= ~inf_amount
+            huge = suspect & ok
+            report.drop("extreme_amount", int(huge.sum()), _ids(out, huge))
+            ok &= ~huge
+    if not ok.any():
+        raise DataError(
+            f"no valid row in the transaction data: {report.rows_read:,} rows read, all "
+            f"dropped ({report.dropped}). Check the column mapping and formats."
+        )
+    if not ok.all():
+        out = out.loc[ok].reset_index(drop=True)
+        id_codes = None  # first appearances may have moved
+    del ok, bad_time  # masks of every row: not kept through the duplicate check
+    future = (out["date"] > pd.Timestamp.now()).to_numpy()
+    report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
+    del future
+
+    release_arrow_memory()  # what checking the ids took, before the duplicate check
+    dup, found = _exact_duplicates(out, id_codes)
+    codes: _Codes | None = found
+    if duplicates == "drop":
+        report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup))
+        out = out.loc[~dup].reset_index(drop=True)
+        codes = None
+    else:
+        report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup))
+
+    if amount is not None:
+        n_before = len(out)
+        out = _apply_amount_policies(out, report, returns=returns, zero_amounts=zero_amounts)
+        if len(out) == 0:
+            raise DataError(
+                "every transaction was dropped by the amount policies "
+                f"({report.dropped}); check the sign of the amount column."
+            )
+        if len(out) != n_before:
+            codes = None  # rows went: first appearances (the codes' order) may have moved
+    return attach(out, report), codes

@@ -1,0 +1,357 @@
+"""Export the champion segmentation and the CLV model as ONE MLflow pyfunc model.
+
+The model is logged as *models-from-code* (``segml/_model_code.py``), so nothing is
+cloudpickled; its fitted pieces are artifacts: ``clv.json`` (parameters), ``segmenter/``
+(rules and parameters as JSON, scikit-learn and hdbscan parts as joblib) and ``meta.json``
+(defaults, percentile reference, library versions). The segml package itself travels with the
+model (``code_paths``) and the pip requirements are pinned to the exporting environment.
+
+Loading a model runs its code and unpickles joblib files: load only models you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from segml._version import segml_version
+from segml.clv import CLVModel
+from segml.errors import ModelError
+from segml.experiment.outputs import replace_dir
+from segml.experiment.result import ExperimentResult
+from segml.experiment.scoring import percentile_reference, required_columns, score_customers
+from segml.segment.registry import load_segmenter
+
+__all__ = ["SegmlModel", "export_model", "register_model", "save_model"]
+
+_PACKAGES = ("segml", "lifetimes", "scikit-learn", "hdbscan", "numpy", "pandas", "scipy", "mlflow")
+_CHECKED = ("segml", "lifetimes", "scikit-learn", "hdbscan")
+_REQUIREMENTS = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "lifetimes",
+    "hdbscan",
+    "mlflow",
+    "pyarrow",
+    "joblib",
+    "matplotlib",
+    "click",
+)
+_CODE = Path(__file__).with_name("_model_code.py")
+_PACKAGE_DIR = Path(__file__).parents[1]  # the whole segml package travels with the model
+
+
+def _version(name: str) -> str | None:
+    if name == "segml":
+        return segml_version()
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+
+
+def checksums(artifacts: dict[str, Path]) -> dict[str, str]:
+    """SHA-256 of every file of the named artifacts, keyed ``name/relative/path``."""
+    out = {}
+    for name, root in artifacts.items():
+        for file in _files(root):
+            rel = file.relative_to(root).as_posix() if root.is_dir() else ""
+            out[f"{name}/{rel}".rstrip("/")] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return out
+
+
+def verify_checksums(recorded: dict[str, str], artifacts: dict[str, Path]) -> None:
+    """Raise :class:`segml.ModelError` if an artifact file is missing, added or altered."""
+    if not recorded:
+        return
+    for name, root in artifacts.items():
+        if not root.exists():
+            raise ModelError(
+                f"the model's {name} artifact is missing ({root}); re-export the model."
+            )
+    found = checksums(artifacts)
+    missing = sorted(set(recorded) - set(found))
+    added = sorted(set(found) - set(recorded))
+    changed = sorted(k for k in set(recorded) & set(found) if recorded[k] != found[k])
+    if missing or changed or added:
+        raise ModelError(
+            "the model's artifacts do not match the checksums recorded at export: "
+            + (f"missing {missing}; " if missing else "")
+            + (f"altered {changed}; " if changed else "")
+            + (f"unexpected {added}; " if added else "")
+            + "the model directory is corrupt or was modified. Re-export it or load a trusted copy."
+        )
+
+
+def check_versions(recorded: dict[str, str | None]) -> list[str]:
+    """Warn for each library whose major version differs from the one recorded at export."""
+    problems = []
+    for name in _CHECKED:
+        then, now = recorded.get(name), _version(name)
+        if then and now and then.split(".")[0] != now.split(".")[0]:
+            problems.append(f"{name} {then} when exported, {now} here")
+    if problems:
+        warnings.warn(
+            "this segml model was exported under different major versions: "
+            + "; ".join(problems)
+            + ". Predictions may differ or fail; install the recorded versions "
+            "(see the model's requirements.txt) to reproduce them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return problems
+
+
+class SegmlModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
+    """The pyfunc model: per-customer rows in, CLV, value percentile and segment out.
+
+    Input: ``customer_id`` (string), ``frequency``, ``recency``, ``T``, ``monetary_value`` and
+    the attributes the segmentation uses. Params: ``horizon``, ``discount_rate``. Output:
+    ``customer_id``, ``expected_purchases``, ``p_alive``, ``expected_spend``, ``clv``,
+    ``value_percentile``, ``segment``, ``segment_name`` and ``reason`` (empty when scored).
+    """
+
+    def load_context(self, context: Any) -> None:
+        meta_path = Path(context.artifacts["meta"])
+        if not meta_path.exists():
+            raise ModelError(
+                f"the model's meta.json is missing ({meta_path}); re-export the model."
+            )
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelError(
+                f"the model's meta.json is corrupt ({exc}); re-export the model."
+            ) from None
+        verify_checksums(
+            self.meta.get("checksums", {}),
+            {
+                "clv": Path(context.artifacts["clv"]),
+                "segmenter": Path(context.artifacts["segmenter"]),
+            },
+        )
+        check_versions(self.meta.get("versions", {}))
+        self.clv = CLVModel.from_json(str(context.artifacts["clv"]))
+        self.segmenter = load_segmenter(context.artifacts["segmenter"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return score_customers(model_input, self.clv, self.segmenter, self.meta, params)
+
+
+def _input_frame(result: ExperimentResult, champion: str, n: int = 5) -> pd.DataFrame:
+    seg = result.segmenters[champion]
+    cols = required_columns(seg)
+    frame = result.table[cols].head(n).reset_index()
+    frame["customer_id"] = frame["customer_id"].astype(object).astype(str)
+    frame["frequency"] = frame["frequency"].astype("int64")  # as segml.summarize makes it
+    return frame
+
+
+def save_model(result: ExperimentResult, path: str | Path, champion: str | None = None) -> Path:
+    """Save the champion (or ``champion``) with the CLV model as an MLflow model directory.
+
+    An existing model at ``path`` is replaced only when it is a segml model, and only once the
+    new one is complete (built beside it, then renamed); anything else there is refused with
+    :class:`segml.OutputError`.
+
+    Returns
+    -------
+    pathlib.Path
+        The model directory.
+    """
+    champion = champion or result.champion
+    if champion is None or champion not in result.segmenters:
+        raise ValueError(
+            f"no segmentation named {champion!r} to export; have {list(result.segmenters)}."
+        )
+    return replace_dir(path, lambda target: _save(result, champion, target))
+
+
+def _save(result: ExperimentResult, champion: str, target: Path) -> None:
+    cfg = result.config
+    horizon = cfg.clv.horizon if cfg.clv.horizon is not None else result.clv_model.default_horizon()
+    versions = {name: _version(name) for name in _PACKAGES}
+    meta = {
+        "experiment": cfg.name,
+        "champion": champion,
+        "horizon": float(horizon),
+        "discount_rate": float(cfg.clv.discount_rate),
+        "unit": result.clv_model.unit_,
+        "percentile_reference": percentile_reference(result.table["clv"].to_numpy()),
+        "versions": versions,
+        "required_columns": required_columns(result.segmenters[champion]),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result.clv_model.to_json(str(work / "clv.json"))
+        result.segmenters[champion].save(work / "segmenter")
+        meta["checksums"] = checksums({"clv": work / "clv.json", "segmenter": work / "segmenter"})
+        (work / "meta.json").write_text(json.dumps(meta, indent=2))
+        example = _input_frame(result, champion)
+        output = score_customers(example, result.clv_model, result.segmenters[champion], meta)
+        signature = infer_signature(
+            example,
+            output,
+            params={"horizon": float(horizon), "discount_rate": float(cfg.clv.discount_rate)},
+        )
+        requirements = [f"{p}=={_version(p)}" for p in _REQUIREMENTS if _version(p)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mlflow's advice to add type hints etc.
+            mlflow.pyfunc.save_model(
+                str(target),
+                python_model=str(_CODE),
+                artifacts={
+                    "meta": str(work / "meta.json"),
+                    "clv": str(work / "clv.json"),
+                    "segmenter": str(work / "segmenter"),
+                },
+                code_paths=[str(_PACKAGE_DIR)],
+                signature=signature,
+                input_example=example,
+                pip_requirements=requirements,
+                metadata={
+                    k: v
+                    for k, v in {
+                        "segml_champion": champion,
+                        "segml_experiment": cfg.name,
+                        **{f"{k}_version": v for k, v in versions.items()},
+                    }.items()
+                    if v is not None
+                },
+            )
+
+
+def register_model(
+    model_dir: str | Path, run_id: str, name: str, tracking_uri: str, alias: str = "champion"
+) -> str:
+    """Log ``model_dir`` to the run as artifact ``model``, register it as ``name`` and point
+    ``alias`` at the new version. Returns the version."""
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.log_artifacts(run_id, str(model_dir), "model")
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name, description="segml: CLV + champion segmentation")
+    mv = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id)
+    client.set_registered_model_alias(name, alias, mv.version)
+    return str(mv.version)
+
+
+def export_model(
+    result: ExperimentResult,
+    model_dir: str | Path,
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
+) -> dict[str, str]:
+    """Save the champion model locally and, given a run, log and register it.
+
+    Returns
+    -------
+    dict
+        ``path`` and, when registered, ``name``, ``version`` and ``uri``
+        (``models:/<name>@champion``).
+    """
+    path = save_model(result, model_dir)
+    out = {"path": str(path)}
+    if run_id is not None and tracking_uri is not None:
+        name = result.config.tracking.registered_model
+        version_ = register_model(path, run_id, name, tracking_uri)
+        out.update(name=name, version=version_, uri=f"models:/{name}@champion")
+    return out
+
+
+def _local_copy(uri: str, tracking_uri: str | None, workdir: Path) -> Path:
+    """A local directory holding the model at ``uri`` (resolved with an explicit client)."""
+    path = Path(uri)
+    if path.exists():
+        return path
+    from segml.tracking.log import resolve_tracking_uri
+
+    client = MlflowClient(
+        tracking_uri=resolve_tracking_uri(tracking_uri),
+        registry_uri=resolve_tracking_uri(tracking_uri),
+    )
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        elif "/" in ref:
+            name, ver = ref.split("/", 1)
+            mv = client.get_model_version(name, ver)
+        else:
+            raise ValueError(f"model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION.")
+        source = str(mv.source)
+        if source.startswith("runs:/"):
+            uri = source
+        else:
+            return Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(workdir))
+            )
+    if uri.startswith("runs:/"):
+        run_id, _, artifact = uri.removeprefix("runs:/").partition("/")
+        return Path(client.download_artifacts(run_id, artifact or "model", str(workdir)))
+    raise ValueError(
+        f"model {uri!r} is neither a local model directory nor a models:/ or runs:/ URI."
+    )
+
+
+def load_model(uri: str, tracking_uri: str | None = None) -> SegmlModel:
+    """Load an exported segml model for batch scoring.
+
+    Parameters
+    ----------
+    uri : str
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model`` or a local
+        model directory.
+    tracking_uri : str, optional
+        Where ``models:/`` and ``runs:/`` URIs live (see
+        :func:`segml.tracking.resolve_tracking_uri`); MLflow's global state is not changed.
+
+    Returns
+    -------
+    SegmlModel
+        The python model; ``predict(None, frame, params)`` scores without MLflow's schema
+        enforcement, so rows with missing values are kept (with a ``reason``).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _local_copy(uri, tracking_uri, Path(tmp))
+        if not (local / "MLmodel").exists():
+            raise ModelError(f"{uri!r} is not an MLflow model directory (no MLmodel file).")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
+            try:
+                model = mlflow.pyfunc.load_model(str(local))
+            except ModelError:
+                raise
+            except Exception as exc:
+                cause: BaseException = exc
+                while cause.__cause__ is not None or cause.__context__ is not None:
+                    nxt = cause.__cause__ or cause.__context__
+                    if isinstance(nxt, ModelError):
+                        raise nxt from None
+                    assert nxt is not None
+                    cause = nxt
+                raise ModelError(f"cannot load the model at {uri!r}: {exc}") from exc
+        python_model = model.unwrap_python_model()
+    if not isinstance(python_model, SegmlModel):
+        raise ValueError(f"{uri!r} is an MLflow model, but not one exported by segml.")
+    return python_model
