@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -80,6 +81,81 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _print_summary(result: Any, caught: list[warnings.WarningMessage]) -> None:
+    """The data quality, the CLV fit, the hypotheses, skipped steps and warnings."""
+    config = result.config
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", 20, "display.max_colwidth", 60
+    ):
+        _echo(f"\n== {config.name}: data quality ==")
+        _echo(str(result.quality))
+        _echo(f"\n== customer value: {result.clv_model.selection_['chosen']} + gamma_gamma ==")
+        clv = result.clv_summary()
+        _echo(
+            "  "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in clv["params"].items())
+            + f"; log-likelihood {clv['log_likelihood']:.2f}"
+        )
+        _echo("  spend: " + ", ".join(f"{k} = {v:.4g}" for k, v in clv["spend_params"].items()))
+        if result.holdout is not None:
+            h = result.holdout
+            _echo(
+                f"  holdout: {h.actual_total:,.0f} purchases, {h.expected_total:,.1f} expected; "
+                f"correlation {h.correlation:.3f}; MAE {h.mae:.3f}"
+            )
+        if len(result.validation):
+            _echo("\n== hypotheses ==")
+            cols = ["rule", "n_in", "lift", "ratio", "cliffs_delta", "p_holm", "verdict"]
+            _echo(result.validation[cols].round(4).to_string())
+    for name, reason in result.skipped.items():
+        _echo(f"skipped {name}: {reason}")
+    for w in caught:
+        _echo(f"warning: {w.message}")
+
+
+def _save_model(result: Any, model_dir: Path, say: Callable[[str], None]) -> None:
+    from segml.tracking.export import export_model
+
+    if result.champion is None:
+        _echo("no segmentation met the champion rule: no model exported")
+        return
+    say("saving the champion model")
+    export_model(result, model_dir)
+    _echo(f"model: {model_dir.resolve()} (champion {result.champion!r})")
+
+
+def _log_and_register(
+    result: Any, model_dir: Path, out: Path, tracking_uri: str | None, say: Callable[[str], None]
+) -> None:
+    from segml.tracking.export import export_model
+    from segml.tracking.log import log_result
+
+    if result.champion is None:
+        _echo("no segmentation met the champion rule: no model exported")
+    say("logging to MLflow")
+    try:
+        ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
+        if result.champion is not None:
+            say("saving and registering the champion model")
+            exported = export_model(result, model_dir, ids["run_id"], ids["tracking_uri"])
+    except SegmlError:
+        raise
+    except Exception as exc:  # network, permissions, server errors
+        raise TrackingError(
+            f"logging to MLflow failed ({type(exc).__name__}: {_one_line(str(exc))[:300]}); "
+            f"the results on disk are complete: {out.resolve()}"
+        ) from exc
+    _echo(f"MLflow: experiment {result.config.tracking.experiment!r}, run {ids['run_id']}")
+    _echo(f"        tracking URI {ids['tracking_uri']}")
+    if ids["tracking_uri"].startswith("sqlite:"):
+        _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
+    if result.champion is not None:
+        _echo(
+            f"model: {exported['uri']} (version {exported['version']}, champion "
+            f"{result.champion!r}); local copy {model_dir.resolve()}"
+        )
+
+
 @main.command()
 @click.argument("experiment", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -138,68 +214,12 @@ def run(
     say(f"writing results to {out}")
     result.write(out)
 
-    with pd.option_context(
-        "display.width", 160, "display.max_columns", 20, "display.max_colwidth", 60
-    ):
-        _echo(f"\n== {config.name}: data quality ==")
-        _echo(str(result.quality))
-        _echo(f"\n== customer value: {result.clv_model.selection_['chosen']} + gamma_gamma ==")
-        clv = result.clv_summary()
-        _echo(
-            "  "
-            + ", ".join(f"{k} = {v:.4g}" for k, v in clv["params"].items())
-            + f"; log-likelihood {clv['log_likelihood']:.2f}"
-        )
-        _echo("  spend: " + ", ".join(f"{k} = {v:.4g}" for k, v in clv["spend_params"].items()))
-        if result.holdout is not None:
-            h = result.holdout
-            _echo(
-                f"  holdout: {h.actual_total:,.0f} purchases, {h.expected_total:,.1f} expected; "
-                f"correlation {h.correlation:.3f}; MAE {h.mae:.3f}"
-            )
-        if len(result.validation):
-            _echo("\n== hypotheses ==")
-            cols = ["rule", "n_in", "lift", "ratio", "cliffs_delta", "p_holm", "verdict"]
-            _echo(result.validation[cols].round(4).to_string())
-    for name, reason in result.skipped.items():
-        _echo(f"skipped {name}: {reason}")
-    for w in caught:
-        _echo(f"warning: {w.message}")
-
+    _print_summary(result, caught)
     _echo(f"\nresults: {out.resolve()}")
-    from segml.tracking.export import export_model
-
-    if result.champion is None:
-        _echo("no segmentation met the champion rule: no model exported")
-    if no_tracking and result.champion is not None:
-        say("saving the champion model")
-        export_model(result, model_dir)
-        _echo(f"model: {model_dir.resolve()} (champion {result.champion!r})")
-    if not no_tracking:
-        from segml.tracking.log import log_result
-
-        say("logging to MLflow")
-        try:
-            ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
-            if result.champion is not None:
-                say("saving and registering the champion model")
-                exported = export_model(result, model_dir, ids["run_id"], ids["tracking_uri"])
-        except SegmlError:
-            raise
-        except Exception as exc:  # network, permissions, server errors
-            raise TrackingError(
-                f"logging to MLflow failed ({type(exc).__name__}: {_one_line(str(exc))[:300]}); "
-                f"the results on disk are complete: {out.resolve()}"
-            ) from exc
-        _echo(f"MLflow: experiment {config.tracking.experiment!r}, run {ids['run_id']}")
-        _echo(f"        tracking URI {ids['tracking_uri']}")
-        if ids["tracking_uri"].startswith("sqlite:"):
-            _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
-        if result.champion is not None:
-            _echo(
-                f"model: {exported['uri']} (version {exported['version']}, champion "
-                f"{result.champion!r}); local copy {model_dir.resolve()}"
-            )
+    if no_tracking:
+        _save_model(result, model_dir, say)
+    else:
+        _log_and_register(result, model_dir, out, tracking_uri, say)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         from segml.segment.evaluate import headline
 

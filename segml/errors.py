@@ -149,6 +149,16 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
 def exit_code(error: BaseException) -> int:
     """The ``segml`` command's exit code for ``error`` (70 for an unexpected error).
 
+    Parameters
+    ----------
+    error : BaseException
+        What the command caught.
+
+    Returns
+    -------
+    int
+        The most specific entry of :data:`EXIT_CODES` that ``error`` is an instance of.
+
     Examples
     --------
     >>> import segml

@@ -2,19 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import re
+
+import pytest
 
 import segml
 
 
-def test_public_names_exist_and_are_documented() -> None:
+def _sections(doc: str) -> set[str]:
+    return set(re.findall(r"^(\w[\w ]*)\n-{3,}$", doc, flags=re.M))
+
+
+def _documented(doc: str, param: str) -> bool:
+    """Whether a numpydoc section names ``param`` (alone or in a ``a, b : type`` line)."""
+    name = re.escape(param)
+    return bool(re.search(rf"^\**(\w+, )*{name}(, \w+)*( :.*)?$", doc, flags=re.M))
+
+
+def _parameters(obj: object) -> list[str]:
+    if inspect.isclass(obj) and issubclass(obj, Exception):
+        return []
+    target = obj.__init__ if inspect.isclass(obj) else obj  # type: ignore[misc]
+    signature = inspect.signature(target)
+    return [p for p in signature.parameters if p not in ("self", "args", "kwargs")]
+
+
+def test_public_names_exist() -> None:
     for name in segml.__all__:
-        obj = getattr(segml, name)
-        if name == "__version__":
-            assert isinstance(obj, str)
-            continue
-        doc = inspect.getdoc(obj)
-        assert doc and len(doc) > 20, f"segml.{name} has no docstring"
+        assert getattr(segml, name) is not None
+
+
+@pytest.mark.parametrize("name", [n for n in segml.__all__ if n != "__version__"])
+def test_public_names_have_numpydoc_sections(name: str) -> None:
+    """A summary line; every parameter in Parameters (Attributes for dataclasses); a Returns
+    section for functions that return something."""
+    obj = getattr(segml, name)
+    doc = inspect.getdoc(obj) or ""
+    assert doc and doc.splitlines()[0].strip(), f"segml.{name} has no summary line"
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return
+    params = _parameters(obj)
+    allowed = {"Parameters", "Attributes"} if dataclasses.is_dataclass(obj) else {"Parameters"}
+    if params:
+        assert allowed & _sections(doc), f"segml.{name} has no {' or '.join(allowed)} section"
+        missing = [p for p in params if not _documented(doc, p)]
+        assert not missing, f"segml.{name} does not document {missing}"
+    if inspect.isfunction(obj) and inspect.signature(obj).return_annotation not in ("None",):
+        assert "Returns" in _sections(doc), f"segml.{name} has no Returns section"
+
+
+def test_the_docstring_check_rejects_a_one_liner() -> None:
+    def f(x: int) -> int:
+        """Does things with x, in one line that is long enough."""
+        return x
+
+    doc = inspect.getdoc(f) or ""
+    assert "Parameters" not in _sections(doc) and not _documented(doc, "x")
 
 
 def test_every_public_function_and_class_has_an_example() -> None:

@@ -24,13 +24,21 @@ from scipy.special import gammaln, hyp2f1
 from segml.clv._base import Compressed
 from segml.clv.likelihood import pnbd_loglik
 
-__all__ = ["ConditionalPredictor", "alive_expected", "p_alive"]
+__all__ = ["ConditionalPredictor", "alive_expected", "p_alive", "p_alive_unclipped"]
 
 
 def p_alive(
     model: str, params: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
-    """P(alive at T | x, t_x, T), in [0, 1]."""
+    """P(alive at T | x, t_x, T), in [0, 1]: :func:`p_alive_unclipped` with its rounding
+    (a few ulps past 0 or 1) taken off."""
+    return np.clip(p_alive_unclipped(model, params, x, t_x, T), 0.0, 1.0)
+
+
+def p_alive_unclipped(
+    model: str, params: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """P(alive at T | x, t_x, T) as computed, before clipping to [0, 1]."""
     r, alpha = params["r"], params["alpha"]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if model == "bgnbd":
@@ -56,7 +64,7 @@ def p_alive(
             out = np.exp(log_alive - pnbd_loglik(params, x, t_x, T))
         else:  # pragma: no cover - guarded by the estimators
             raise ValueError(f"unknown frequency model {model!r}")
-    return np.clip(out, 0.0, 1.0)
+    return np.asarray(out)
 
 
 def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:

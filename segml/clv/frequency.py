@@ -274,10 +274,22 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         self, data: Compressed, horizon: float, idx: np.ndarray | None = None
     ) -> np.ndarray:
         """Conditional expected purchases on the unique rows of ``data`` (or a subset)."""
-        return self._predictor(data, idx).expected(horizon)
+        return self.predictor(data, idx).expected(horizon)
 
-    def _predictor(self, data: Compressed, idx: np.ndarray | None = None) -> ConditionalPredictor:
-        """Predictions for the unique rows of ``data`` (or a subset) at any horizon."""
+    def predictor(self, data: Compressed, idx: np.ndarray | None = None) -> ConditionalPredictor:
+        """Predictions for the unique rows of ``data`` (or a subset) at any horizon.
+
+        Parameters
+        ----------
+        data : Compressed
+            The unique (x, t_x, T) rows of a customer table.
+        idx : numpy.ndarray, optional
+            A subset of those rows.
+
+        Returns
+        -------
+        ConditionalPredictor
+        """
         sel = slice(None) if idx is None else idx
         return ConditionalPredictor(
             self._model,

@@ -280,9 +280,8 @@ def maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
     """:func:`_maximise` with one BLAS thread.
 
     The objectives' vector products gain nothing from more threads, and NumPy and SciPy each
-    bring their own OpenBLAS, whose idle threads spin: on two cores each L-BFGS-B step (a few
-    BLAS calls on four numbers) then took 1-10 ms, and the BG/NBD + Gamma-Gamma fit at a
-    million customers 0.75 s instead of 0.41 s.
+    bring their own OpenBLAS, whose idle threads spin and slow every L-BFGS-B step (a few
+    BLAS calls on four numbers) many times over on a machine with few cores.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _maximise(objective, x0, total_weight)

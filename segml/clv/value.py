@@ -238,7 +238,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
             raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
         data = model._compressed(table)  # once: every node is evaluated on the unique rows
         return pd.Series(
-            self._discounted_unique(model._predictor(data), h, delta)[data.inverse],
+            self._discounted_unique(model.predictor(data), h, delta)[data.inverse],
             index=table.index,
             name="discounted_purchases",
         )
@@ -295,7 +295,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
         discount_rate_per_unit(discount_rate, self.unit_ or "W")  # validates the rate
         model = self.frequency_model_
         data = model._compressed(table)  # validated and compressed once for every column
-        predictor = model._predictor(data)
+        predictor = model.predictor(data)
         purchases = predictor.expected(h)
         if discount_rate == 0:
             discounted = purchases

@@ -59,8 +59,8 @@ class _Column:
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
     """``pandas.Categorical.from_codes`` of categories that are unique by construction.
 
-    pandas' own check of the categories hashes them as Python strings (60 MB of objects
-    at a million ids, cached with the categories); it is skipped when pandas allows.
+    pandas' own check of the categories hashes them as Python strings (one object per id,
+    cached with the categories); it is skipped when pandas allows.
     """
     fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
     dtype = fastpath(categories, False) if fastpath else pd.CategoricalDtype(categories)
@@ -167,8 +167,7 @@ def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -
         or pa.types.is_integer(id_type)
     )
     # A local file read a batch at a time: without pre-buffering (meant for object stores)
-    # the reader holds one batch's column pages, not the row groups read ahead and kept
-    # (10M rows: Arrow's memory at most 47 instead of 203 MB, no slower).
+    # the reader holds one batch's column pages, not the row groups read ahead and kept.
     source = pq.ParquetFile(path, pre_buffer=False, buffer_size=BUFFER_BYTES)
     rows = source.metadata.num_rows
     if rows == 0:
@@ -180,8 +179,8 @@ def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -
         for col, filler in fillers.items():
             filler.add(batch.column(col))
         del batch
-    # The reader keeps Arrow buffers until it is gone (160 MB after the last batch of a
-    # ten-million-row log); then the allocator can give them back with the batches'.
+    # The reader keeps Arrow buffers until it is gone; then the allocator can give them
+    # back with the batches'.
     source.close()
     del source
     release_arrow_memory()

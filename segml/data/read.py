@@ -128,7 +128,7 @@ def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, An
     column with missing ids or ids with surrounding blanks takes the general route.
     """
     # Through the array, not the .cat accessor: that one checks the categories for
-    # uniqueness with an index of Python strings (60 MB at a million ids, then cached).
+    # uniqueness with an index of Python strings (one object per id, then cached).
     array = cast(pd.Categorical, values.array)
     categories = array.categories
     if pd.api.types.is_integer_dtype(categories.dtype):
@@ -374,97 +374,24 @@ def _read_transactions(
 ) -> tuple[pd.DataFrame, _Codes | None]:
     """:func:`read_transactions`, plus the factorized customer ids of the result when they
     are still valid (summarize reuses them instead of hashing ten million ids again)."""
-    for name, value, allowed in (
-        ("returns", returns, ("net", "drop")),
-        ("zero_amounts", zero_amounts, ("keep", "drop")),
-        ("duplicates", duplicates, ("keep", "drop")),
-    ):
-        if value not in allowed:
-            raise DataError(f"{name}={value!r} is not one of {allowed}.")
+    _check_choices(returns=returns, zero_amounts=zero_amounts, duplicates=duplicates)
     roles = {"customer": customer, "time": time}
-    if amount is not None:
-        roles["amount"] = amount
-    if quantity is not None:
-        roles["quantity"] = quantity
-    for i, col in enumerate(keep):
-        roles[f"keep[{i}]"] = col
+    roles |= {"amount": amount} if amount is not None else {}
+    roles |= {"quantity": quantity} if quantity is not None else {}
+    roles |= {f"keep[{i}]": col for i, col in enumerate(keep)}
     if thousands is not None:
         csv_options["thousands"] = thousands
     frame = _read_source(source, [customer, time], list(roles.values()), **csv_options)
     _missing_columns(frame, roles, "the transaction data")
-
     report = DataQualityReport(rows_read=len(frame))
-    # Columns are collected first and become one frame at the end (inserting columns one
-    # by one into a frame costs a copy each at ten million rows).
-    out: Any = {}
-    out["customer_id"], id_codes = _ids_with_codes(frame[customer].reset_index(drop=True))
-    out["date"] = _parse_times(frame[time].reset_index(drop=True), time_format, timezone, report)
-    if amount is not None:
-        raw_amount = frame[amount].reset_index(drop=True)
-        if thousands is not None and not pd.api.types.is_numeric_dtype(raw_amount.dtype):
-            raw_amount = raw_amount.astype("str").str.replace(thousands, "", regex=False)
-        if pd.api.types.is_numeric_dtype(raw_amount.dtype) and not pd.api.types.is_bool_dtype(
-            raw_amount.dtype
-        ):
-            out["amount"] = _floats(raw_amount)
-            separated = 0  # numbers: nothing was text
-        else:
-            numeric = pd.to_numeric(raw_amount, errors="coerce").astype("float64")
-            out["amount"] = numeric
-            unparsed = raw_amount[numeric.isna() & raw_amount.notna()].astype("str")
-            separated = unparsed.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").sum()
-        if separated:
-            report.note(
-                f"{int(separated):,} amounts look like numbers with thousands separators "
-                "(e.g. '1,234.50'); pass thousands=',' to read them"
-            )
-    if quantity is not None:
-        out["n_items"] = pd.to_numeric(frame[quantity].reset_index(drop=True), errors="coerce")
-    for col in keep:
-        out[col] = frame[col].reset_index(drop=True)
-    out = pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
-
+    out, id_codes = _canonical(frame, roles, keep, time_format, timezone, thousands, report)
     if len(out) == 0:
         raise DataError("the transaction data has no rows.")
-
-    # Ids with codes have none missing (no pass over a million strings to find that out).
-    ok = np.ones(len(out), dtype=bool) if id_codes else out["customer_id"].notna().to_numpy().copy()
-    report.drop("missing_customer_id", int((~ok).sum()))
-    bad_time = out["date"].isna().to_numpy() & ok
-    if bad_time.any() and bad_time.sum() == ok.sum():
-        sample = frame[time].reset_index(drop=True)[bad_time].head(5).tolist()
-        raise DataError(
-            f"no timestamp in column {time!r} could be parsed with format "
-            f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}. Pass "
-            "time_format='%Y%m%d' (or the format your data uses)."
-        )
-    report.drop("unparsable_time", int(bad_time.sum()), _ids(out, bad_time))
-    ok &= ~bad_time
-    if amount is not None:
-        values = out["amount"].to_numpy()
-        # Two reductions (no 80 MB temporaries) settle the usual case: NaN propagates into
-        # min/max, infinities and extremes exceed the bound.
-        if len(values) and not (values.min() >= -MAX_AMOUNT and values.max() <= MAX_AMOUNT):
-            with np.errstate(invalid="ignore"):
-                suspect = ~(np.abs(values) <= MAX_AMOUNT)
-            bad_amount = np.isnan(values) & ok
-            report.drop("invalid_amount", int(bad_amount.sum()), _ids(out, bad_amount))
-            ok &= ~bad_amount
-            inf_amount = np.isinf(values) & ok
-            report.drop("non_finite_amount", int(inf_amount.sum()), _ids(out, inf_amount))
-            ok &= ~inf_amount
-            huge = suspect & ok
-            report.drop("extreme_amount", int(huge.sum()), _ids(out, huge))
-            ok &= ~huge
-    if not ok.any():
-        raise DataError(
-            f"no valid row in the transaction data: {report.rows_read:,} rows read, all "
-            f"dropped ({report.dropped}). Check the column mapping and formats."
-        )
+    ok = _valid_rows(out, frame[time], time, time_format, id_codes is not None, report)
     if not ok.all():
         out = out.loc[ok].reset_index(drop=True)
         id_codes = None  # first appearances may have moved
-    del ok, bad_time  # masks of every row: not kept through the duplicate check
+    del ok  # a mask of every row: not kept through the duplicate check
     future = (out["date"] > pd.Timestamp.now()).to_numpy()
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
     del future
@@ -490,3 +417,110 @@ def _read_transactions(
         if len(out) != n_before:
             codes = None  # rows went: first appearances (the codes' order) may have moved
     return attach(out, report), codes
+
+
+def _check_choices(**choices: str) -> None:
+    allowed = {"returns": ("net", "drop"), "zero_amounts": ("keep", "drop")}
+    allowed["duplicates"] = ("keep", "drop")
+    for name, value in choices.items():
+        if value not in allowed[name]:
+            raise DataError(f"{name}={value!r} is not one of {allowed[name]}.")
+
+
+def _canonical(
+    frame: pd.DataFrame,
+    roles: dict[str, str],
+    keep: Sequence[str],
+    time_format: str | None,
+    timezone: str,
+    thousands: str | None,
+    report: DataQualityReport,
+) -> tuple[pd.DataFrame, tuple[np.ndarray, Any] | None]:
+    """The canonical columns (customer_id, date, amount, n_items, kept ones), unvalidated,
+    and the ids' factorization when it came free."""
+    # Columns are collected first and become one frame at the end (inserting columns one
+    # by one into a frame costs a copy each at ten million rows).
+    out: Any = {}
+    out["customer_id"], id_codes = _ids_with_codes(frame[roles["customer"]].reset_index(drop=True))
+    out["date"] = _parse_times(
+        frame[roles["time"]].reset_index(drop=True), time_format, timezone, report
+    )
+    if "amount" in roles:
+        out["amount"] = _amounts(frame[roles["amount"]].reset_index(drop=True), thousands, report)
+    if "quantity" in roles:
+        quantity = frame[roles["quantity"]].reset_index(drop=True)
+        out["n_items"] = pd.to_numeric(quantity, errors="coerce")
+    for col in keep:
+        out[col] = frame[col].reset_index(drop=True)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False), id_codes
+
+
+def _amounts(raw: pd.Series, thousands: str | None, report: DataQualityReport) -> Any:
+    """Amounts as float64 (NaN where unreadable), noting text that has thousands separators."""
+    if thousands is not None and not pd.api.types.is_numeric_dtype(raw.dtype):
+        raw = raw.astype("str").str.replace(thousands, "", regex=False)
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        return _floats(raw)  # numbers: nothing was text
+    numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
+    unparsed = raw[numeric.isna() & raw.notna()].astype("str")
+    separated = unparsed.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?").sum()
+    if separated:
+        report.note(
+            f"{int(separated):,} amounts look like numbers with thousands separators "
+            "(e.g. '1,234.50'); pass thousands=',' to read them"
+        )
+    return numeric
+
+
+def _valid_rows(
+    out: pd.DataFrame,
+    raw_times: pd.Series,
+    time: str,
+    time_format: str | None,
+    ids_complete: bool,
+    report: DataQualityReport,
+) -> np.ndarray:
+    """The rows with an id, a parsed time and a usable amount; the others counted."""
+    # Ids with codes have none missing (no pass over a million strings to find that out).
+    ok = np.ones(len(out), dtype=bool) if ids_complete else out["customer_id"].notna().to_numpy()
+    ok = ok.copy()
+    report.drop("missing_customer_id", int((~ok).sum()))
+    bad_time = out["date"].isna().to_numpy() & ok
+    if bad_time.any() and bad_time.sum() == ok.sum():
+        sample = raw_times.reset_index(drop=True)[bad_time].head(5).tolist()
+        raise DataError(
+            f"no timestamp in column {time!r} could be parsed with format "
+            f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}. Pass "
+            "time_format='%Y%m%d' (or the format your data uses)."
+        )
+    report.drop("unparsable_time", int(bad_time.sum()), _ids(out, bad_time))
+    ok &= ~bad_time
+    if "amount" in out.columns:
+        ok &= _valid_amounts(out, ok, report)
+    if not ok.any():
+        raise DataError(
+            f"no valid row in the transaction data: {report.rows_read:,} rows read, all "
+            f"dropped ({report.dropped}). Check the column mapping and formats."
+        )
+    return ok
+
+
+def _valid_amounts(out: pd.DataFrame, ok: np.ndarray, report: DataQualityReport) -> np.ndarray:
+    """Of the rows ``ok`` so far, those with a finite amount within MAX_AMOUNT."""
+    values = out["amount"].to_numpy()
+    # Two reductions (no temporaries of every row) settle the usual case: NaN propagates into
+    # min/max, infinities and extremes exceed the bound.
+    if not len(values) or (values.min() >= -MAX_AMOUNT and values.max() <= MAX_AMOUNT):
+        return ok
+    ok = ok.copy()
+    with np.errstate(invalid="ignore"):
+        suspect = ~(np.abs(values) <= MAX_AMOUNT)
+    for reason, bad in (
+        ("invalid_amount", np.isnan(values)),
+        ("non_finite_amount", np.isinf(values)),
+        ("extreme_amount", suspect),
+    ):
+        bad &= ok
+        report.drop(reason, int(bad.sum()), _ids(out, bad))
+        ok &= ~bad
+    return ok

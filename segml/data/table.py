@@ -32,7 +32,7 @@ from segml.data._fast.order import (
     _stable_argsort,
 )
 from segml.data.attributes import join_attributes
-from segml.data.quality import attach, quality_report
+from segml.data.quality import DataQualityReport, attach, quality_report
 from segml.data.quality import example_ids as _ids
 from segml.data.read import Source, _floats, _missing_columns, _read_source, _read_transactions
 from segml.errors import DataError
@@ -261,45 +261,8 @@ def summarize(
     (2457, 1882)
     """
     unit_key = _unit(unit)
-    cal_end = _timestamp(calibration_end, "calibration_end")
-    hold_end = None if holdout_end is None else _timestamp(holdout_end, "holdout_end")
-    if hold_end is not None and hold_end <= cal_end:
-        raise DataError(
-            f"holdout_end ({hold_end.date()}) must be after calibration_end ({cal_end.date()})."
-        )
-    if isinstance(transactions, str | os.PathLike):
-        transactions = _read_source(transactions, ["customer_id", "date"])
-    if not isinstance(transactions, pd.DataFrame):
-        raise DataError(
-            f"summarize expects a pandas DataFrame of transactions or the path of a "
-            f"transaction file, got {type(transactions).__name__}."
-        )
-    known_codes: _Codes | None = None
-    try:
-        report = quality_report(transactions)
-        tx = transactions
-        # Returns netted into their day's purchases count as kept but are not rows any more.
-        removed = report.rows_kept - report.flagged.get("returns_netted_same_day", 0) - len(tx)
-        if removed > 0:
-            report.flag("rows_removed_by_caller_after_read", removed)
-            report.note(
-                f"{removed:,} rows were removed from the read_transactions output before "
-                "summarize (by the caller, not by segml)"
-            )
-    except DataError:
-        has_amount = "amount" in transactions.columns
-        extras = [
-            c
-            for c in transactions.columns
-            if c not in ("customer_id", "date", "amount")
-            and pd.api.types.is_numeric_dtype(transactions[c])
-        ]
-        tx, known_codes = _read_transactions(
-            transactions, amount="amount" if has_amount else None, keep=extras
-        )
-        report = quality_report(tx)
-    _missing_columns(tx, {"customer": "customer_id", "time": "date"}, "the transactions")
-
+    cal_end, hold_end = _windows(calibration_end, holdout_end)
+    tx, report, known_codes = _validated_log(transactions)
     unit_ns = UNIT_DAYS[unit_key] * _DAY_NS
     codes, uniques, known_order = known_codes or (
         *pd.factorize(tx["customer_id"], sort=False),
@@ -308,12 +271,7 @@ def summarize(
     times = tx["date"].to_numpy("datetime64[ns]").view("i8")  # a view, never modified
     has_amount = "amount" in tx.columns
     amount = tx["amount"].to_numpy("float64") if has_amount else np.zeros(len(tx))
-    extra_cols = [
-        c
-        for c in tx.columns
-        if c not in ("customer_id", "date", "amount") and pd.api.types.is_numeric_dtype(tx[c])
-    ]
-
+    extra_cols = _extra_columns(tx)
     cal_ns = cal_end.value
     end_ns = (hold_end if hold_end is not None else cal_end).value
     # A row is inside the window when its time is before ``cut``. With merge_same_day that is
@@ -323,47 +281,17 @@ def summarize(
     inside = times < cut
     n_inside = int(inside.sum())
     report.drop("after_window", len(times) - n_inside, _ids(tx, ~inside))
-
-    # Sort by (customer, time), rows after the window last (and then cut off). With times
-    # floored to days one stable argsort of a combined key does it (same order as the
-    # lexsort, several times faster).
-    order: _Order | None = None
-    key: np.ndarray | None = None
-    if merge_same_day and known_order is not None:
-        # read_transactions already sorted these rows by (customer, day) for its
-        # duplicate check: keep that order, rows in the window only (rows in order keep
-        # them by their times, below).
-        order = known_order
-        if n_inside < len(times) and not isinstance(order, slice):
-            order = _kept(order, inside)
-    elif merge_same_day:
-        if _in_time_order(times):
-            # The rows in the window come first (a row is in by its day).
-            order = _counting_order(codes[:n_inside], len(uniques))
-        elif (layout := _key_layout(codes, times)) is not None and _in_key_order(
-            codes, times, layout
-        ):
-            # Already in (customer, day) order: the rows in the window, as they are.
-            order = slice(0, len(times))
-        else:
-            key = None if layout is None else _customer_day_key(codes, times, layout)
-    if order is None and key is not None:
-        if n_inside < len(times):
-            key[~inside] = int(key.max()) + 1  # after every real key
-        order = _stable_argsort(key)[:n_inside]
-    elif order is None:
-        order = np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    del inside, known_codes, known_order, key  # the window is told by the times from here
+    order = _window_order(codes, len(uniques), times, inside, n_inside, merge_same_day, known_order)
+    del inside, known_codes, known_order  # the window is told by the times from here
     # The sorted rows become events and customers a slice at a time (each customer within
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
-    columns = {c: _floats(tx[c]) for c in extra_cols}
     found, merged = _customers(
         order,
         codes,
         len(uniques),
         times,
         amount,
-        columns,
+        {c: _floats(tx[c]) for c in extra_cols},
         cal_ns,
         merge_same_day,
         holdout=hold_end is not None,
@@ -371,7 +299,7 @@ def summarize(
         # an order of row numbers lists the rows in the window only.
         before=cut if isinstance(order, slice) and n_inside < len(times) else None,
     )
-    del order, columns
+    del order
     if merge_same_day:
         report.flag("same_day_rows_merged", merged)
         if merged:
@@ -382,10 +310,128 @@ def summarize(
             f"no customer made a first purchase by calibration_end={cal_end.date()}; the "
             f"first transaction in the data is on {first.date()}. Move calibration_end later."
         )
-    n_all = len(uniques)
-    cust = found["code"]
-    in_cohort = np.zeros(n_all, dtype=bool)
-    in_cohort[cust] = True
+    _count_late_customers(tx, codes, times, found["code"], len(uniques), cut, report)
+    del codes  # per row: not needed for the table
+    columns = _table_columns(found, cal_ns, unit_ns, has_amount, extra_cols)
+    if hold_end is not None:
+        columns["holdout_frequency"] = found["holdout_frequency"]
+        if has_amount:
+            columns["holdout_revenue"] = found["holdout_revenue"]
+        columns["holdout_duration"] = np.full(
+            len(found["code"]), (hold_end.value - cal_ns) / unit_ns
+        )
+    table = pd.DataFrame(columns, index=_id_index(uniques, found["code"]), copy=False)
+    if customers is not None:
+        table = join_attributes(table, customers, customer_key, report)
+    table.attrs[_TABLE_ATTR] = {
+        "unit": unit_key,
+        "calibration_end": cal_end.isoformat(),
+        "holdout_end": None if hold_end is None else hold_end.isoformat(),
+        "merge_same_day": merge_same_day,
+    }
+    return attach(table, report)
+
+
+def _windows(calibration_end: Any, holdout_end: Any) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    cal_end = _timestamp(calibration_end, "calibration_end")
+    hold_end = None if holdout_end is None else _timestamp(holdout_end, "holdout_end")
+    if hold_end is not None and hold_end <= cal_end:
+        raise DataError(
+            f"holdout_end ({hold_end.date()}) must be after calibration_end ({cal_end.date()})."
+        )
+    return cal_end, hold_end
+
+
+def _extra_columns(tx: pd.DataFrame) -> list[str]:
+    """Further numeric columns of a log: their first-purchase values become ``first_<col>``."""
+    return [
+        c
+        for c in tx.columns
+        if c not in ("customer_id", "date", "amount") and pd.api.types.is_numeric_dtype(tx[c])
+    ]
+
+
+def _validated_log(
+    transactions: Any,
+) -> tuple[pd.DataFrame, DataQualityReport, _Codes | None]:
+    """The log as read_transactions leaves it, its report and, when known, its id codes."""
+    if isinstance(transactions, str | os.PathLike):
+        transactions = _read_source(transactions, ["customer_id", "date"])
+    if not isinstance(transactions, pd.DataFrame):
+        raise DataError(
+            f"summarize expects a pandas DataFrame of transactions or the path of a "
+            f"transaction file, got {type(transactions).__name__}."
+        )
+    try:
+        report = quality_report(transactions)
+    except DataError:  # not read by read_transactions: validate it the same way
+        has_amount = "amount" in transactions.columns
+        tx, known_codes = _read_transactions(
+            transactions,
+            amount="amount" if has_amount else None,
+            keep=_extra_columns(transactions),
+        )
+        return tx, quality_report(tx), known_codes
+    # Returns netted into their day's purchases count as kept but are not rows any more.
+    netted = report.flagged.get("returns_netted_same_day", 0)
+    removed = report.rows_kept - netted - len(transactions)
+    if removed > 0:
+        report.flag("rows_removed_by_caller_after_read", removed)
+        report.note(
+            f"{removed:,} rows were removed from the read_transactions output before "
+            "summarize (by the caller, not by segml)"
+        )
+    _missing_columns(transactions, {"customer": "customer_id", "time": "date"}, "the transactions")
+    return transactions, report, None
+
+
+def _window_order(
+    codes: np.ndarray,
+    n_codes: int,
+    times: np.ndarray,
+    inside: np.ndarray,
+    n_inside: int,
+    merge_same_day: bool,
+    known_order: _Order | None,
+) -> _Order:
+    """The rows inside the window in (customer, time) order (a slice when already so)."""
+    if not merge_same_day:
+        return np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
+    if known_order is not None:
+        # read_transactions already sorted these rows by (customer, day) for its
+        # duplicate check: keep that order, rows in the window only (rows in order keep
+        # them by their times, in _customers).
+        if n_inside < len(times) and not isinstance(known_order, slice):
+            return _kept(known_order, inside)
+        return known_order
+    if _in_time_order(times):
+        # The rows in the window come first (a row is in by its day).
+        return _counting_order(codes[:n_inside], n_codes)
+    layout = _key_layout(codes, times)
+    if layout is None:
+        return np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
+    if _in_key_order(codes, times, layout):
+        return slice(0, len(times))  # already in (customer, day) order
+    # With times floored to days one stable argsort of a combined key sorts by (customer,
+    # day), rows after the window last (then cut off): same order as the lexsort, faster.
+    key = _customer_day_key(codes, times, layout)
+    if n_inside < len(times):
+        key[~inside] = int(key.max()) + 1  # after every real key
+    return _stable_argsort(key)[:n_inside]
+
+
+def _count_late_customers(
+    tx: pd.DataFrame,
+    codes: np.ndarray,
+    times: np.ndarray,
+    cohort: np.ndarray,
+    n_codes: int,
+    cut: int,
+    report: DataQualityReport,
+) -> None:
+    """Count the rows and customers in the window whose first purchase is after calibration."""
+    in_cohort = np.zeros(n_codes, dtype=bool)
+    in_cohort[cohort] = True
     n_late = 0
     for begin in range(0, len(codes), _order.SLICE_ROWS):  # counted first: no mask when none
         part = slice(begin, begin + _order.SLICE_ROWS)
@@ -394,12 +440,18 @@ def summarize(
     late_customers = len(distinct(codes[late_rows])) if n_late else 0
     report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
     report.flag("customers_first_seen_after_calibration", late_customers)
-    del late_rows, in_cohort, codes  # per row: not needed for the table
 
+
+def _table_columns(
+    found: dict[str, np.ndarray],
+    cal_ns: int,
+    unit_ns: float,
+    has_amount: bool,
+    extra_cols: list[str],
+) -> dict[str, np.ndarray]:
+    """The calibration columns of the customer table, none copied."""
     n_tx, first_t, last_t = found["n_tx"], found["first_t"], found["last_t"]
     freq = n_tx - 1
-
-    # All columns at once, none copied: inserting one into a frame copies it.
     first_dates = first_t.view("datetime64[ns]")
     columns = {
         "frequency": freq,
@@ -419,21 +471,7 @@ def summarize(
         columns["total_revenue"] = revenue
     for col in extra_cols:
         columns[f"first_{col}"] = found[f"first_{col}"]
-    if hold_end is not None:
-        columns["holdout_frequency"] = found["holdout_frequency"]
-        if has_amount:
-            columns["holdout_revenue"] = found["holdout_revenue"]
-        columns["holdout_duration"] = np.full(len(cust), (hold_end.value - cal_ns) / unit_ns)
-    table = pd.DataFrame(columns, index=_id_index(uniques, cust), copy=False)
-    if customers is not None:
-        table = join_attributes(table, customers, customer_key, report)
-    table.attrs[_TABLE_ATTR] = {
-        "unit": unit_key,
-        "calibration_end": cal_end.isoformat(),
-        "holdout_end": None if hold_end is None else hold_end.isoformat(),
-        "merge_same_day": merge_same_day,
-    }
-    return attach(table, report)
+    return columns
 
 
 def table_metadata(table: pd.DataFrame) -> dict[str, Any]:

@@ -191,6 +191,29 @@ class TrackingConfig:
 class ExperimentConfig:
     """A validated experiment file (frozen: build a variant with ``dataclasses.replace``).
 
+    Attributes
+    ----------
+    name : str
+        The experiment's name, an identifier (it names the output and model folders).
+    data : DataConfig
+        Where the transactions come from and how the customer table is built.
+    clv : CLVConfig
+        The CLV model.
+    hypotheses : tuple of HypothesisConfig
+        The business hypotheses to test.
+    segmenters : tuple of SegmenterConfig
+        The segmentations to build and compare.
+    evaluation : EvaluationConfig
+        How segmentations are compared and the champion chosen.
+    tracking : TrackingConfig
+        MLflow experiment and registered-model names.
+    description : str
+        Free text.
+    source : pathlib.Path or None
+        The file it was read from.
+    text : str
+        The file's text, as logged to MLflow.
+
     Examples
     --------
     >>> import dataclasses, segml

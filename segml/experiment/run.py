@@ -45,8 +45,8 @@ def _load_data(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame | N
         return make_b2b(d.n_customers, random_state=d.random_state)
     assert d.transactions is not None
     # The log as read_transactions makes it, but with the ids of a Parquet file left as
-    # the Categorical it reads them into: turning ten million codes into strings (1.5 s)
-    # serves nothing here (the data hash is the same either way).
+    # the Categorical it reads them into: turning every code into a string serves nothing
+    # here (the data hash is the same either way).
     tx, _ = _read_transactions(
         d.transactions,
         customer=d.customer,

@@ -160,33 +160,36 @@ class ClusterSegmenter(Segmenter):
             raise DataError(f"features must be unique, got {feats}.")
         return feats
 
+    def _feature_kind(self, col: str, series: pd.Series) -> str:
+        """'log', 'num' or 'cat' for a usable feature, 'constant' for one dropped; counts
+        missing values in ``imputed_`` and constant features in ``dropped_features_``."""
+        missing = int(series.isna().sum())
+        if missing == len(series):
+            raise DataError(
+                f"feature {col!r} is missing for every customer; remove it from features."
+            )
+        if series.nunique(dropna=True) <= 1:
+            self.dropped_features_.append(col)
+            return "constant"
+        if missing:
+            self.imputed_[col] = missing
+        if not _numeric(series):
+            return "cat"
+        values = series.to_numpy("float64", na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        if len(finite) < len(values) - missing:
+            raise DataError(f"feature {col!r} has infinite values; cap or remove them.")
+        return "log" if finite.min() >= 0 and skew(finite) > 1.0 else "num"
+
     def _build_pipeline(self, frame: pd.DataFrame) -> Pipeline:
-        numeric_log, numeric_plain, categorical = [], [], []
+        numeric_log: list[str] = []
+        numeric_plain: list[str] = []
+        categorical: list[str] = []
         self.imputed_: dict[str, int] = {}
         self.dropped_features_: list[str] = []
         for col in frame.columns:
-            series = frame[col]
-            missing = int(series.isna().sum())
-            if missing == len(series):
-                raise DataError(
-                    f"feature {col!r} is missing for every customer; remove it from features."
-                )
-            if series.nunique(dropna=True) <= 1:
-                self.dropped_features_.append(col)
-                continue
-            if missing:
-                self.imputed_[col] = missing
-            if _numeric(series):
-                values = series.to_numpy("float64", na_value=np.nan)
-                finite = values[np.isfinite(values)]
-                if len(finite) < len(values) - missing:
-                    raise DataError(f"feature {col!r} has infinite values; cap or remove them.")
-                if finite.min() >= 0 and skew(finite) > 1.0:
-                    numeric_log.append(col)
-                else:
-                    numeric_plain.append(col)
-            else:
-                categorical.append(col)
+            kind = self._feature_kind(col, frame[col])
+            {"log": numeric_log, "num": numeric_plain, "cat": categorical}.get(kind, []).append(col)
         if self.dropped_features_:
             warnings.warn(
                 f"ClusterSegmenter: constant features {self.dropped_features_} carry no "

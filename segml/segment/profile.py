@@ -65,36 +65,9 @@ def describe_segments(
     scored: dict[int, list[tuple[float, str]]] = {int(s) + low: [] for s in present}
     for col in features:
         series = frame[col]
-        if _is_categorical(series):
-            as_objects = series.astype(object)
-            overall = as_objects.value_counts(normalize=True, dropna=True)
-            for s in present:
-                seg = as_objects[slot == s].value_counts(normalize=True, dropna=True)
-                if len(seg):
-                    level, share = seg.index[0], float(seg.iloc[0])
-                    base = float(overall.get(level, 0.0))
-                    if share >= 0.5 and base > 0 and share >= 1.5 * base:
-                        scored[int(s) + low].append((share / base, f"{col} {level}"))
-            continue
-        values = pd.to_numeric(series, errors="coerce").to_numpy("float64", na_value=np.nan)
-        known = ~np.isnan(values)
-        if known.sum() < 2:
-            continue  # no spread to compare with
-        sd = np.nanstd(values)
-        if not np.isfinite(sd) or sd == 0:
-            continue
-        mean = np.nanmean(values)
-        # every segment's mean in one pass (a segment without values gets none)
-        if known.all():
-            sums, counts = np.bincount(slot, weights=values), sizes
-        else:
-            sums = np.bincount(slot[known], weights=values[known], minlength=len(sizes))
-            counts = np.bincount(slot[known], minlength=len(sizes))
-        high, low_word = _WORDS.get(col, (f"high {col}", f"low {col}"))
-        for s in present:
-            z = (sums[s] / counts[s] - mean) / sd if counts[s] else 0.0
-            if abs(z) >= 0.3:
-                scored[int(s) + low].append((abs(z), high if z > 0 else low_word))
+        score = _categorical_words if _is_categorical(series) else _numeric_words
+        for s, strength, word in score(col, series, slot, sizes, present):
+            scored[int(s) + low].append((strength, word))
     names: dict[int, str] = {}
     used: dict[str, int] = {}
     for label, found in sorted(scored.items()):
@@ -106,6 +79,50 @@ def describe_segments(
         used[name] = used.get(name, 0) + 1
         names[label] = name if used[name] == 1 else f"{name} #{used[name]}"
     return names
+
+
+def _categorical_words(
+    col: str, series: pd.Series, slot: np.ndarray, sizes: np.ndarray, present: np.ndarray
+) -> list[tuple[int, float, str]]:
+    """(segment slot, strength, words) for a level dominating a segment."""
+    as_objects = series.astype(object)
+    overall = as_objects.value_counts(normalize=True, dropna=True)
+    out = []
+    for s in present:
+        seg = as_objects[slot == s].value_counts(normalize=True, dropna=True)
+        if len(seg):
+            level, share = seg.index[0], float(seg.iloc[0])
+            base = float(overall.get(level, 0.0))
+            if share >= 0.5 and base > 0 and share >= 1.5 * base:
+                out.append((int(s), share / base, f"{col} {level}"))
+    return out
+
+
+def _numeric_words(
+    col: str, series: pd.Series, slot: np.ndarray, sizes: np.ndarray, present: np.ndarray
+) -> list[tuple[int, float, str]]:
+    """(segment slot, |z|, words) for segment means at least 0.3 SD from the overall mean."""
+    values = pd.to_numeric(series, errors="coerce").to_numpy("float64", na_value=np.nan)
+    known = ~np.isnan(values)
+    if known.sum() < 2:
+        return []  # no spread to compare with
+    sd = np.nanstd(values)
+    if not np.isfinite(sd) or sd == 0:
+        return []
+    mean = np.nanmean(values)
+    # every segment's mean in one pass (a segment without values gets none)
+    if known.all():
+        sums, counts = np.bincount(slot, weights=values), sizes
+    else:
+        sums = np.bincount(slot[known], weights=values[known], minlength=len(sizes))
+        counts = np.bincount(slot[known], minlength=len(sizes))
+    high, low_word = _WORDS.get(col, (f"high {col}", f"low {col}"))
+    out = []
+    for s in present:
+        z = (sums[s] / counts[s] - mean) / sd if counts[s] else 0.0
+        if abs(z) >= 0.3:
+            out.append((int(s), abs(z), high if z > 0 else low_word))
+    return out
 
 
 def profile(

@@ -92,6 +92,42 @@ class RuleSegmenter(Segmenter):
                 stacklevel=3,
             )
 
+    @classmethod
+    def of_rules(cls, rules: Sequence[tuple[str, str]], default: str = "other") -> RuleSegmenter:
+        """A segmenter applying ``rules`` as given, ready without a table to fit on (for
+        rules learnt elsewhere, such as a value tree's leaves).
+
+        Parameters
+        ----------
+        rules : sequence of (name, rule)
+            First match wins.
+        default : str
+            Name of the customers no rule matches (label ``-1``).
+
+        Returns
+        -------
+        RuleSegmenter
+        """
+        obj = cls(rules, default=default)
+        obj._compiled = obj._parsed()
+        obj.segment_names_ = {i: name for i, (name, _) in enumerate(obj._compiled)}
+        obj.segment_names_[-1] = default
+        obj.columns_ = frozenset().union(*(r.columns for _, r in obj._compiled))
+        return obj
+
+    def assign(self, table: pd.DataFrame) -> np.ndarray:
+        """The label of the first matching rule for each row of ``table`` (``-1`` for none).
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        return self._predict(table)
+
     def _predict(self, table: pd.DataFrame) -> np.ndarray:
         if not hasattr(self, "_compiled"):
             self._compiled = self._parsed()

@@ -37,6 +37,7 @@ array([False,  True])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -220,43 +221,51 @@ class _Evaluator:
         return (~inside & known) if node.negated else (inside & known)
 
     def truth(self, node: Any) -> np.ndarray:
-        if isinstance(node, Compare):
-            return self.compare(node)
-        if isinstance(node, InList):
-            return self.in_list(node)
-        if isinstance(node, Between):
-            return self.between(node)
-        if isinstance(node, IsNull):
-            values, _, is_col = self.value(node.operand)
-            if not is_col:
-                raise self.error("'is null' needs a column on its left", node.pos)
-            miss = np.asarray(pd.isna(values), dtype=bool)
-            return ~miss if node.negated else miss
-        if isinstance(node, Not):
-            return ~self.truth(node.operand)
-        if isinstance(node, BoolOp):
-            parts = [self.truth(p) for p in node.operands]
-            out = parts[0].copy()
-            for p in parts[1:]:
-                out = (out & p) if node.op == "and" else (out | p)
-            return out
-        if isinstance(node, Column):
-            values, kind = self.column(node)
-            if kind != "boolean":
-                raise self.error(
-                    f"column {node.name!r} is {_article(kind)}, not a condition; compare it, "
-                    f"e.g. '{node.name} > 0'",
-                    node.pos,
-                )
-            arr, miss = _array(values, self.n)
-            return np.asarray(arr == True, dtype=bool) & ~miss  # noqa: E712
-        if isinstance(node, Literal):
-            if isinstance(node.value, bool):
-                return np.full(self.n, node.value)
-            raise self.error(f"{node.value!r} on its own is not a condition", node.pos)
-        raise self.error(
-            "cannot evaluate this part of the rule", node_pos(node)
-        )  # pragma: no cover
+        handlers: dict[type, Callable[[Any], np.ndarray]] = {
+            Compare: self.compare,
+            InList: self.in_list,
+            Between: self.between,
+            IsNull: self.is_null,
+            Not: lambda n: ~self.truth(n.operand),
+            BoolOp: self.bool_op,
+            Column: self.flag,
+            Literal: self.constant,
+        }
+        handler = handlers.get(type(node))
+        if handler is None:  # pragma: no cover
+            raise self.error("cannot evaluate this part of the rule", node_pos(node))
+        return handler(node)
+
+    def is_null(self, node: IsNull) -> np.ndarray:
+        values, _, is_col = self.value(node.operand)
+        if not is_col:
+            raise self.error("'is null' needs a column on its left", node.pos)
+        miss = np.asarray(pd.isna(values), dtype=bool)
+        return ~miss if node.negated else miss
+
+    def bool_op(self, node: BoolOp) -> np.ndarray:
+        parts = [self.truth(p) for p in node.operands]
+        out = parts[0].copy()
+        for p in parts[1:]:
+            out = (out & p) if node.op == "and" else (out | p)
+        return out
+
+    def flag(self, node: Column) -> np.ndarray:
+        """A boolean column on its own."""
+        values, kind = self.column(node)
+        if kind != "boolean":
+            raise self.error(
+                f"column {node.name!r} is {_article(kind)}, not a condition; compare it, "
+                f"e.g. '{node.name} > 0'",
+                node.pos,
+            )
+        arr, miss = _array(values, self.n)
+        return np.asarray(arr == True, dtype=bool) & ~miss  # noqa: E712
+
+    def constant(self, node: Literal) -> np.ndarray:
+        if isinstance(node.value, bool):
+            return np.full(self.n, node.value)
+        raise self.error(f"{node.value!r} on its own is not a condition", node.pos)
 
 
 def _article(kind: str) -> str:

@@ -181,11 +181,7 @@ class ValueTreeSegmenter(Segmenter):
             (f"{letter}: {label}", text)
             for letter, (label, _, text) in zip(letters, leaves, strict=True)
         ]
-        self.rule_segmenter_ = RuleSegmenter(self.rules_, default="other")
-        self.rule_segmenter_._compiled = self.rule_segmenter_._parsed()
-        self.rule_segmenter_.segment_names_ = {i: n for i, (n, _) in enumerate(self.rules_)}
-        self.rule_segmenter_.segment_names_[-1] = "other"
-        self.rule_segmenter_.columns_ = frozenset(feats)
+        self.rule_segmenter_ = RuleSegmenter.of_rules(self.rules_, default="other")
         self.segment_names_ = dict(self.rule_segmenter_.segment_names_)
         self.columns_ = frozenset(
             {e["column"] for e in self.encoding_}
@@ -238,7 +234,7 @@ class ValueTreeSegmenter(Segmenter):
         return out
 
     def _predict(self, table: pd.DataFrame) -> np.ndarray:
-        return self.rule_segmenter_._predict(table)
+        return self.rule_segmenter_.assign(table)
 
     def to_rule_segmenter(self) -> RuleSegmenter:
         """The leaves as a :class:`RuleSegmenter` (unfitted; fit it on any table)."""
@@ -261,8 +257,7 @@ class ValueTreeSegmenter(Segmenter):
         path = directory / _TREE_FILE
         if path.exists():
             obj.tree_ = joblib.load(path)
-        obj.rule_segmenter_ = RuleSegmenter(obj.rules_, default="other")
-        obj.rule_segmenter_._compiled = obj.rule_segmenter_._parsed()
+        obj.rule_segmenter_ = RuleSegmenter.of_rules(obj.rules_, default="other")
         return obj
 
 

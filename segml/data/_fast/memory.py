@@ -8,8 +8,7 @@ def release_arrow_memory() -> None:
 
     Arrow's default pool (mimalloc or jemalloc) holds on to freed pages for reuse; pandas'
     string columns and pyarrow's compute functions allocate there. Between the stages of a
-    long operation they would otherwise stay resident under the peak of the next stage
-    (10M transactions: 40 MB of the customer table's peak).
+    long operation they would otherwise stay resident under the peak of the next stage.
     """
     import pyarrow as pa
 

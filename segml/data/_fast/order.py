@@ -24,8 +24,7 @@ except ImportError:  # pragma: no cover - pandas moved it; the general sort stil
 
 
 #: Rows checked, and sorted rows turned into events and customers, at a time (see
-#: :func:`summarize`): about 1.3 MB of working arrays a slice, no slower at 10M rows than
-#: twice as many.
+#: :func:`summarize`): small enough for the working arrays to stay in cache.
 SLICE_ROWS = 1 << 15
 
 
@@ -196,8 +195,8 @@ def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
     pandas' counting sort takes 64-bit codes and returns a 64-bit order: for a whole long
     log that is 16 bytes a row on top of the result. The codes are instead sorted a block
     of customers at a time (their rows found by one pass over the codes), each block's
-    order written into the 32-bit result: 10M rows in time order, 164 -> 81 MB at peak,
-    no slower (each block's counts stay in cache).
+    order written into the 32-bit result: half the memory, no slower (each block's counts
+    stay in cache).
     """
     assert _groupsort_indexer is not None
     n = len(codes)
