@@ -32,6 +32,7 @@ from segml.clv._base import (
 )
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.conditional import p_alive as conditional_p_alive
+from segml.clv.fitting import Estimate, fit_with_fallbacks
 from segml.clv.likelihood import (
     FREQUENCY_LOGLIK,
     standard_errors,
@@ -86,7 +87,8 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             else Compressed.identity(x, t_x, T, weights=w_in)
         )
         cx, ct, cT, w = data.column(0), data.column(1), data.column(2), data.weights
-        params, info, hessian, loglik_at = self._estimate(cx, ct, cT, w)
+        estimate = self._estimate(cx, ct, cT, w)
+        params, hessian, loglik_at = estimate.params, estimate.hessian, estimate.log_likelihood
         loglik = self._loglik_fn()
 
         def total(log_theta: np.ndarray) -> float:
@@ -117,7 +119,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         k = len(self._param_names)
         self.aic_ = 2 * k - 2 * self.log_likelihood_
         self.bic_ = k * np.log(w.sum()) - 2 * self.log_likelihood_
-        self.fit_info_ = info
+        self.fit_info_ = estimate.info
         return self
 
     def _loglik_fn(self) -> Any:
@@ -134,55 +136,38 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             zip(self._param_names, (1.0, max(float(T.max()), 1e-9) / 10, 1.0, 1.0), strict=True)
         )
 
-    def _estimate(
-        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray
-    ) -> tuple[dict[str, float], dict[str, Any], np.ndarray | None, float | None]:
-        """Parameters, how they were found, and the Hessian (in log-parameters) and the
-        log-likelihood at the estimate when the optimiser already knows them."""
+    def _estimate(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> Estimate:
+        """The estimate by segml's maximum likelihood, lifetimes as the fallback."""
         loglik = self._loglik_fn()
-        attempts: list[str] = []
-        best: tuple[float, dict[str, float]] | None = None
+        names = self._param_names
         factory = GRADIENT_OBJECTIVES.get(self._model)
-        if factory is not None:
-            # segml's maximum likelihood with the analytic gradient; lifetimes is the fallback.
+
+        def own() -> Any:
+            assert factory is not None
             guess = self._own_start(x, t_x, T, w)
-            x0 = np.log([guess[n] for n in self._param_names])
-            mle = maximise(factory(x, t_x, T, w), x0, float(w.sum()))
-            attempts.append(
-                "segml L-BFGS-B + Newton: " + ("converged" if mle.converged else mle.message)
+            return maximise(factory(x, t_x, T, w), np.log([guess[n] for n in names]), w.sum())
+
+        def valid(params: dict[str, float], value: float) -> bool:
+            return bool(np.isfinite(value)) and all(
+                np.isfinite(v) and v > 0 for v in params.values()
             )
-            est = dict(zip(self._param_names, map(float, np.exp(mle.log_theta)), strict=True))
-            if mle.converged:
-                return est, {"engine": "segml", "attempts": attempts}, mle.hessian, mle.loglik
-            self._check_boundary(est, len(x), float(w.sum()))
-        for start in self._lifetimes_starts(T):
-            try:
-                params = engine.fit_frequency(self._model, x, t_x, T, w, start)
-            except Exception as exc:  # lifetimes raises several types on failure
-                attempts.append(f"lifetimes from {start}: {type(exc).__name__}")
-                continue
-            value = float(np.sum(w * loglik(params, x, t_x, T)))
-            ok = np.isfinite(value) and all(np.isfinite(v) and v > 0 for v in params.values())
-            attempts.append(f"lifetimes from {start}: log-likelihood {value:.4f}")
-            if ok and (best is None or value > best[0]):
-                best = (value, params)
-            if ok:
-                break
-        if best is not None:
-            polished = self._own_optimiser(x, t_x, T, w, best[1], attempts)
-            if polished is not None and polished[0] > best[0] + 1e-6:
-                attempts.append("segml's optimiser improved on lifetimes' estimate")
-                return polished[1], {"engine": "segml", "attempts": attempts}, None, None
-            return best[1], {"engine": "lifetimes", "attempts": attempts}, None, None
-        for start_value in (0.5, 1.0, 2.0):
-            init = dict.fromkeys(self._param_names, start_value)
-            found = self._own_optimiser(x, t_x, T, w, init, attempts)
-            if found is not None:
-                return found[1], {"engine": "segml", "attempts": attempts}, None, None
-        raise ConvergenceError(
-            f"{self._label} did not converge on {len(x):,} unique customer rows "
-            f"({int(w.sum()):,} customers) after {len(attempts)} attempts: "
-            f"{'; '.join(attempts)}. {_HINT}"
+
+        return fit_with_fallbacks(
+            names=names,
+            own=own if factory is not None else None,
+            accept=lambda _params, mle: bool(mle.converged),
+            on_rejected=lambda est: self._check_boundary(est, len(x), float(w.sum())),
+            lifetimes=lambda start: engine.fit_frequency(self._model, x, t_x, T, w, start),
+            lifetimes_starts=self._lifetimes_starts(T),
+            total_loglik=lambda params: float(np.sum(w * loglik(params, x, t_x, T))),
+            valid=valid,
+            polish=lambda start, attempts: self._own_optimiser(x, t_x, T, w, start, attempts),
+            last_resort=[dict.fromkeys(names, v) for v in (0.5, 1.0, 2.0)],
+            failure=lambda attempts: (
+                f"{self._label} did not converge on {len(x):,} unique customer rows "
+                f"({int(w.sum()):,} customers) after {len(attempts)} attempts: "
+                f"{'; '.join(attempts)}. {_HINT}"
+            ),
         )
 
     def _check_boundary(self, est: dict[str, float], n_rows: int, n_customers: float) -> None:

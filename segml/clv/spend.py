@@ -19,13 +19,14 @@ from segml.clv._base import (
     require_columns,
     segml_version,
 )
+from segml.clv.fitting import Estimate, fit_with_fallbacks
 from segml.clv.likelihood import (
     gamma_gamma_loglik,
     standard_errors,
     standard_errors_from_hessian,
 )
 from segml.clv.objectives import gamma_gamma_objective, maximise
-from segml.errors import ConvergenceError, DataError, examples
+from segml.errors import DataError, examples
 
 __all__ = ["GammaGamma"]
 
@@ -145,7 +146,8 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         fx, fm = x[positive], m[positive]
         data = Compressed.of(fx, fm) if self.compress else Compressed.identity(fx, fm)
         cx, cm, w = data.column(0), data.column(1), data.weights
-        params, info, hessian, loglik = self._estimate(cx, cm, w)
+        estimate = self._estimate(cx, cm, w)
+        params, hessian, loglik = estimate.params, estimate.hessian, estimate.log_likelihood
 
         def total(log_theta: np.ndarray) -> float:
             p = dict(zip(_NAMES, np.exp(log_theta), strict=True))
@@ -171,28 +173,16 @@ class GammaGamma(JSONPersistence, BaseEstimator):
                 f"correlation among repeat buyers is {corr:.2f}; expected spend may be biased.",
                 stacklevel=2,
             )
-        self.fit_info_ = info
+        self.fit_info_ = estimate.info
         return self
 
-    def _estimate(
-        self, x: np.ndarray, m: np.ndarray, w: np.ndarray
-    ) -> tuple[dict[str, float], dict[str, Any], np.ndarray | None, float | None]:
-        """Parameters, how they were found, and the Hessian (in log-parameters) and the
-        log-likelihood at the estimate when the optimiser already knows them."""
-        attempts: list[str] = []
+    def _estimate(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> Estimate:
+        """The estimate by segml's maximum likelihood, lifetimes as the fallback."""
         total_w = float(w.sum())
-        # segml's maximum likelihood with the analytic gradient (the model's data barely
-        # compress, so lifetimes' numerical gradients cost seconds at scale); lifetimes is
-        # the fallback. The start (p = 1, q = 2) puts the population mean at the observed one.
+        # The data barely compress, so lifetimes' numerical gradients are slow at scale:
+        # segml's analytic gradient first. The start (p = 1, q = 2) puts the population mean
+        # at the observed one.
         mean_m = float(np.average(m, weights=w))
-        mle = maximise(gamma_gamma_objective(x, m, w), np.log([1.0, 2.0, mean_m]), total_w)
-        own = dict(zip(_NAMES, map(float, np.exp(mle.log_theta)), strict=True))
-        attempts.append(
-            "segml L-BFGS-B + Newton, analytic gradient: "
-            + ("converged" if mle.converged else mle.message)
-        )
-        if mle.converged and own["q"] > 1:
-            return own, {"engine": "segml", "attempts": attempts}, mle.hessian, mle.loglik
 
         def objective(log_theta: np.ndarray) -> float:
             p = dict(zip(_NAMES, np.exp(log_theta), strict=True))
@@ -200,40 +190,35 @@ class GammaGamma(JSONPersistence, BaseEstimator):
                 value = -float(np.sum(w * gamma_gamma_loglik(p, x, m))) / total_w
             return value if np.isfinite(value) else 1e300
 
-        candidates: list[tuple[float, dict[str, float], str]] = []
-        for start in (None, [1.0, 1.0, 1.0], [0.0, 2.0, 3.0]):
-            try:
-                params = engine.fit_gamma_gamma(x, m, w, start)
-            except Exception as exc:  # lifetimes raises several types on failure
-                attempts.append(f"lifetimes from {start}: {type(exc).__name__}")
-                continue
-            value = -objective(np.log([params[n] for n in _NAMES])) * total_w
-            attempts.append(f"lifetimes from {start}: log-likelihood {value:.4f}")
-            if params["q"] > 1 and np.isfinite(value):
-                candidates.append((value, params, "lifetimes"))
-                break
-        x0 = (
-            np.log([candidates[0][1][n] for n in _NAMES])
-            if candidates
-            else np.log([1.0, 2.0, float(np.mean(m))])
-        )
-        res = minimize(objective, x0, method="L-BFGS-B")
-        attempts.append(f"segml L-BFGS-B: {'converged' if res.success else res.message}")
-        own = dict(zip(_NAMES, map(float, np.exp(res.x)), strict=True))
-        if np.all(np.isfinite(res.x)) and own["q"] > 1 and res.fun < 1e299:
-            candidates.append((-res.fun * total_w, own, "segml"))
-        if not candidates:
-            raise ConvergenceError(
+        def polish(
+            start: dict[str, float], attempts: list[str]
+        ) -> tuple[float, dict[str, float]] | None:
+            res = minimize(objective, np.log([start[n] for n in _NAMES]), method="L-BFGS-B")
+            attempts.append(f"segml L-BFGS-B: {'converged' if res.success else res.message}")
+            own = dict(zip(_NAMES, map(float, np.exp(res.x)), strict=True))
+            if np.all(np.isfinite(res.x)) and own["q"] > 1 and res.fun < 1e299:
+                return -res.fun * total_w, own
+            return None
+
+        return fit_with_fallbacks(
+            names=_NAMES,
+            own=lambda: maximise(
+                gamma_gamma_objective(x, m, w), np.log([1.0, 2.0, mean_m]), total_w
+            ),
+            accept=lambda params, mle: bool(mle.converged) and params["q"] > 1,
+            lifetimes=lambda start: engine.fit_gamma_gamma(x, m, w, start),
+            lifetimes_starts=(None, [1.0, 1.0, 1.0], [0.0, 2.0, 3.0]),
+            total_loglik=lambda params: -objective(np.log([params[n] for n in _NAMES])) * total_w,
+            valid=lambda params, value: params["q"] > 1 and bool(np.isfinite(value)),
+            polish=polish,
+            last_resort=[{"p": 1.0, "q": 2.0, "gamma": float(np.mean(m))}],
+            failure=lambda attempts: (
                 f"Gamma-Gamma did not find an estimate with a finite mean spend (q > 1) on "
                 f"{int(total_w):,} repeat buyers after {len(attempts)} attempts: "
                 f"{'; '.join(attempts)}. Spend may be too heavy-tailed; check extreme "
                 "amounts (refunds, bulk orders) or cap them before fitting."
-            )
-        best = candidates[0]
-        for cand in candidates[1:]:
-            if cand[0] > best[0] + 1e-6:
-                best = cand
-        return best[1], {"engine": best[2], "attempts": attempts}, None, None
+            ),
+        )
 
     def expected_spend(self, table: pd.DataFrame) -> pd.Series:
         """Expected average spend per future transaction, E(M | x, m_x).
