@@ -26,7 +26,7 @@ def _fit(own_converged: bool, lifetimes_results: list, polish_gain: float | None
         attempts.append(f"polish from {start}")
         if polish_gain is None:
             return None
-        return -((start["a"] - 3.0) ** 2) + polish_gain, {"a": 3.0}
+        return polish_gain, {"a": 3.0}  # the log-likelihood at a = 3, plus a gain
 
     return fit_with_fallbacks(
         names=["a"],
