@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from segml._columns import spark_ddl
 from segml._units import UNIT_DAYS
 from segml._units import unit_key as _unit
 from segml.errors import DataError
@@ -21,10 +22,7 @@ from segml.experiment.scoring import OUTPUT_COLUMNS
 __all__ = ["OUTPUT_SCHEMA", "compressed_statistics", "score", "summarize"]
 
 #: Spark DDL of the scores returned by :func:`score`.
-OUTPUT_SCHEMA = (
-    "customer_id string, expected_purchases double, p_alive double, expected_spend double, "
-    "clv double, value_percentile double, segment long, segment_name string, reason string"
-)
+OUTPUT_SCHEMA = spark_ddl(OUTPUT_COLUMNS)
 
 
 def _functions() -> Any:

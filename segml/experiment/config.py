@@ -53,6 +53,7 @@ from typing import Any
 
 import pandas as pd
 
+from segml._columns import table_columns
 from segml._validation import check_name
 from segml.errors import ConfigError, did_you_mean
 from segml.segment.registry import METHODS, parameters
@@ -508,27 +509,8 @@ def _segmenters(items: Any, where: str) -> list[SegmenterConfig]:
 def expected_columns(config: ExperimentConfig) -> set[str]:
     """Columns the experiment's customer table will have (after CLV scoring)."""
     d = config.data
-    cols = {
-        "frequency",
-        "recency",
-        "T",
-        "n_transactions",
-        "first_purchase",
-        "last_purchase",
-        "first_purchase_month",
-        "expected_purchases",
-        "p_alive",
-        "expected_spend",
-        "clv",
-        "value_percentile",
-        "recency_ratio",
-    }
-    if d.dataset or d.amount:
-        cols |= {"monetary_value", "first_amount", "total_revenue"}
-    if d.holdout_end:
-        cols |= {"holdout_frequency", "holdout_duration"}
-        if d.dataset or d.amount:
-            cols.add("holdout_revenue")
+    has_amount = bool(d.dataset or d.amount)
+    cols = table_columns(amount=has_amount, holdout=bool(d.holdout_end))
     if d.dataset:
         cols |= set(_BUILTIN[d.dataset])
     if d.quantity:

@@ -14,23 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml._columns import SCORE_COLUMNS
 from segml.clv import CLVModel
 from segml.errors import DataError, examples
 from segml.segment.base import Segmenter
 
 __all__ = ["OUTPUT_COLUMNS", "percentile_reference", "required_columns", "score_customers"]
 
-OUTPUT_COLUMNS = (
-    "customer_id",
-    "expected_purchases",
-    "p_alive",
-    "expected_spend",
-    "clv",
-    "value_percentile",
-    "segment",
-    "segment_name",
-    "reason",
-)
+#: What the exported model returns for each customer, in order.
+OUTPUT_COLUMNS = SCORE_COLUMNS
 HISTORY = ("frequency", "recency", "T", "monetary_value")
 _COMPUTED = {
     "clv",

@@ -20,35 +20,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from segml._columns import BEHAVIOURAL_COLUMNS
 from segml._version import segml_version
 from segml.errors import DataError
 
 __all__ = ["BEHAVIOURAL_COLUMNS", "STATE_FILE", "Segmenter", "is_targetable"]
 
-#: Columns that describe purchase behaviour or value: a segmentation using any of them cannot
-#: be applied to a prospect. First-order facts (``first_amount``, ``first_<col>``,
-#: ``first_purchase``) are known at acquisition and count as observable.
-BEHAVIOURAL_COLUMNS = frozenset(
-    {
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        "n_transactions",
-        "total_revenue",
-        "last_purchase",
-        "holdout_frequency",
-        "holdout_revenue",
-        "holdout_duration",
-        "clv",
-        "expected_purchases",
-        "p_alive",
-        "expected_spend",
-        "value_percentile",
-        "recency_ratio",
-        "days_since_last",
-    }
-)
 
 STATE_FILE = "segmenter.json"
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segml._columns import arrow_schema
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize
 from segml.errors import DataError
@@ -22,19 +23,7 @@ from segml.experiment.scoring import OUTPUT_COLUMNS
 
 __all__ = ["score_file"]
 
-_SCHEMA = pa.schema(
-    [
-        ("customer_id", pa.string()),
-        ("expected_purchases", pa.float64()),
-        ("p_alive", pa.float64()),
-        ("expected_spend", pa.float64()),
-        ("clv", pa.float64()),
-        ("value_percentile", pa.float64()),
-        ("segment", pa.int64()),
-        ("segment_name", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
+_SCHEMA = arrow_schema(OUTPUT_COLUMNS)
 
 
 class _Writer:
