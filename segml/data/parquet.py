@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from segml.data._fast import encode as _encode
-from segml.data._fast.memory import release_arrow_memory
 
 #: Rows per batch: large enough for vectorised work, small next to a ten-million-row log.
 BATCH_ROWS = 1 << 20
@@ -57,14 +56,10 @@ class _Column:
 
 
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
-    """``pandas.Categorical.from_codes`` of categories that are unique by construction.
-
-    pandas' own check of the categories hashes them as Python strings (one object per id,
-    cached with the categories); it is skipped when pandas allows.
-    """
-    fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)
-    dtype = fastpath(categories, False) if fastpath else pd.CategoricalDtype(categories)
-    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    """``pandas.Categorical.from_codes`` of categories that are unique by construction."""
+    dtype = pd.CategoricalDtype(categories)
+    out: pd.Categorical = pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    return out
 
 
 class _Ids:
@@ -183,9 +178,7 @@ def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -
     # back with the batches'.
     source.close()
     del source
-    release_arrow_memory()
     frame = pd.DataFrame(
         {c: filler.result() for c, filler in fillers.items()}, columns=wanted, copy=False
     )
-    release_arrow_memory()  # and what decoding the ids took
     return frame

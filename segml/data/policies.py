@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.data._fast import enabled
 from segml.data._fast import order as _order
 from segml.data._fast.order import (
+    _code_order,
     _Codes,
-    _counting_order,
     _customer_day_key,
     _in_key_order,
     _in_time_order,
@@ -26,7 +27,8 @@ def _exact_duplicates(
     out: pd.DataFrame, known: tuple[np.ndarray, Any] | None = None
 ) -> tuple[np.ndarray, _Codes]:
     """The marks of ``out.duplicated()`` (later copies of a row), computed faster, and the
-    customer codes of ``out`` (``pandas.factorize`` of the ids) for reuse.
+    customer codes of ``out`` (``pandas.factorize`` of the ids) for reuse; with
+    ``SEGML_FAST=0``, ``out.duplicated()`` itself.
 
     Copies of a row share the customer and the day, so only rows in a (customer, day)
     group of two or more rows (few, in a transaction log) are compared column by column.
@@ -36,9 +38,9 @@ def _exact_duplicates(
 
     times = out["date"].to_numpy("datetime64[ns]").view("i8")
     layout = _key_layout(codes, times)
-    if layout is None:
+    if layout is None or not enabled():
         return out.duplicated().to_numpy(), (codes, uniques, None)
-    counted = _counting_order(codes, len(uniques)) if _in_time_order(times) else None
+    counted = _code_order(codes) if _in_time_order(times) else None
     same = np.empty(max(n - 1, 0), dtype=bool)  # neighbours (in key order) with equal keys
     order: _Order
     if counted is None and _in_key_order(codes, times, layout, same):

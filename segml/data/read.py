@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
+from segml.data._fast import enabled
 from segml.data._fast import encode as _encode
 from segml.data._fast import order as _order
-from segml.data._fast.memory import release_arrow_memory
 from segml.data._fast.order import _Codes
 from segml.data.parquet import read_parquet
 from segml.data.policies import _apply_amount_policies, _exact_duplicates
@@ -167,49 +166,25 @@ def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
     return top == n_categories - 1
 
 
-#: Columns at least this long (of ids longer than eight bytes) are dictionary-encoded in two
-#: threads (pyarrow releases the GIL).
-_PARALLEL_FACTORIZE_ROWS = 2_000_000
-
-
 def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any, bool | None]:
-    """``pandas.factorize(values, sort=False)`` of a string column, faster when it is long,
-    and whether an id is empty or has surrounding blanks when that comes free (else None).
+    """``pandas.factorize(values, sort=False)`` of a string column, and whether an id is
+    empty or has surrounding blanks when that comes free (else None).
 
-    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml._encode`), whose
-    end bytes tell about the blanks. A long pyarrow-backed column of longer ids is
-    dictionary-encoded in two halves at once and the two dictionaries unified (the first
-    half's ids first, then the second's new ones: the same first-appearance order, hence
-    the same codes, as ``pandas.factorize``).
+    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml.data._fast.encode`),
+    whose end bytes tell about the blanks; with ``SEGML_FAST=0``, or for longer or missing
+    ids, it is ``pandas.factorize``.
     """
-    arr = getattr(values.array, "_pa_array", None)
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    arr = to_arrow() if enabled() and to_arrow is not None else None
     if arr is None or arr.null_count:
         return *pd.factorize(values, sort=False), None
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     found = _encode.factorize_short_strings(arr)
-    if found is not None:
-        codes, unique_words = found
-        strings = _encode.words_to_strings(unique_words, arr.type)
-        uniques = pd.Index(type(values.array)(pa.chunked_array([strings]), dtype=values.dtype))
-        return codes, uniques, _encode.blank_edged(unique_words)
-    if len(values) < _PARALLEL_FACTORIZE_ROWS:
+    if found is None:
         return *pd.factorize(values, sort=False), None
-    half = len(arr) // 2
-    with ThreadPoolExecutor(2) as pool:
-        encoded = list(
-            pool.map(
-                lambda part: pc.dictionary_encode(part.combine_chunks()),
-                (arr.slice(0, half), arr.slice(half)),
-            )
-        )
-    unified = pa.chunked_array(encoded).unify_dictionaries()
-    codes = np.concatenate([np.asarray(chunk.indices, dtype=np.intp) for chunk in unified.chunks])
-    uniques = pd.Index(
-        type(values.array)(pa.chunked_array([unified.chunk(0).dictionary]), dtype=values.dtype)
-    )
-    return codes, uniques, None
+    codes, unique_words = found
+    strings = _encode.words_to_strings(unique_words, arr.type)
+    uniques = pd.Index(pd.array(strings, dtype=values.dtype))
+    return codes, uniques, _encode.blank_edged(unique_words)
 
 
 def _floats(values: pd.Series) -> np.ndarray:
@@ -396,7 +371,6 @@ def _read_transactions(
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
     del future
 
-    release_arrow_memory()  # what checking the ids took, before the duplicate check
     dup, found = _exact_duplicates(out, id_codes)
     codes: _Codes | None = found
     if duplicates == "drop":

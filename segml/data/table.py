@@ -17,10 +17,11 @@ from segml._setops import distinct
 from segml._units import DAY_NS as _DAY_NS
 from segml._units import UNIT_DAYS
 from segml._units import unit_key as _unit
+from segml.data._fast import enabled
 from segml.data._fast import order as _order
 from segml.data._fast.order import (
+    _code_order,
     _Codes,
-    _counting_order,
     _customer_day_key,
     _in_key_order,
     _in_time_order,
@@ -394,9 +395,13 @@ def _window_order(
     merge_same_day: bool,
     known_order: _Order | None,
 ) -> _Order:
-    """The rows inside the window in (customer, time) order (a slice when already so)."""
+    """The rows inside the window in (customer, time) order (a slice when already so); with
+    ``SEGML_FAST=0``, the plain lexsort."""
     if not merge_same_day:
         return np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
+    if not enabled():
+        days = times[inside] // _DAY_NS
+        return np.flatnonzero(inside)[np.lexsort((days, codes[inside]))]
     if known_order is not None:
         # read_transactions already sorted these rows by (customer, day) for its
         # duplicate check: keep that order, rows in the window only (rows in order keep
@@ -406,7 +411,7 @@ def _window_order(
         return known_order
     if _in_time_order(times):
         # The rows in the window come first (a row is in by its day).
-        return _counting_order(codes[:n_inside], n_codes)
+        return _code_order(codes[:n_inside])
     layout = _key_layout(codes, times)
     if layout is None:
         return np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]

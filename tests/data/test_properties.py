@@ -200,7 +200,6 @@ def test_summarize_a_sorted_log_equals_the_same_log_shuffled(
     want, want_error = outcome(lambda: segml.summarize(shuffled, **kw))
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
         patch.setattr(order, "SLICE_ROWS", slice_rows)
-        patch.setattr(order, "_COUNTING_BLOCK_ROWS", slice_rows)
         for log in (in_order, grouped, shuffled):
             untouched = log.copy(deep=True)
             for source in (log, lambda log=log: segml.read_transactions(log, amount="amount")):
@@ -253,10 +252,9 @@ def test_summarize_in_slices_equals_one_slice(
     within_day=st.lists(st.integers(0, 86_400 * 10**9 - 1), min_size=60, max_size=60),
     first_day=st.integers(-800, 800),
     slice_rows=st.integers(1, 7),
-    block_rows=st.integers(1, 70),
 )
 def test_time_ordered_sort_equals_lexsort(
-    codes, steps, within_day, first_day, slice_rows, block_rows, monkeypatch
+    codes, steps, within_day, first_day, slice_rows, monkeypatch
 ) -> None:
     """Rows in order by day (times may go back within a day, before 1970 too), checked a
     slice at a time: the counting sort by customer (in blocks of customers) gives the
@@ -264,13 +262,12 @@ def test_time_ordered_sort_equals_lexsort(
     from segml.data._fast import order
 
     monkeypatch.setattr(order, "SLICE_ROWS", slice_rows)
-    monkeypatch.setattr(order, "_COUNTING_BLOCK_ROWS", block_rows)
     day = 86_400 * 10**9
     codes = np.array(codes, dtype=np.int32)
     days = first_day + np.cumsum(steps)[: len(codes)]
     times = days * day + np.array(within_day[: len(codes)], dtype=np.int64)
     assert order._in_time_order(times)
-    np.testing.assert_array_equal(order._counting_order(codes, 6), np.lexsort((days, codes)))
+    np.testing.assert_array_equal(order._code_order(codes), np.lexsort((days, codes)))
     assert order._in_time_order(times[::-1]) == (len(set(days)) <= 1)
     layout = order._key_layout(codes, times)
     assert (layout is None) == (len(codes) == 0)
@@ -339,9 +336,8 @@ def test_appearance_order_check_equals_pandas_unique(
 def test_stable_argsort_equals_numpy(keys, length, small) -> None:
     from segml.data._fast.order import _stable_argsort
 
-    # Long unsorted keys below 2**31 are packed with their row numbers and sorted, larger
-    # ones take the radix path (up to three 16-bit digits here), short or nearly sorted
-    # ones numpy's own sort.
+    # Long unsorted keys below 2**31 are packed with their row numbers and sorted; larger,
+    # short or nearly sorted ones take numpy's own stable sort.
     key = np.resize(np.array(keys, dtype=np.int64), length)
     if small:
         key = (key % 2**31).astype(np.int32)
@@ -355,15 +351,11 @@ IDS = st.sampled_from(["a", "b", "", "00042", "C0323714", "ü", "a\x00", "custom
 @given(
     ids=st.lists(IDS, min_size=1, max_size=60),
     chunks=st.integers(1, 4),
-    threads=st.booleans(),
     slice_rows=st.integers(1, 9),
-    incremental=st.booleans(),
 )
-def test_string_factorize_equals_pandas(
-    ids, chunks, threads, slice_rows, incremental, monkeypatch
-) -> None:
-    """Both fast routes (short ids as words, long ids dictionary-encoded in halves), in one
-    or two threads, hashed a few rows at a time, over one or several Arrow chunks."""
+def test_string_factorize_equals_pandas(ids, chunks, slice_rows, monkeypatch) -> None:
+    """The fast route (short ids as words, numbered by runs or hashed) and pandas' route
+    (longer ids), over one or several Arrow chunks."""
     import pyarrow as pa
 
     import segml.data._fast.encode as encode
@@ -378,11 +370,7 @@ def test_string_factorize_equals_pandas(
     )
     grouped = values.sort_values(kind="stable", ignore_index=True)  # numbered by runs
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
-        patch.setattr(read, "_PARALLEL_FACTORIZE_ROWS", 1 if threads else 10**9)
-        patch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
         patch.setattr(encode, "_SLICE_ROWS", slice_rows)
-        if not incremental:
-            patch.setattr(encode, "_factorizer", lambda rows: None)
         codes, uniques, blank = read._factorize_strings(values)
         grouped_codes = read._factorize_strings(grouped)[0]
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
@@ -420,25 +408,17 @@ def test_blanks_read_from_the_words_match_the_strings(ids) -> None:
 @given(
     words=st.lists(st.integers(-3, 3), min_size=0, max_size=60),
     repeats=st.lists(st.integers(1, 5), min_size=60, max_size=60),
-    threads=st.booleans(),
     slice_rows=st.integers(1, 9),
-    incremental=st.booleans(),
 )
-def test_word_factorize_equals_pandas(
-    words, repeats, threads, slice_rows, incremental, monkeypatch
-):
+def test_word_factorize_equals_pandas(words, repeats, slice_rows, monkeypatch):
     """Numbered by runs where the words are grouped (each word's rows one run), else
-    hashed a slice at a time (or in one call where pandas' incremental factorizer is
-    missing), in one or two threads: the codes and uniques of one pandas.factorize."""
+    hashed: the codes and uniques of one pandas.factorize."""
     import segml.data._fast.encode as encode
 
     # runs of each word: grouped when no word comes back after another
     values = np.repeat(np.array(words, dtype=np.int64), repeats[: len(words)])
     with monkeypatch.context() as patch:  # undone before hypothesis' next example
-        patch.setattr(encode, "PARALLEL_ROWS", 1 if threads else 10**9)
         patch.setattr(encode, "_SLICE_ROWS", slice_rows)
-        if not incremental:
-            patch.setattr(encode, "_factorizer", lambda rows: None)
         codes, uniques = encode.factorize(values)
     ref_codes, ref_uniques = pd.factorize(values, sort=False)
     np.testing.assert_array_equal(codes, ref_codes)
@@ -645,3 +625,45 @@ def test_duplicate_rows_marked_as_pandas_marks_them(rows) -> None:
     assert all(policies._plain(c.dtype) for c in columns)
     if len(frame):
         np.testing.assert_array_equal(policies._duplicated(columns), frame.duplicated().to_numpy())
+
+
+@SETTINGS
+@given(
+    rows=LOG_ROWS,
+    holdout=st.booleans(),
+    merge_same_day=st.booleans(),
+    seed=st.integers(0, 2**16),
+    route=st.sampled_from(["raw", "read"]),
+)
+def test_the_fast_kernels_equal_the_plain_references(
+    rows, holdout, merge_same_day, seed, route, monkeypatch
+) -> None:
+    """SEGML_FAST=0 runs the plain references (pandas.factorize, DataFrame.duplicated,
+    np.lexsort): the tables and reports are the same, for the log in time order, grouped by
+    customer and shuffled, given raw or read first."""
+    raw = _log(rows).assign(n_items=[1 + r[1] % 3 for r in rows])
+    kw = {
+        "calibration_end": "2024-01-31",
+        "holdout_end": "2024-02-15" if holdout else None,
+        "merge_same_day": merge_same_day,
+    }
+    logs = (
+        raw.sort_values("date", kind="stable", ignore_index=True),
+        raw.sort_values(["customer_id", "date"], kind="stable", ignore_index=True),
+        raw.sample(frac=1, random_state=seed, ignore_index=True),
+    )
+
+    def table(log: pd.DataFrame):
+        source = log if route == "raw" else segml.read_transactions(log, amount="amount")
+        out = segml.summarize(source, **kw)
+        return out, segml.quality_report(out).to_dict()
+
+    for log in logs:
+        with monkeypatch.context() as patch:
+            patch.setenv("SEGML_FAST", "0")
+            want, want_error = outcome(lambda log=log: table(log))
+        got, got_error = outcome(lambda log=log: table(log))
+        assert got_error == want_error
+        if want is not None:
+            pd.testing.assert_frame_equal(got[0], want[0])
+            assert got[1] == want[1]

@@ -1,1 +1,29 @@
-"""The optional speed kernels of the data layer (see :mod:`segml.data._fast.encode`)."""
+"""The optional speed kernels of the data layer, each equal to a plain reference.
+
+1. :mod:`~segml.data._fast.order`: the (customer, day) order of a log's rows, without a sort
+   when the log is already grouped by customer, one stable sort of a combined integer key
+   otherwise (equals ``np.lexsort((days, codes))``).
+2. :mod:`~segml.data._fast.encode`: short string ids (at most eight bytes) factorized as one
+   64-bit word each (equals ``pandas.factorize``, order of first appearance).
+3. :func:`segml.data.policies._exact_duplicates`: duplicate marks compared only within
+   (customer, day) groups of two or more rows (equals ``DataFrame.duplicated``).
+
+``SEGML_FAST=0`` in the environment runs the plain references everywhere; the property tests
+run both routes and compare them.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["enabled"]
+
+
+def enabled() -> bool:
+    """Whether the speed kernels run (``SEGML_FAST=0`` turns them off).
+
+    Returns
+    -------
+    bool
+    """
+    return os.environ.get("SEGML_FAST", "1") != "0"

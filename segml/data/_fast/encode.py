@@ -2,8 +2,7 @@
 
 Most customer ids are short: customer numbers, "C0323714", "00042". Hashing ten million
 such strings costs a string comparison per lookup; read as the integer their (at most
-eight) UTF-8 bytes spell, they hash like numbers (in two threads for very long logs:
-pandas releases the GIL while hashing integers). The codes are those of
+eight) UTF-8 bytes spell, they hash like numbers. The codes are those of
 :func:`pandas.factorize` (order of first appearance) and the words decode back to the exact
 strings, so nothing changes but the time. Longer ids, ids containing a NUL byte and
 missing ids take pandas' string route.
@@ -12,18 +11,12 @@ missing ids take pandas' string route.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from segml._setops import distinct
-
-#: Arrays at least this long are factorized in two threads, a trade of memory for time: the
-#: second thread's allocator arena keeps the pages of its hash table and labels, and only a
-#: long log in time order (a cache miss per id) gains time from it.
-PARALLEL_ROWS = 8_000_000
 
 
 def _chunks(values: Any) -> list[Any]:
@@ -141,40 +134,8 @@ def _table_hint(rows: int) -> int:
     return max(rows // 8, 1024)
 
 
-def _factorizer(rows: int) -> Any:
-    """pandas' incremental int64 factorizer (private; None if it has moved)."""
-    try:
-        from pandas._libs.hashtable import Int64Factorizer
-    except ImportError:
-        return None
-    return Int64Factorizer(_table_hint(rows))
-
-
 #: ``words_at(start, stop)``: the int64 words of rows start..stop, or None when they have none
 WordsAt = Callable[[int, int], "np.ndarray | None"]
-
-
-def _factorize_into(
-    words_at: WordsAt, start: int, stop: int, out: np.ndarray
-) -> tuple[np.ndarray, Any] | None:
-    """Codes of rows start..stop (first appearance) into ``out``, hashed a slice at a time
-    (no word for every row at once); the uniques and the factorizer that found them (None
-    without pandas' incremental one), or None when a slice has no words."""
-    factorizer = _factorizer(stop - start)
-    if factorizer is None:  # one call to the public factorize
-        words = words_at(start, stop)
-        if words is None:
-            return None
-        codes, uniques = pd.factorize(words, sort=False, size_hint=_table_hint(len(words)))
-        out[:] = codes
-        return np.asarray(uniques), None
-    for begin in range(start, stop, _SLICE_ROWS):
-        end = min(begin + _SLICE_ROWS, stop)
-        words = words_at(begin, end)
-        if words is None:
-            return None
-        out[begin - start : end - start] = factorizer.factorize(words)
-    return np.asarray(factorizer.uniques.to_array()), factorizer
 
 
 def _grouped_codes(words_at: WordsAt, n: int, out: np.ndarray) -> np.ndarray | None:
@@ -211,59 +172,23 @@ def _grouped_codes(words_at: WordsAt, n: int, out: np.ndarray) -> np.ndarray | N
 
 def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | None:
     """``pandas.factorize`` of the words of ``n`` rows: by runs when the rows are grouped
-    (:func:`_grouped_codes`), else hashed, in two threads from :data:`PARALLEL_ROWS`;
-    None when some rows have no words."""
+    (:func:`_grouped_codes`), else hashed; None when some rows have no words."""
     # 32-bit codes when they fit (below two billion rows, always): half the memory
     codes = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
     grouped = _grouped_codes(words_at, n, codes)
     if grouped is not None:
         return codes, grouped
-    if n < PARALLEL_ROWS:
-        found = _factorize_into(words_at, 0, n, codes)
-        return None if found is None else (codes, found[0])
-    half = n // 2
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(
-            lambda part: _factorize_into(words_at, *part),
-            ((0, half, codes[:half]), (half, n, codes[half:])),
-        )
-    if first is None or second is None:
+    words = words_at(0, n)
+    if words is None:
         return None
-    return _merge_halves(codes, first, second[0])
-
-
-def _merge_halves(
-    codes: np.ndarray, first: tuple[np.ndarray, Any], second_uniques: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of two separately factorized halves as one factorization: the second half's
-    codes mapped onto the first's, its new values numbered after them in their order.
-
-    The second half's uniques are looked up in the first half's hash table, which also
-    numbers the new ones (no second table over the first half's uniques).
-    """
-    first_uniques, factorizer = first
-    if factorizer is not None:
-        at = factorizer.factorize(second_uniques)
-        uniques = np.asarray(factorizer.uniques.to_array())
-    else:
-        at = pd.Index(first_uniques).get_indexer(second_uniques)
-        new = at < 0
-        at[new] = len(first_uniques) + np.arange(int(new.sum()))
-        uniques = np.concatenate([first_uniques, second_uniques[new]])
-    at = at.astype(codes.dtype)
-    for start in range(len(codes) // 2, len(codes), _SLICE_ROWS):
-        part = codes[start : start + _SLICE_ROWS]
-        part[:] = at[part]
-    return codes, uniques
+    found, uniques = pd.factorize(words, sort=False, size_hint=_table_hint(n))
+    codes[:] = found
+    return codes, np.asarray(uniques)
 
 
 def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pandas.factorize(words, sort=False)`` of an int64 array, in less memory and (when
-    long) in two threads.
-
-    The codes are 32-bit when they fit. The halves are factorized at once and then merged:
-    first appearance overall, the same codes and uniques as one ``pandas.factorize``.
-    """
+    """``pandas.factorize(words, sort=False)`` of an int64 array; the codes are 32-bit when
+    they fit, and a log grouped by id is numbered by its runs without a hash table."""
     found = _factorize(len(words), lambda start, stop: words[start:stop])
     assert found is not None  # every row is a word
     return found

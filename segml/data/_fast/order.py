@@ -1,13 +1,13 @@
 """Speed kernels: the (customer, day) order of a log's rows, without sorting when it is given.
 
 Each function here equals a plain reference: the order of :func:`_stable_argsort` is
-``np.argsort(key, kind="stable")``; :func:`_counting_order` is ``np.argsort(codes,
+``np.argsort(key, kind="stable")``; :func:`_code_order` is ``np.argsort(codes,
 kind="stable")``; the checks say whether rows already are in (customer, day) or time order.
+With ``SEGML_FAST=0`` the references run instead.
 """
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,12 +15,9 @@ from typing import Any
 import numpy as np
 
 from segml._units import DAY_NS as _DAY_NS
+from segml.data._fast import enabled
 
 #: Rows checked, and sorted rows turned into events and customers, at a time.
-try:  # pandas' stable counting sort (Cython), used by its groupby
-    from pandas._libs.algos import groupsort_indexer as _groupsort_indexer
-except ImportError:  # pragma: no cover - pandas moved it; the general sort still works
-    _groupsort_indexer = None
 
 
 #: Rows checked, and sorted rows turned into events and customers, at a time (see
@@ -131,29 +128,15 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
 
     numpy's stable sort is a timsort for 64-bit integers: near-linear on a log already
     grouped by customer, n log n on one in time order. There keys below 2**31 are sorted
-    packed with their row numbers (:func:`_sort_with_rows`), larger ones by a
-    least-significant-digit radix sort on 16-bit digits (numpy sorts 16-bit integers by
-    counting).
+    packed with their row numbers (:func:`_sort_with_rows`). With ``SEGML_FAST=0`` it is
+    numpy's stable argsort.
     """
     n = len(key)
-    if n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
+    if not enabled() or n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
         return np.argsort(key, kind="stable")
-    top = int(key.max())
-    if top < 2**31 and n < 2**31:
+    if int(key.max()) < 2**31 and n < 2**31:
         return _sort_with_rows(key)
-    order: np.ndarray | None = None
-    shift = 0
-    while shift == 0 or (top >> shift) > 0:
-        digit = (key >> shift).astype(np.uint16)  # the low 16 bits
-        if order is None:
-            order = np.argsort(digit, kind="stable")
-            if n < 2**31:  # half the memory for the permutation carried between passes
-                order = order.astype(np.int32)
-        else:
-            order = order[np.argsort(digit[order], kind="stable")]
-        shift += 16
-    assert order is not None
-    return order
+    return np.argsort(key, kind="stable")
 
 
 def _sort_with_rows(key: np.ndarray) -> np.ndarray:
@@ -178,51 +161,16 @@ def _in_time_order(times: np.ndarray) -> bool:
     decrease), checked a slice at a time.
 
     Then a stable sort by customer alone gives the (customer, day) order:
-    :func:`_counting_order`, several times faster than sorting the combined key.
+    :func:`_code_order`, faster than sorting the combined key.
     """
-    return _groupsort_indexer is not None and _never_decreasing(
+    return enabled() and _never_decreasing(
         len(times), lambda start, stop: times[start:stop] // _DAY_NS
     )
 
 
-#: Rows per block of customer codes sorted at a time by :func:`_counting_order`.
-_COUNTING_BLOCK_ROWS = 1_250_000
-
-
-def _counting_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """The stable order of the rows by customer code: counting sorts, O(rows + codes).
-
-    pandas' counting sort takes 64-bit codes and returns a 64-bit order: for a whole long
-    log that is 16 bytes a row on top of the result. The codes are instead sorted a block
-    of customers at a time (their rows found by one pass over the codes), each block's
-    order written into the 32-bit result: half the memory, no slower (each block's counts
-    stay in cache).
-    """
-    assert _groupsort_indexer is not None
-    n = len(codes)
-    out = np.empty(n, dtype=np.int32 if n < 2**31 else np.intp)
-    blocks = max(1, min(-(-n // _COUNTING_BLOCK_ROWS), n_codes))
-    bounds = np.linspace(0, n_codes, blocks + 1).astype(np.int64)
-    filled = 0
-    for low, high in itertools.pairwise(bounds.tolist()):
-        if blocks == 1:
-            rows, labels = None, codes.astype(np.intp, copy=False)
-        else:
-            inside = codes >= low
-            inside &= codes < high
-            rows = np.flatnonzero(inside).astype(out.dtype)
-            del inside
-            labels = codes[rows].astype(np.intp)
-            labels -= low
-        order = _groupsort_indexer(labels, int(high - low))[0]
-        del labels
-        target = out[filled : filled + len(order)]
-        if rows is None:
-            target[:] = order
-        else:
-            np.take(rows, order, out=target)
-        filled += len(order)
-    return out
+def _code_order(codes: np.ndarray) -> np.ndarray:
+    """The stable order of the rows by customer code: ``np.argsort(codes, kind="stable")``."""
+    return _stable_argsort(codes.astype(np.int64, copy=False))
 
 
 def _kept(order: np.ndarray, keep: np.ndarray) -> np.ndarray:
