@@ -111,12 +111,11 @@ def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any
     if isinstance(dtype, pd.CategoricalDtype):
         return _categorical_ids(values)
     if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
-        codes, uniques, blank = _factorize_strings(values)
-        if blank is None and not (codes < 0).any():
+        codes, uniques = _factorize_strings(values)
+        if not (codes < 0).any():
             stripped = uniques.str.strip()
-            blank = not bool((stripped == uniques).all()) or bool((uniques == "").any())
-        if blank is False:
-            return values, (codes, uniques)
+            if bool((stripped == uniques).all()) and not bool((uniques == "").any()):
+                return values, (codes, uniques)
     return _as_id_strings(values), None
 
 
@@ -166,25 +165,23 @@ def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
     return top == n_categories - 1
 
 
-def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any, bool | None]:
-    """``pandas.factorize(values, sort=False)`` of a string column, and whether an id is
-    empty or has surrounding blanks when that comes free (else None).
+def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """``pandas.factorize(values, sort=False)`` of a string column.
 
-    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml.data._fast.encode`),
-    whose end bytes tell about the blanks; with ``SEGML_FAST=0``, or for longer or missing
-    ids, it is ``pandas.factorize``.
+    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml.data._fast.encode`);
+    with ``SEGML_FAST=0``, or for longer or missing ids, it is ``pandas.factorize``.
     """
     to_arrow = getattr(values.array, "__arrow_array__", None)
     arr = to_arrow() if enabled() and to_arrow is not None else None
     if arr is None or arr.null_count:
-        return *pd.factorize(values, sort=False), None
+        return pd.factorize(values, sort=False)
     found = _encode.factorize_short_strings(arr)
     if found is None:
-        return *pd.factorize(values, sort=False), None
+        return pd.factorize(values, sort=False)
     codes, unique_words = found
     strings = _encode.words_to_strings(unique_words, arr.type)
     uniques = pd.Index(pd.array(strings, dtype=values.dtype))
-    return codes, uniques, _encode.blank_edged(unique_words)
+    return codes, uniques
 
 
 def _floats(values: pd.Series) -> np.ndarray:

@@ -98,29 +98,6 @@ def words_to_strings(words: np.ndarray, type_: Any = None) -> Any:
     )
 
 
-#: What a byte at either end of an id says about it: 0 nothing, 1 the id is empty or has a
-#: blank at that end (ASCII whitespace, as pyarrow's and Python's strip see it), 2 unknown
-#: (a byte of a multi-byte UTF-8 character: Unicode spaces such as U+00A0 are blanks).
-_EDGE_KIND = np.zeros(256, dtype=np.uint8)
-_EDGE_KIND[[0, 9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = 1
-_EDGE_KIND[128:] = 2
-
-
-def blank_edged(words: np.ndarray) -> bool | None:
-    """Whether any of the strings that :func:`short_words` made ``words`` from is empty or
-    starts or ends with whitespace: read from the first and last bytes of the words, no
-    string made; None when an end byte is not ASCII (then ask the strings)."""
-    as_bytes = np.ascontiguousarray(words).view(np.uint8).reshape(len(words), 8)
-    last = as_bytes[:, 0].copy()  # the last byte before the NUL padding
-    for j in range(1, 8):
-        column = as_bytes[:, j]
-        np.copyto(last, column, where=column != 0)
-    kind = np.maximum(_EDGE_KIND[as_bytes[:, 0]], _EDGE_KIND[last])
-    if bool((kind == 2).any()):
-        return None
-    return bool(kind.any())
-
-
 #: Rows hashed per call: the labels of one slice are the only 64-bit array per row (the
 #: codes are written as 32-bit). Each call also copies the uniques found so far, so the
 #: slices are not made much smaller (2**16 rows: ten million ids hashed 2.4 times slower).
