@@ -26,6 +26,7 @@ Policies (all counted in the report)
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -165,14 +166,57 @@ def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
     return top == n_categories - 1
 
 
+#: Factorizations of customer-id columns, keyed by the immutable Arrow array holding the ids:
+#: summarize reuses the one read_transactions made instead of hashing every id again.
+#: (Arrow arrays are not hashable: entries are keyed by identity, checked through a weak
+#: reference, and dropped when the array goes.)
+_ID_CODES: dict[int, tuple[weakref.ref[Any], np.ndarray, Any]] = {}
+
+
+def _arrow_ids(values: pd.Series) -> Any:
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    return to_arrow() if to_arrow is not None else None
+
+
+def _remember_codes(values: pd.Series, codes: np.ndarray, uniques: Any) -> None:
+    key = _arrow_ids(values)
+    if key is not None:
+        codes = codes.view()
+        codes.setflags(write=False)
+        ident = id(key)
+        ref = weakref.ref(key, lambda _ref: _ID_CODES.pop(ident, None))
+        _ID_CODES[ident] = (ref, codes, uniques)
+
+
+def factorize_ids(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """``pandas.factorize(values, sort=False)`` of customer ids, fast for short string ids,
+    and remembered for ids read by :func:`read_transactions`.
+
+    Parameters
+    ----------
+    values : pandas.Series
+
+    Returns
+    -------
+    codes : numpy.ndarray
+    uniques : pandas.Index or numpy.ndarray
+    """
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is np.nan):
+        return pd.factorize(values, sort=False)
+    key = _arrow_ids(values) if enabled() else None
+    known = _ID_CODES.get(id(key)) if key is not None else None
+    if known is not None and known[0]() is key:
+        return known[1], known[2]
+    return _factorize_strings(values)
+
+
 def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
     """``pandas.factorize(values, sort=False)`` of a string column.
 
     Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml.data._fast.encode`);
     with ``SEGML_FAST=0``, or for longer or missing ids, it is ``pandas.factorize``.
     """
-    to_arrow = getattr(values.array, "__arrow_array__", None)
-    arr = to_arrow() if enabled() and to_arrow is not None else None
+    arr = _arrow_ids(values) if enabled() else None
     if arr is None or arr.null_count:
         return pd.factorize(values, sort=False)
     found = _encode.factorize_short_strings(arr)
@@ -387,6 +431,8 @@ def _read_transactions(
             )
         if len(out) != n_before:
             codes = None  # rows went: first appearances (the codes' order) may have moved
+    if codes is not None:
+        _remember_codes(out["customer_id"], codes[0], codes[1])
     return attach(out, report), codes
 
 

@@ -35,7 +35,14 @@ from segml.data._fast.order import (
 from segml.data.attributes import join_attributes
 from segml.data.quality import DataQualityReport, attach, quality_report
 from segml.data.quality import example_ids as _ids
-from segml.data.read import Source, _floats, _missing_columns, _read_source, _read_transactions
+from segml.data.read import (
+    Source,
+    _floats,
+    _missing_columns,
+    _read_source,
+    _read_transactions,
+    factorize_ids,
+)
 from segml.errors import DataError
 
 __all__ = ["summarize", "table_metadata"]
@@ -266,7 +273,7 @@ def summarize(
     tx, report, known_codes = _validated_log(transactions)
     unit_ns = UNIT_DAYS[unit_key] * _DAY_NS
     codes, uniques, known_order = known_codes or (
-        *pd.factorize(tx["customer_id"], sort=False),
+        *factorize_ids(tx["customer_id"]),
         None,
     )
     times = tx["date"].to_numpy("datetime64[ns]").view("i8")  # a view, never modified

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from segml._setops import distinct
 
@@ -158,9 +157,14 @@ def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | Non
     words = words_at(0, n)
     if words is None:
         return None
-    found, uniques = pd.factorize(words, sort=False, size_hint=_table_hint(n))
-    codes[:] = found
-    return codes, np.asarray(uniques)
+    # Arrow's hash table numbers values in order of first appearance, as pandas.factorize
+    # does, and is faster on long logs whose ids come in no order.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pa.array(words))
+    codes[:] = encoded.indices.to_numpy()
+    return codes, encoded.dictionary.to_numpy()
 
 
 def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
