@@ -11,11 +11,20 @@ names, and no such name can leave the directory it is joined to.
 from __future__ import annotations
 
 import re
+import stat
+from pathlib import Path
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from segml.errors import ConfigError
 
-__all__ = ["NAME_MAX_LENGTH", "NAME_PATTERN", "check_name", "mask_secrets", "mask_uri"]
+__all__ = [
+    "NAME_MAX_LENGTH",
+    "NAME_PATTERN",
+    "check_name",
+    "mask_secrets",
+    "mask_uri",
+    "regular_file_problem",
+]
 
 NAME_MAX_LENGTH = 64
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -132,3 +141,40 @@ def mask_secrets(text: str, uri: str | None = None) -> str:
     for secret in _secret_values(uri or ""):
         out = out.replace(secret, "***")
     return out
+
+
+def regular_file_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file segml may read (None when it is one).
+
+    A FIFO would block a read forever and a device such as ``/dev/zero`` never ends, so
+    only regular files (links to them included) are read.
+
+    Examples
+    --------
+    >>> from segml._validation import regular_file_problem
+    >>> regular_file_problem("/dev/null")
+    "'/dev/null' is a character device, not a regular file"
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        return f"{str(p)!r} does not exist"
+    except OSError as exc:
+        return f"{str(p)!r} cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    return f"{str(p)!r} is {kind}, not a regular file"

@@ -267,7 +267,7 @@ def run(
 @click.option(
     "--discount-rate", type=float, default=None, help="Override the model's annual discount rate."
 )
-@click.option("--chunk-size", type=int, default=100_000, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=100_000, show_default=True)
 @click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs live.")
 def score(
     model_uri: str,

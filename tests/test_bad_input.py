@@ -251,7 +251,15 @@ def exported(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "damage", ["remove clv.json", "corrupt clv.json", "remove segmenter file", "add file"]
+    "damage",
+    [
+        "remove clv.json",
+        "corrupt clv.json",
+        "remove segmenter file",
+        "add file",
+        "alter meta.json",
+        "remove checksums.json",
+    ],
 )
 def test_a_model_directory_with_a_missing_or_corrupt_artifact(exported, tmp_path, damage) -> None:
     copy = tmp_path / "model"
@@ -264,9 +272,14 @@ def test_a_model_directory_with_a_missing_or_corrupt_artifact(exported, tmp_path
         clv.write_text(clv.read_text().replace("0.", "9.", 1))
     elif damage == "remove segmenter file":
         seg_file.unlink()
+    elif damage == "alter meta.json":  # the horizon, say: every score would change
+        meta = next(copy.rglob("meta.json"))
+        meta.write_text(meta.read_text().replace('"horizon": ', '"horizon": 1', 1))
+    elif damage == "remove checksums.json":
+        next(copy.rglob("checksums.json")).unlink()
     else:
         (seg_file.parent / "extra.txt").write_text("x")
-    with pytest.raises(segml.ModelError, match=r"missing|altered|unexpected"):
+    with pytest.raises(segml.ModelError, match=r"missing|altered|unexpected|no checksum table"):
         load_model(str(copy))
 
 
@@ -300,3 +313,39 @@ def test_never_nan_negative_or_out_of_range_outputs(clv, cdnow) -> None:
         good = clv.predict(cdnow, horizon=10)
     assert good["p_alive"].between(0, 1).all() and (good["clv"] >= 0).all()
     json.dumps(clv.to_dict())
+
+
+def test_a_fifo_or_a_device_is_not_read(tmp_path) -> None:
+    """A named pipe would block forever and /dev/zero never ends: refused at once."""
+    import os
+
+    fifo = tmp_path / "customers.csv"
+    os.mkfifo(fifo)
+    zero = tmp_path / "tx.csv"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(segml.DataError, match="FIFO"):
+        segml.read_transactions(fifo)
+    with pytest.raises(segml.DataError, match="character device"):
+        segml.read_transactions(zero)
+    table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+    with pytest.raises(segml.DataError, match="FIFO"):
+        segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30", customers=fifo)
+    assert len(table)
+    with pytest.raises(segml.ConfigError, match="FIFO"):
+        segml.load_config(fifo)
+
+
+def test_float_ids_that_are_integers_name_one_customer() -> None:
+    """An object column mixing 1 and 1.0 (a spreadsheet export), or a float id column (any
+    id column with a missing value): 2.0 is customer '2', not a second customer."""
+    mixed = pd.DataFrame(
+        {
+            "customer_id": pd.Series([1, 1.0, "a", 2.0, None], dtype=object),
+            "date": ["2024-01-01", "2024-01-05", "2024-01-02", "2024-01-03", "2024-01-04"],
+        }
+    )
+    table = segml.summarize(segml.read_transactions(mixed), calibration_end="2024-02-01")
+    assert list(table.index) == ["1", "a", "2"]
+    assert table.loc["1", "frequency"] == 1
+    floats = mixed.assign(customer_id=[1.0, 1.0, 3.0, 2.0, np.nan])
+    assert list(segml.read_transactions(floats)["customer_id"]) == ["1", "1", "3", "2"]

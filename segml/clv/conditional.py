@@ -86,12 +86,14 @@ def alive_expected(
             shift = -1.0 if model == "bgnbd" else 0.0  # MBG/NBD: b + x + 1, a + b + x
             c = a + b + x + shift
             z = t / (alpha + T + t)
+            log_shrink = (r + x) * np.log((alpha + T) / (alpha + T + t))
             log_h = _log_hyp2f1(r + x, b + x + 1 + shift, c, z)
-            return (
-                c
-                / (a - 1)
-                * (1.0 - np.exp(log_h + (r + x) * np.log((alpha + T) / (alpha + T + t))))
-            )
+            via_log = c / (a - 1) * (1.0 - np.exp(log_h + log_shrink))
+            # With a + b + x - 1 < 0 (U-shaped dropout, a + b < 1) the hypergeometric
+            # function is negative and has no log; the closed form is finite there.
+            direct = hyp2f1(r + x, b + x + 1 + shift, c, z)
+            linear = c / (a - 1) * (1.0 - direct * np.exp(log_shrink))
+            return np.where(np.isnan(log_h), linear, via_log)
         if model == "pnbd":
             s, beta = params["s"], params["beta"]
             ratio = (r + x) * (beta + T) / (alpha + T)

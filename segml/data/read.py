@@ -34,6 +34,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
+from segml._validation import regular_file_problem
 from segml.data._fast import enabled
 from segml.data._fast import encode as _encode
 from segml.data._fast import order as _order
@@ -44,7 +45,7 @@ from segml.data.quality import DataQualityReport, attach
 from segml.data.quality import example_ids as _ids
 from segml.errors import DataError, did_you_mean, examples
 
-__all__ = ["MAX_AMOUNT", "read_transactions"]
+__all__ = ["MAX_AMOUNT", "factorize_ids", "id_strings", "read_transactions"]
 
 #: Amounts beyond this magnitude are dropped as implausible (``extreme_amount``): sums of such
 #: values lose all precision and overflow the spend model.
@@ -81,6 +82,9 @@ def _read_source(
     path = Path(source)
     if not path.exists():
         raise DataError(f"transaction file not found: {str(path)!r}")
+    problem = regular_file_problem(path)
+    if problem:
+        raise DataError(f"the transaction file {problem}; give the path of a CSV or Parquet file.")
     if path.stat().st_size == 0:
         raise DataError(f"the file {str(path)!r} is empty (0 bytes): no header, no rows.")
     suffix = "".join(path.suffixes).lower()
@@ -235,6 +239,26 @@ def _floats(values: pd.Series) -> np.ndarray:
     return values.to_numpy("float64", na_value=np.nan)
 
 
+def _integral_float_as_int(value: Any) -> Any:
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def id_strings(values: pd.Series) -> pd.Series:
+    """Customer ids as segml names them: strings, stripped, ``2.0`` as ``"2"``, blanks missing.
+
+    Parameters
+    ----------
+    values : pandas.Series
+
+    Returns
+    -------
+    pandas.Series
+    """
+    return _as_id_strings(values)
+
+
 def _as_id_strings(values: pd.Series) -> pd.Series:
     """Customer ids as strings; integral floats (ids read next to NaNs) lose their '.0'."""
     if pd.api.types.is_float_dtype(values.dtype):
@@ -242,6 +266,9 @@ def _as_id_strings(values: pd.Series) -> pd.Series:
         if len(finite) and np.all(np.mod(finite.to_numpy(), 1) == 0):
             out = values.astype("Int64").astype("str")
             return out.where(values.notna(), None)
+    if values.dtype == object:
+        # a column mixing 1 and 1.0 (ids from a spreadsheet) names one customer, "1"
+        values = values.map(_integral_float_as_int, na_action="ignore")
     if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
         out = values.astype("str").str.strip()
         out = out.where(values.notna() & (out != ""), None)

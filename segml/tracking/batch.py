@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segml._columns import arrow_schema
-from segml.data.read import _read_source, read_transactions
+from segml.data.read import _read_source, id_strings, read_transactions
 from segml.data.table import summarize
-from segml.errors import DataError
+from segml.errors import DataError, OutputError
 from segml.experiment.scoring import OUTPUT_COLUMNS
 
 __all__ = ["score_file"]
@@ -114,11 +114,18 @@ def score_file(
         ``customers``, ``scored``, ``not_scored`` (reason -> count), ``segments``
         (name -> count), ``as_of``, ``quality`` (the data-quality report as a dict).
     """
+    if chunk_size < 1:
+        raise DataError(f"chunk_size must be a positive number of customers, got {chunk_size}.")
+    for name, path in (("transactions", transactions), ("customers", customers)):
+        if path is not None and Path(output).resolve() == Path(path).resolve():
+            raise OutputError(
+                f"--output {output} is the {name} file: scoring would overwrite its input. "
+                "Choose another output file."
+            )
     raw = _read_source(Path(transactions), [customer, time])
     if customer not in raw.columns:
         raise DataError(f"the transaction file has no customer column {customer!r}.")
-    input_ids = pd.unique(raw[customer].dropna().astype("str").str.strip())
-    input_ids = input_ids[input_ids != ""]
+    input_ids = np.asarray(pd.unique(id_strings(raw[customer].reset_index(drop=True)).dropna()))
     tx = read_transactions(
         raw, customer=customer, time=time, amount=amount, time_format=time_format
     )
@@ -137,7 +144,7 @@ def score_file(
     total = len(frame) + len(missing_ids)
     done = 0
     try:
-        for start in range(0, len(frame), max(1, chunk_size)):
+        for start in range(0, len(frame), chunk_size):
             chunk = frame.iloc[start : start + chunk_size]
             scored = model.predict(None, chunk, params)
             writer.write(scored)

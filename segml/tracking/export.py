@@ -50,6 +50,8 @@ _REQUIREMENTS = (
     "click",
 )
 _CODE = Path(__file__).with_name("_model_code.py")
+#: The model's artifacts (name -> file in the model), all covered by checksums.json.
+_ARTIFACTS = {"meta": "meta.json", "clv": "clv.json", "segmenter": "segmenter"}
 _PACKAGE_DIR = Path(__file__).parents[1]  # the whole segml package travels with the model
 
 
@@ -78,8 +80,6 @@ def checksums(artifacts: dict[str, Path]) -> dict[str, str]:
 
 def verify_checksums(recorded: dict[str, str], artifacts: dict[str, Path]) -> None:
     """Raise :class:`segml.ModelError` if an artifact file is missing, added or altered."""
-    if not recorded:
-        return
     for name, root in artifacts.items():
         if not root.exists():
             raise ModelError(
@@ -128,24 +128,20 @@ class SegmlModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """
 
     def load_context(self, context: Any) -> None:
-        meta_path = Path(context.artifacts["meta"])
-        if not meta_path.exists():
+        table_path = Path(context.artifacts.get("checksums", ""))
+        if not context.artifacts.get("checksums") or not table_path.is_file():
             raise ModelError(
-                f"the model's meta.json is missing ({meta_path}); re-export the model."
+                "the model has no checksum table (checksums.json), so its artifacts cannot be "
+                "verified; re-export the model with this segml version."
             )
         try:
-            self.meta = json.loads(meta_path.read_text())
+            recorded = json.loads(table_path.read_text())
         except json.JSONDecodeError as exc:
-            raise ModelError(
-                f"the model's meta.json is corrupt ({exc}); re-export the model."
-            ) from None
-        verify_checksums(
-            self.meta.get("checksums", {}),
-            {
-                "clv": Path(context.artifacts["clv"]),
-                "segmenter": Path(context.artifacts["segmenter"]),
-            },
-        )
+            raise ModelError(f"the model's checksums.json is corrupt ({exc}).") from None
+        if not isinstance(recorded, dict) or not recorded:
+            raise ModelError("the model's checksums.json is empty; re-export the model.")
+        verify_checksums(recorded, {name: Path(context.artifacts[name]) for name in _ARTIFACTS})
+        self.meta = json.loads(Path(context.artifacts["meta"]).read_text())
         check_versions(self.meta.get("versions", {}))
         self.clv = CLVModel.from_json(str(context.artifacts["clv"]))
         self.segmenter = load_segmenter(context.artifacts["segmenter"])
@@ -203,8 +199,10 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         work = Path(tmp)
         result.clv_model.to_json(str(work / "clv.json"))
         result.segmenters[champion].save(work / "segmenter")
-        meta["checksums"] = checksums({"clv": work / "clv.json", "segmenter": work / "segmenter"})
         (work / "meta.json").write_text(json.dumps(meta, indent=2))
+        # Every other artifact, metadata included, is checksummed in a table of its own.
+        table = checksums({name: work / file for name, file in _ARTIFACTS.items()})
+        (work / "checksums.json").write_text(json.dumps(table, indent=2))
         example = _input_frame(result, champion)
         output = score_customers(example, result.clv_model, result.segmenters[champion], meta)
         signature = infer_signature(
@@ -219,9 +217,8 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
                 str(target),
                 python_model=str(_CODE),
                 artifacts={
-                    "meta": str(work / "meta.json"),
-                    "clv": str(work / "clv.json"),
-                    "segmenter": str(work / "segmenter"),
+                    **{name: str(work / file) for name, file in _ARTIFACTS.items()},
+                    "checksums": str(work / "checksums.json"),
                 },
                 code_paths=[str(_PACKAGE_DIR)],
                 signature=signature,

@@ -206,3 +206,44 @@ def test_unknown_model_is_a_clear_error(tmp_path) -> None:
     )
     assert run.exit_code == 6  # ModelError
     assert "cannot load model" in run.output
+
+
+@pytest.mark.parametrize("chunk", ["0", "-1", "-100"])
+def test_chunk_size_must_be_positive(cdnow_model, tmp_path, chunk) -> None:
+    model, _ = cdnow_model
+    args = ["score", "--model", str(model), "--transactions", str(cdnow_csv(tmp_path / "t.csv"))]
+    run = CliRunner().invoke(
+        main, [*args, "--output", str(tmp_path / "o.csv"), "--chunk-size", chunk]
+    )
+    assert run.exit_code == 2, run.output
+    assert "chunk-size" in run.output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_output_equal_to_the_input_is_refused(cdnow_model, tmp_path) -> None:
+    model, _ = cdnow_model
+    tx = cdnow_csv(tmp_path / "t.csv")
+    before = tx.read_bytes()
+    args = ["score", "--model", str(model), "--transactions", str(tx), "--output", str(tx)]
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 8, run.output
+    assert "overwrite its input" in run.output
+    assert tx.read_bytes() == before
+
+
+def test_a_float_id_column_scores_each_customer_once(cdnow_model, tmp_path) -> None:
+    """A Parquet log whose id column is float64 (it has a missing id): '2.0' is customer 2."""
+    model, _ = cdnow_model
+    tx = segml.load_cdnow().head(300)
+    ids = tx["customer_id"].astype(float)
+    ids.iloc[0] = np.nan
+    path = tmp_path / "tx.parquet"
+    tx.assign(customer_id=ids).to_parquet(path)
+    out = tmp_path / "scores.csv"
+    args = ["score", "--model", str(model), "--transactions", str(path), "--output", str(out)]
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 0, run.output
+    scores = pd.read_csv(out, dtype={"customer_id": str})
+    assert scores["customer_id"].is_unique
+    assert not scores["customer_id"].str.endswith(".0").any()
+    assert set(scores["customer_id"]) == {str(int(i)) for i in ids.dropna()}
