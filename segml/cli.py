@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import time
 import warnings
@@ -25,10 +27,21 @@ def _one_line(message: str) -> str:
     return "; ".join(ln for ln in lines if ln and set(ln) != {"^"})
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (what schedulers, systemd and Kubernetes send), raised like Ctrl-C so every
+    clean-up that Ctrl-C runs (temporary files, MLflow runs marked KILLED) runs too."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 class _Main(click.Group):
     """Turns segml errors into one line on stderr and a distinct exit code."""
 
     def invoke(self, ctx: click.Context) -> object:
+        with contextlib.suppress(ValueError):  # only the main thread may set handlers
+            signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -38,6 +51,9 @@ class _Main(click.Group):
                 raise
             click.echo(f"error: {mask_secrets(_one_line(str(exc)))}", err=True)
             ctx.exit(exit_code(exc))
+        except _Terminated:
+            click.echo("terminated (SIGTERM)", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -76,7 +92,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     Exit codes: 0 success, 1 other segml error, 2 usage, 3 invalid experiment file, 4 bad
     data, 5 a model cannot be fitted, 6 a model cannot be used, 7 tracking, 8 segml refuses
-    to write there (a folder it does not own), 70 internal error, 130 interrupted.
+    to write there (a folder it does not own), 70 internal error, 130 interrupted, 143
+    terminated (SIGTERM).
     """
     ctx.obj = {"debug": debug}
 

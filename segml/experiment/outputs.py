@@ -10,6 +10,7 @@ stays whole until the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -192,10 +193,16 @@ def replace_dir(target: str | Path, build: Callable[[Path], None]) -> Path:
     old, moved = work / "old", False
     try:
         build(work / "new")
-        with contextlib.suppress(FileNotFoundError):
-            os.rename(dest, old)
-            moved = True
-        os.rename(work / "new", dest)
+        for attempt in range(3):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(dest, old / str(attempt) if attempt else old)
+                moved = True
+            try:
+                os.rename(work / "new", dest)
+                break
+            except OSError as exc:  # another run put its model there in between
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == 2:
+                    raise
         moved = False
     finally:
         if moved and not dest.exists():

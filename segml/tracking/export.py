@@ -31,6 +31,7 @@ from segml.experiment.outputs import replace_dir
 from segml.experiment.result import ExperimentResult
 from segml.experiment.scoring import percentile_reference, required_columns, score_customers
 from segml.segment.registry import load_segmenter
+from segml.tracking.log import store_lock
 
 __all__ = ["SegmlModel", "export_model", "register_model", "save_model"]
 
@@ -243,10 +244,11 @@ def register_model(
     ``alias`` at the new version. Returns the version."""
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     client.log_artifacts(run_id, str(model_dir), "model")
-    try:
-        client.get_registered_model(name)
-    except mlflow.exceptions.MlflowException:
-        client.create_registered_model(name, description="segml: CLV + champion segmentation")
+    with store_lock(tracking_uri):  # two runs registering a new name at once
+        try:
+            client.get_registered_model(name)
+        except mlflow.exceptions.MlflowException:
+            client.create_registered_model(name, description="segml: CLV + champion segmentation")
     mv = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id)
     client.set_registered_model_alias(name, alias, mv.version)
     return str(mv.version)

@@ -13,8 +13,10 @@ process-wide tracking URI or active run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +74,8 @@ def check_tracking(uri: str) -> None:
     saved = {k: os.environ.get(k) for k in _PROBE_ENV}
     os.environ.update(_PROBE_ENV)
     try:
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        with store_lock(uri):  # the first call to a new store migrates it
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as exc:  # any failure to talk to the store
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         reason = mask_secrets(first, uri)
@@ -98,11 +101,33 @@ def _artifact_location(uri: str, name: str) -> str | None:
     return None  # a server decides (and may proxy artifacts)
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside an embedded SQLite store (nothing for other stores).
+
+    Two ``segml run`` started together on a new store would both migrate it, and both
+    create the same experiment; under the lock one does it and the other finds it done.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(f"{db.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    return str(client.create_experiment(name, artifact_location=_artifact_location(uri, name)))
+    with store_lock(uri):
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        location = _artifact_location(uri, name)
+        return str(client.create_experiment(name, artifact_location=location))
 
 
 def _git_commit(where: Path | None) -> str | None:
@@ -213,6 +238,8 @@ def log_result(
         tags["segml.git_commit"] = commit
     parent = client.create_run(exp_id, run_name=config.name, tags=tags)
     run_id = parent.info.run_id
+    children: list[str] = []
+    open_child: str | None = None
     try:
         params = config.as_params()
         params["data.hash"] = result.data_hash
@@ -251,13 +278,13 @@ def log_result(
         if output_dir is not None:
             for file in written_files(output_dir):
                 client.log_artifact(run_id, str(file), "outputs")
-        children = []
         for name, seg in result.segmenters.items():
             child = client.create_run(
                 exp_id, run_name=name, tags={**tags, "mlflow.parentRunId": run_id}
             )
             cid = child.info.run_id
             children.append(cid)
+            open_child = cid
             seg_row = result.comparison.loc[name]
             seg_params = {
                 "method": seg_row["method"],
@@ -280,10 +307,15 @@ def log_result(
             )
             client.log_figure(cid, _segment_figure(result, name), f"{name}_value.png")
             client.set_terminated(cid)
+            open_child = None
         client.set_terminated(run_id)
-    except Exception:
+    except BaseException as exc:
+        # Ctrl-C or SIGTERM: KILLED; anything else: FAILED (never left RUNNING)
+        status = "FAILED" if isinstance(exc, Exception) else "KILLED"
         with contextlib.suppress(Exception):  # the store may be the thing that failed
-            client.set_terminated(run_id, status="FAILED")
+            if open_child is not None:
+                client.set_terminated(open_child, status=status)
+            client.set_terminated(run_id, status=status)
         raise
     return {
         "tracking_uri": uri,

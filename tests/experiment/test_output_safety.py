@@ -198,3 +198,65 @@ def test_password_in_tracking_uri_is_never_printed(sandbox) -> None:
     assert result.exit_code == 7, result.output
     assert "hunter2" not in result.output and "tok123" not in result.output
     assert "ann:***@127.0.0.1:9" in result.output
+
+
+def test_sigterm_while_logging_leaves_no_run_running(sandbox) -> None:
+    """A run stopped while it logs to MLflow is marked KILLED, never left RUNNING."""
+    import signal
+    import subprocess
+    import sys
+
+    file = experiment(sandbox)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segml.cli", "run", str(file), "--output-dir", "out"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=sandbox,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "logging to MLflow" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    proc.wait(timeout=300)
+    assert proc.returncode in (0, 143)
+    client = MlflowClient(tracking_uri=f"sqlite:///{sandbox / 'segml-home' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("segml-small")
+    runs = client.search_runs([exp.experiment_id]) if exp else []
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    if proc.returncode == 143:
+        assert any(r.info.status == "KILLED" for r in runs) or not runs
+
+
+def test_two_runs_at_once_on_a_new_store_in_one_folder_both_work(tmp_path, monkeypatch) -> None:
+    """Both would migrate the new SQLite store and create the same experiment, registered
+    model and model folder: the store lock and the atomic model swap let both finish."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "fresh-home"  # no mlflow.db yet
+    monkeypatch.setenv("SEGML_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    file = experiment(tmp_path)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "segml.cli", "run", str(file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    errors = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("segml-small")
+    parents = [
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if "mlflow.parentRunId" not in r.data.tags
+    ]
+    assert len(parents) == 2 and all(r.info.status == "FINISHED" for r in parents)
+    assert len(client.search_model_versions("name = 'segml-small'")) == 2
+    assert (tmp_path / "models" / "small" / "MLmodel").is_file()
