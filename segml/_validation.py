@@ -24,6 +24,7 @@ __all__ = [
     "mask_secrets",
     "mask_uri",
     "regular_file_problem",
+    "require_regular_file",
 ]
 
 NAME_MAX_LENGTH = 64
@@ -178,3 +179,27 @@ def regular_file_problem(path: str | Path) -> str | None:
         else "not a regular file"
     )
     return f"{str(p)!r} is {kind}, not a regular file"
+
+
+def require_regular_file(path: str | Path, what: str, error: type[Exception]) -> Path:
+    """``path`` if it is a regular file, else ``error`` saying what it is instead.
+
+    Parameters
+    ----------
+    path : str or path
+    what : str
+        What the file is for (``"transaction file"``), for the message.
+    error : type of Exception
+        The error to raise (:class:`segml.DataError`, :class:`segml.ConfigError`).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    file = Path(path)
+    if not file.exists():
+        raise error(f"{what} not found: {str(file)!r}")
+    problem = regular_file_problem(file)
+    if problem:
+        raise error(f"the {what} {problem}.")
+    return file

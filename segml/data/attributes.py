@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from segml._setops import in_index
-from segml._validation import regular_file_problem
+from segml._validation import require_regular_file
 from segml.data.quality import DataQualityReport
 from segml.data.read import _as_id_strings, _missing_columns
 from segml.errors import DataError, examples
@@ -22,11 +22,7 @@ def join_attributes(
 ) -> pd.DataFrame:
     if not isinstance(customers, pd.DataFrame):
         path = Path(customers)
-        if not path.exists():
-            raise DataError(f"customer attribute file not found: {str(path)!r}")
-        problem = regular_file_problem(path)
-        if problem:
-            raise DataError(f"the customer attribute file {problem}.")
+        require_regular_file(path, "customer attribute file", DataError)
         if path.suffix.lower() in (".parquet", ".pq"):
             customers = pd.read_parquet(path)
         else:

@@ -34,7 +34,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-from segml._validation import regular_file_problem
+from segml._validation import require_regular_file
 from segml.data._fast import enabled
 from segml.data._fast import encode as _encode
 from segml.data._fast import order as _order
@@ -80,11 +80,7 @@ def _read_source(
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
-    if not path.exists():
-        raise DataError(f"transaction file not found: {str(path)!r}")
-    problem = regular_file_problem(path)
-    if problem:
-        raise DataError(f"the transaction file {problem}; give the path of a CSV or Parquet file.")
+    require_regular_file(path, "transaction file", DataError)
     if path.stat().st_size == 0:
         raise DataError(f"the file {str(path)!r} is empty (0 bytes): no header, no rows.")
     suffix = "".join(path.suffixes).lower()

@@ -54,7 +54,7 @@ from typing import Any
 import pandas as pd
 
 from segml._columns import table_columns
-from segml._validation import check_name, regular_file_problem
+from segml._validation import check_name, require_regular_file
 from segml.errors import ConfigError, did_you_mean
 from segml.segment.registry import METHODS, parameters
 from segml.segment.rules import Rule, RuleError
@@ -313,11 +313,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
     ('1997-09-30', ['kmeans', 'gmm'])
     """
     file = Path(path)
-    if not file.exists():
-        raise ConfigError(f"experiment file not found: {str(file)!r}")
-    problem = regular_file_problem(file)
-    if problem:
-        raise ConfigError(f"the experiment file {problem}.")
+    require_regular_file(file, "experiment file", ConfigError)
     text = file.read_text(encoding="utf-8")
     try:
         raw = tomllib.loads(text)

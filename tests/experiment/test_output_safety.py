@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import RUN_OUTPUT_FILES
 from mlflow.tracking import MlflowClient
 
 import segml
@@ -122,19 +123,8 @@ def test_only_the_files_segml_wrote_are_logged(sandbox) -> None:
         if "mlflow.parentRunId" not in r.data.tags
     ]
     logged = {a.path for a in client.list_artifacts(runs[0].info.run_id, "outputs")}
-    assert logged == {f"outputs/{n}" for n in RUN_FILES}
+    assert logged == {f"outputs/{n}" for n in RUN_OUTPUT_FILES}
     assert (out / "secrets.env").read_text() == "TOKEN=abc"
-
-
-RUN_FILES = (
-    "comparison.csv",
-    "hypotheses.csv",
-    "profiles.csv",
-    "customers.parquet",
-    "clv.json",
-    "quality.json",
-    "report.html",
-)
 
 
 def test_rerun_replaces_the_model_only_when_the_new_one_is_complete(sandbox) -> None:
@@ -172,7 +162,7 @@ def test_outputs_are_marked_with_what_segml_wrote(sandbox) -> None:
     file = experiment(sandbox)
     assert run(str(file), "--no-tracking").exit_code == 0
     out = sandbox / "outputs" / "small"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*RUN_FILES, MARKER])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RUN_OUTPUT_FILES, MARKER])
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
 
 
