@@ -292,7 +292,11 @@ def _array(values: Any, n: int) -> tuple[Any, np.ndarray]:
             values.dtype
         ):
             return values.to_numpy("float64", na_value=np.nan), miss
-        return values.astype(object).to_numpy(), miss
+        out = values.astype(object).to_numpy(copy=True)
+        # pandas' nullable dtypes hold pd.NA, whose comparisons are NA, not False: a
+        # missing entry is masked out anyway, so it becomes a plain None here
+        out[miss] = None
+        return out, miss
     if isinstance(values, np.ndarray):
         return values, np.zeros(n, dtype=bool)
     return values, np.zeros(n, dtype=bool)

@@ -228,3 +228,48 @@ def test_random_text_raises_only_rule_errors(tokens) -> None:
     # Anything but a RuleError (or success) fails the test.
     with contextlib.suppress(RuleError):
         Rule(text).evaluate(table)
+
+
+NULLABLE_RULES = [
+    "x == 'a'",
+    "x != 'a'",
+    "x in ['a', 'b']",
+    "x not in ['a']",
+    "flag == true",
+    "flag",
+    "not flag",
+    "flag and n > 1",
+    "n between 1 and 2",
+    "x is null or n >= 3",
+]
+
+
+@pytest.mark.parametrize("text", NULLABLE_RULES)
+def test_nullable_pandas_dtypes_evaluate_like_numpy_ones(text) -> None:
+    """A CRM table after convert_dtypes() holds pd.NA (string, boolean, Int64): rules give
+    what they give on the same table with NaN/None, missing values counting as false."""
+    plain = pd.DataFrame(
+        {
+            "x": pd.Series(["a", None, "b", "a"], dtype=object),
+            "flag": pd.Series([True, None, False, True], dtype=object),
+            "n": [1.0, np.nan, 3.0, 2.0],
+        }
+    )
+    nullable = plain.convert_dtypes()
+    assert str(nullable["flag"].dtype) == "boolean" and str(nullable["n"].dtype) == "Int64"
+    plain["flag"] = plain["flag"].astype("boolean")  # a boolean column with a missing value
+    np.testing.assert_array_equal(Rule(text).evaluate(nullable), Rule(text).evaluate(plain))
+
+
+def test_a_nullable_table_segments_and_validates(b2b) -> None:
+    """The same segments and verdicts from the table after convert_dtypes()."""
+    import segml
+
+    crm = b2b.convert_dtypes()
+    rules = [("healthcare", "industry == 'healthcare'"), ("big", "annual_revenue >= 1e7")]
+    plain_seg = segml.RuleSegmenter(rules).fit(b2b)
+    np.testing.assert_array_equal(segml.RuleSegmenter(rules).fit(crm).labels_, plain_seg.labels_)
+    hyps = [segml.Hypothesis("healthcare", "industry == 'healthcare'", expect="higher")]
+    got = segml.validate_hypotheses(hyps, crm, value="clv")
+    want = segml.validate_hypotheses(hyps, b2b, value="clv")
+    assert list(got["verdict"]) == list(want["verdict"])
