@@ -128,6 +128,10 @@ def score_customers(
     )
     reason[invalid] = "inconsistent history (frequency, recency, T)"
     ok = reason == ""
+    # Mean spend below zero (returns exceeding purchases) has no Gamma-Gamma value: that
+    # customer gets a reason, the batch is still scored.
+    reason[ok & (history["monetary_value"] < 0)] = "negative monetary_value"
+    ok = reason == ""
     out = pd.DataFrame({"customer_id": ids})
     for col in ("expected_purchases", "p_alive", "expected_spend", "clv", "value_percentile"):
         out[col] = np.nan

@@ -110,6 +110,24 @@ def test_rows_conserved_ids_kept_and_reasons_given(model_dir) -> None:
     assert out.loc[[0, 3], "clv"].notna().all()
 
 
+def test_a_negative_monetary_value_is_that_row_s_reason(model_dir) -> None:
+    """Small or large, a negative mean spend fails only its own row, named by its id."""
+    model = load(model_dir).unwrap_python_model()
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "frequency": [2, 2, 2],
+            "recency": [10.0, 10.0, 10.0],
+            "T": [30.0, 30.0, 30.0],
+            "monetary_value": [-0.01, 20.0, -1e9],
+        }
+    )
+    out = model.predict(None, frame)
+    assert out["customer_id"].tolist() == ["a", "b", "c"]
+    assert out["reason"].tolist() == ["negative monetary_value", "", "negative monetary_value"]
+    assert out.loc[[0, 2], "clv"].isna().all() and out.loc[1, "clv"] > 0
+
+
 def test_missing_required_column_is_named(model_dir) -> None:
     model = load(model_dir)
     frame = pd.DataFrame({"customer_id": ["1"], "frequency": [1], "recency": [1.0], "T": [2.0]})
