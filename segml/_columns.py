@@ -2,7 +2,8 @@
 
 Every column has a name, a dtype and a kind (``"history"``, purchase behaviour in the
 calibration window; ``"first_order"``, known at acquisition; ``"holdout"``, realised after
-calibration; ``"value"``, computed by the CLV model; ``"score"``, the exported model's output).
+calibration; ``"value"``, computed by the CLV model; ``"feature"``, derived by a segmenter from
+the history; ``"score"``, the exported model's output).
 The Arrow schema and Spark DDL of the scores, the score columns, the behavioural columns that
 make a segmentation non-targetable and the columns an experiment's table will have are all
 derived from :data:`COLUMNS`.
@@ -32,7 +33,7 @@ __all__ = [
     "table_columns",
 ]
 
-Kind = Literal["key", "history", "first_order", "holdout", "value", "score"]
+Kind = Literal["key", "history", "first_order", "holdout", "value", "feature", "score"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("clv", "float64", "value"),
     Column("value_percentile", "float64", "value"),
     Column("recency_ratio", "float64", "value"),
-    Column("days_since_last", "float64", "value"),
+    Column("days_since_last", "float64", "feature"),
     Column("segment", "int64", "score"),
     Column("segment_name", "string", "score"),
     Column("reason", "string", "score"),
@@ -102,7 +103,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
 #: be applied to a prospect. First-order facts (``first_amount``, ``first_<col>``,
 #: ``first_purchase``) are known at acquisition and count as observable.
 BEHAVIOURAL_COLUMNS = frozenset(
-    c.name for c in COLUMNS if c.kind in ("history", "holdout", "value")
+    c.name for c in COLUMNS if c.kind in ("history", "holdout", "value", "feature")
 )
 
 _ARROW = {"string": "string", "int32": "int32", "int64": "int64", "float64": "float64"}
@@ -127,11 +128,7 @@ def table_columns(*, amount: bool, holdout: bool, scored: bool = True) -> set[st
     """
     kinds = {"history", "first_order"} | ({"holdout"} if holdout else set())
     kinds |= {"value"} if scored else set()
-    return {
-        c.name
-        for c in COLUMNS
-        if c.kind in kinds and (amount or not c.needs_amount) and c.name != "days_since_last"
-    }
+    return {c.name for c in COLUMNS if c.kind in kinds and (amount or not c.needs_amount)}
 
 
 def spark_ddl(names: Iterable[str]) -> str:

@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
@@ -19,6 +19,9 @@ from segml.errors import ModelError, SegmlError, TrackingError, exit_code
 from segml.experiment.outputs import check_output_dir, check_replaceable, child_dir
 
 __all__ = ["main"]
+
+if TYPE_CHECKING:
+    from segml.experiment.result import ExperimentResult
 
 
 def _one_line(message: str) -> str:
@@ -98,7 +101,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def _print_summary(result: Any, caught: list[warnings.WarningMessage]) -> None:
+def _print_summary(result: ExperimentResult, caught: list[warnings.WarningMessage]) -> None:
     """The data quality, the CLV fit, the hypotheses, skipped steps and warnings."""
     config = result.config
     with pd.option_context(
@@ -130,7 +133,7 @@ def _print_summary(result: Any, caught: list[warnings.WarningMessage]) -> None:
         _echo(f"warning: {w.message}")
 
 
-def _save_model(result: Any, model_dir: Path, say: Callable[[str], None]) -> None:
+def _save_model(result: ExperimentResult, model_dir: Path, say: Callable[[str], None]) -> None:
     from segml.tracking.export import export_model
 
     if result.champion is None:
@@ -142,7 +145,11 @@ def _save_model(result: Any, model_dir: Path, say: Callable[[str], None]) -> Non
 
 
 def _log_and_register(
-    result: Any, model_dir: Path, out: Path, tracking_uri: str | None, say: Callable[[str], None]
+    result: ExperimentResult,
+    model_dir: Path,
+    out: Path,
+    tracking_uri: str | None,
+    say: Callable[[str], None],
 ) -> None:
     from segml.tracking.export import export_model
     from segml.tracking.log import log_result

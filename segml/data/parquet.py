@@ -66,7 +66,7 @@ class _Ids:
     """Customer ids, batch by batch, encoded into one Categorical at the end.
 
     A batch of short string ids or of integers is kept as one 64-bit word per row
-    (:mod:`segml._encode`); any other batch (long or missing ids) is dictionary-encoded
+    (:mod:`segml.data._fast.encode`); any other batch (long or missing ids) is dictionary-encoded
     and keeps local codes. When every batch holds words, one factorization of the words
     gives the codes; else the word batches are turned into local dictionaries too and the
     batches' dictionaries are merged (first batch's ids first, then each later batch's new

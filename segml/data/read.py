@@ -2,7 +2,7 @@
 
 :func:`read_transactions` reads and validates a transaction log (CSV, Parquet or a
 DataFrame) into canonical columns; :func:`summarize` turns it into the customer table that
-the CLV models and the segmenters use. Both attach a :class:`~segml.quality.DataQualityReport`
+the CLV models and the segmenters use. Both attach a :class:`~segml.data.quality.DataQualityReport`
 (see :func:`segml.quality_report`): nothing is dropped without a count and a reason.
 
 Policies (all counted in the report)
@@ -75,7 +75,7 @@ def _read_source(
     """A DataFrame as is, or the file read; ``str_cols[0]`` is the customer id column.
 
     Parquet files are read batch by batch, only ``columns`` (all when None), the ids
-    encoded into a Categorical as they come (see :mod:`segml._parquet`).
+    encoded into a Categorical as they come (see :mod:`segml.data.parquet`).
     """
     if isinstance(source, pd.DataFrame):
         return source

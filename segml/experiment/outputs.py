@@ -190,22 +190,22 @@ def replace_dir(target: str | Path, build: Callable[[Path], None]) -> Path:
     dest = check_replaceable(target)
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial"))
-    old, moved = work / "old", False
+    old: Path | None = None  # where the model being replaced waits, until the swap is done
     try:
         build(work / "new")
         for attempt in range(3):
             with contextlib.suppress(FileNotFoundError):
-                os.rename(dest, old / str(attempt) if attempt else old)
-                moved = True
+                os.rename(dest, work / f"old{attempt}")
+                old = work / f"old{attempt}"
             try:
                 os.rename(work / "new", dest)
+                old = None
                 break
             except OSError as exc:  # another run put its model there in between
                 if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == 2:
                     raise
-        moved = False
     finally:
-        if moved and not dest.exists():
+        if old is not None and not dest.exists():
             os.rename(old, dest)  # interrupted between the two renames: put the old one back
         shutil.rmtree(work, ignore_errors=True)
     return dest

@@ -53,7 +53,7 @@ class ValueTreeSegmenter(Segmenter):
     ----------
     features : sequence of str, optional
         Attribute columns; default every column that is not behaviour or value
-        (``segml.segment.BEHAVIOURAL_COLUMNS``), a date, or a category with more than 50
+        (``segml._columns.BEHAVIOURAL_COLUMNS``), a date, or a category with more than 50
         levels.
     value : str, default "clv"
         The value column to predict.

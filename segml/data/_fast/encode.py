@@ -103,13 +103,6 @@ def words_to_strings(words: np.ndarray, type_: Any = None) -> Any:
 _SLICE_ROWS = 1 << 18
 
 
-def _table_hint(rows: int) -> int:
-    """Initial size of the hash table for ``rows`` ids. Sized for a log, with several rows
-    per customer, it grows when there are more: sized for one id per row (pandas' default)
-    it would be several times larger than the customers need."""
-    return max(rows // 8, 1024)
-
-
 #: ``words_at(start, stop)``: the int64 words of rows start..stop, or None when they have none
 WordsAt = Callable[[int, int], "np.ndarray | None"]
 
