@@ -81,9 +81,8 @@ def test_negative_amounts_and_returns() -> None:
     tx = segml.read_transactions(raw, amount="amount")
     assert tx["amount"].tolist() == [6.0]
     report = segml.quality_report(tx)
-    assert report.dropped == {"unmatched_return": 1} and report.flagged == {
-        "returns_netted_same_day": 1
-    }
+    assert report.dropped == {"unmatched_return": 1, "return_netted": 1}
+    assert report.amounts == {"unmatched_return": -3.0, "return_netted": 0.0}
 
 
 def test_zero_amounts(cdnow) -> None:

@@ -21,6 +21,7 @@ from segml.data._fast.order import (
 )
 from segml.data.quality import DataQualityReport
 from segml.data.quality import example_ids as _ids
+from segml.data.returns import net_returns
 
 
 def _exact_duplicates(
@@ -103,42 +104,69 @@ def _duplicated(columns: list[np.ndarray]) -> np.ndarray:
 
 
 def _apply_amount_policies(
-    out: pd.DataFrame, report: DataQualityReport, *, returns: str, zero_amounts: str
+    out: pd.DataFrame,
+    report: DataQualityReport,
+    *,
+    returns: str,
+    zero_amounts: str,
+    codes: np.ndarray | None = None,
+    return_of: str | None = None,
 ) -> pd.DataFrame:
+    """``out`` after the returns and zero-amount policies, each counted with its amount."""
     amounts = out["amount"].to_numpy()
     negative = amounts < 0
     if negative.any():
         if returns == "drop":
-            report.drop("negative_amount", int(negative.sum()), _ids(out, negative))
+            report.drop(
+                "negative_amount",
+                int(negative.sum()),
+                _ids(out, negative),
+                float(amounts[negative].sum()),
+            )
             out = out.loc[~negative].reset_index(drop=True)
         else:
-            out = _net_returns(out, report)
+            out = _net(out, report, codes, return_of)
     zero = out["amount"].to_numpy() == 0
     if zero_amounts == "drop":
-        report.drop("zero_amount", int(zero.sum()), _ids(out, zero))
+        report.drop("zero_amount", int(zero.sum()), _ids(out, zero), 0.0)
         out = out.loc[~zero].reset_index(drop=True)
     else:
-        report.flag("zero_amount_rows_kept", int(zero.sum()), _ids(out, zero))
+        report.flag("zero_amount_rows_kept", int(zero.sum()), _ids(out, zero), 0.0)
     return out
 
 
-def _net_returns(out: pd.DataFrame, report: DataQualityReport) -> pd.DataFrame:
-    """Net negative rows against the same customer's purchases on the same calendar day."""
-    day = out["date"].dt.floor("D")
-    key = [out["customer_id"], day]
-    amounts = out["amount"]
-    positive = amounts.clip(lower=0)
-    pos_sum = positive.groupby(key, sort=False).transform("sum").to_numpy()
-    net = amounts.groupby(key, sort=False).transform("sum").to_numpy()
-    negative = amounts.to_numpy() < 0
-    unmatched = negative & (pos_sum == 0)
-    in_full = (net <= 0) & (pos_sum > 0)
-    report.drop("unmatched_return", int(unmatched.sum()), _ids(out, unmatched))
-    report.drop("returned_in_full", int(in_full.sum()), _ids(out, in_full))
-    netted = negative & ~unmatched & ~in_full
-    report.flag("returns_netted_same_day", int(netted.sum()), _ids(out, netted))
-    report.note("returns netted against the same customer's purchases on the same day")
-    keep = ~negative & ~in_full
-    scale = np.divide(net, pos_sum, out=np.ones_like(net), where=pos_sum > 0)
-    out = out.assign(amount=np.where(keep, amounts.to_numpy() * scale, amounts.to_numpy()))
-    return out.loc[keep].reset_index(drop=True)
+def _net(
+    out: pd.DataFrame,
+    report: DataQualityReport,
+    codes: np.ndarray | None,
+    return_of: str | None,
+) -> pd.DataFrame:
+    """``out`` with its returns netted (:mod:`segml.data.returns`), counted in ``report``."""
+    if codes is None:
+        codes = pd.factorize(out["customer_id"], sort=False)[0]
+    times = out["date"].to_numpy("datetime64[ns]").view("i8")
+    orders = out[return_of] if return_of is not None else None
+    result = net_returns(codes, times, out["amount"].to_numpy(), orders)
+    report.drop(
+        "unmatched_return",
+        int(result.unmatched.sum()),
+        _ids(out, result.unmatched),
+        result.unmatched_amount,
+    )
+    # Netted returns and the days they cancel leave the log carrying nothing: their
+    # amounts now sit in the purchases they reduced (the note says how much).
+    report.drop("return_netted", int(result.netted.sum()), _ids(out, result.netted), 0.0)
+    report.drop("returned_in_full", int(result.in_full.sum()), _ids(out, result.in_full), 0.0)
+    by_order = (
+        f"; {result.by_order:,} named their order in {return_of!r} and netted against its day"
+        if orders is not None
+        else ""
+    )
+    report.note(
+        "returns netted against the same customer's purchases, the same day first, then "
+        f"earlier purchase days, latest first: {result.netted.sum():,} returns, "
+        f"{result.netted_amount:,.2f} netted into purchases; {result.in_full.sum():,} "
+        f"purchase rows cancelled in full ({result.returned_amount:,.2f} of purchases)" + by_order
+    )
+    out = out.assign(amount=result.amount)
+    return out.loc[result.keep].reset_index(drop=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +20,9 @@ REASONS: dict[str, str] = {
     "non_finite_amount": "amount infinite",
     "extreme_amount": "amount beyond +/-1e12, implausible for one transaction",
     "negative_amount": "negative amount (return) dropped by returns='drop'",
-    "unmatched_return": "return with no purchase by the same customer on the same day",
+    "unmatched_return": "return with no earlier purchase by the same customer to net against",
     "returned_in_full": "purchase day whose net amount after returns is zero or less",
+    "return_netted": "return netted against the customer's purchases (its amount is in them)",
     "zero_amount": "zero amount dropped by zero_amounts='drop'",
     "exact_duplicate": "row identical to an earlier row, dropped by duplicates='drop'",
     "after_window": "transaction after the end of the observation window",
@@ -47,6 +47,16 @@ class DataQualityReport:
         Up to five example customer ids per reason.
     notes : list of str
         Policies that were applied, in words.
+    amounts : dict of str to float
+        The amount carried by the rows of each reason when they were dropped or flagged
+        (0 for returns netted and purchase days returned in full: their amounts are in the
+        purchases kept; the note on returns gives the amounts netted).
+    amount_read : float or None
+        Sum of the input's valid amounts (finite, within ``MAX_AMOUNT``); None without an
+        amount column. It equals the table's calibration and holdout revenue plus the
+        amounts of every dropped reason.
+    customers : dict of str to int
+        Customers in the table (``in_table``) and excluded, by reason.
 
     Examples
     --------
@@ -62,6 +72,9 @@ class DataQualityReport:
     flagged: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    amounts: dict[str, float] = field(default_factory=dict)
+    amount_read: float | None = None
+    customers: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_dropped(self) -> int:
@@ -73,17 +86,33 @@ class DataQualityReport:
         """Input rows that survived every check."""
         return self.rows_read - self.rows_dropped
 
-    def drop(self, reason: str, count: int, example_ids: Any = ()) -> None:
-        """Record ``count`` rows dropped for ``reason`` (no-op when ``count`` is zero)."""
-        if count:
+    @property
+    def amount_dropped(self) -> float:
+        """Total amount of the dropped rows, over all reasons."""
+        return float(sum(v for k, v in self.amounts.items() if k in self.dropped))
+
+    def drop(
+        self, reason: str, count: int, example_ids: Any = (), amount: float | None = None
+    ) -> None:
+        """Record ``count`` rows dropped for ``reason`` carrying ``amount`` (no-op when
+        ``count`` and ``amount`` are zero: a reason may carry an amount without whole rows)."""
+        if count or amount:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
             self._add_examples(reason, example_ids)
+            self._add_amount(reason, amount)
 
-    def flag(self, what: str, count: int, example_ids: Any = ()) -> None:
+    def flag(
+        self, what: str, count: int, example_ids: Any = (), amount: float | None = None
+    ) -> None:
         """Record ``count`` rows or customers kept but flagged as ``what``."""
         if count:
             self.flagged[what] = self.flagged.get(what, 0) + int(count)
             self._add_examples(what, example_ids)
+            self._add_amount(what, amount)
+
+    def _add_amount(self, key: str, amount: float | None) -> None:
+        if amount is not None:
+            self.amounts[key] = self.amounts.get(key, 0.0) + float(amount)
 
     def note(self, text: str) -> None:
         """Record a policy that was applied."""
@@ -97,27 +126,35 @@ class DataQualityReport:
             return
         if isinstance(ids, pd.Series | pd.Index):
             ids = ids[:need] if isinstance(ids, pd.Index) else ids.iloc[:need]
-        for value in itertools.islice(ids, need):
-            have.append(str(value))
+        for value in ids:
+            if len(have) == 5:
+                break
+            if str(value) not in have:
+                have.append(str(value))
 
     def merged(self, other: DataQualityReport) -> DataQualityReport:
         """A new report with ``other``'s drops and flags added to this one's rows read."""
-        out = DataQualityReport(rows_read=self.rows_read)
+        out = DataQualityReport(rows_read=self.rows_read, amount_read=self.amount_read)
         for rep in (self, other):
             for k, v in rep.dropped.items():
-                out.drop(k, v, rep.examples.get(k, ()))
+                out.drop(k, v, rep.examples.get(k, ()), rep.amounts.get(k))
             for k, v in rep.flagged.items():
-                out.flag(k, v, rep.examples.get(k, ()))
+                out.flag(k, v, rep.examples.get(k, ()), rep.amounts.get(k))
             for n in rep.notes:
                 out.note(n)
+            out.customers.update(rep.customers)
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per reason: ``kind`` (dropped/flagged), ``reason``, ``count``, ``examples``."""
+        """One row per reason: ``kind`` (dropped/flagged), ``reason``, ``count``, ``amount``,
+        ``examples``."""
+        nan = float("nan")
+        kept = nan if self.amount_read is None else self.amount_read - self.amount_dropped
         rows = [
-            {"kind": "read", "reason": "rows_read", "count": self.rows_read, "examples": ""},
-            {"kind": "kept", "reason": "rows_kept", "count": self.rows_kept, "examples": ""},
+            {"kind": "read", "reason": "rows_read", "count": self.rows_read, "amount": nan},
+            {"kind": "kept", "reason": "rows_kept", "count": self.rows_kept, "amount": kept},
         ]
+        rows[0]["amount"] = nan if self.amount_read is None else self.amount_read
         for kind, table in (("dropped", self.dropped), ("flagged", self.flagged)):
             for reason, count in table.items():
                 rows.append(
@@ -125,9 +162,15 @@ class DataQualityReport:
                         "kind": kind,
                         "reason": reason,
                         "count": count,
-                        "examples": ", ".join(self.examples.get(reason, [])),
+                        "amount": self.amounts.get(reason, nan),
                     }
                 )
+        for row in rows:
+            row["examples"] = ", ".join(self.examples.get(str(row["reason"]), []))
+        for what, count in self.customers.items():
+            rows.append(
+                {"kind": "customers", "reason": what, "count": count, "amount": nan, "examples": ""}
+            )
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,23 +182,45 @@ class DataQualityReport:
             "flagged": dict(self.flagged),
             "examples": {k: list(v) for k, v in self.examples.items()},
             "notes": list(self.notes),
+            "amounts": dict(self.amounts),
+            "amount_read": self.amount_read,
+            "customers": dict(self.customers),
         }
 
+    def _amount(self, key: str) -> str:
+        value = self.amounts.get(key)
+        return "" if value is None else f", amount {value:,.2f}"
+
     def __str__(self) -> str:
+        read = "" if self.amount_read is None else f" (amount {self.amount_read:,.2f})"
+        kept = (
+            ""
+            if self.amount_read is None
+            else f" (amount {self.amount_read - self.amount_dropped:,.2f})"
+        )
         lines = [
-            f"rows read: {self.rows_read:,}",
-            f"rows kept: {self.rows_kept:,}",
-            f"rows dropped: {self.rows_dropped:,}",
+            f"rows read: {self.rows_read:,}{read}",
+            f"rows kept: {self.rows_kept:,}{kept}",
+            f"rows dropped: {self.rows_dropped:,}"
+            + ("" if self.amount_read is None else f" (amount {self.amount_dropped:,.2f})"),
         ]
         for reason, count in self.dropped.items():
             ex = ", ".join(self.examples.get(reason, []))
             why = REASONS.get(reason, reason)
-            lines.append(f"  - {reason}: {count:,} ({why})" + (f"; e.g. {ex}" if ex else ""))
+            lines.append(
+                f"  - {reason}: {count:,}{self._amount(reason)} ({why})"
+                + (f"; e.g. {ex}" if ex else "")
+            )
         if self.flagged:
             lines.append("kept but flagged:")
             for what, count in self.flagged.items():
                 ex = ", ".join(self.examples.get(what, []))
-                lines.append(f"  - {what}: {count:,}" + (f"; e.g. {ex}" if ex else ""))
+                lines.append(
+                    f"  - {what}: {count:,}{self._amount(what)}" + (f"; e.g. {ex}" if ex else "")
+                )
+        if self.customers:
+            lines.append("customers:")
+            lines.extend(f"  - {what}: {count:,}" for what, count in self.customers.items())
         if self.notes:
             lines.append("policies applied:")
             lines.extend(f"  - {n}" for n in self.notes)
@@ -212,11 +277,14 @@ def quality_report(df: pd.DataFrame) -> DataQualityReport:
     rep.flagged = dict(raw["flagged"])
     rep.examples = {k: list(v) for k, v in raw["examples"].items()}
     rep.notes = list(raw["notes"])
+    rep.amounts = dict(raw.get("amounts", {}))
+    rep.amount_read = raw.get("amount_read")
+    rep.customers = dict(raw.get("customers", {}))
     return rep
 
 
 def example_ids(frame: pd.DataFrame, mask: np.ndarray, k: int = 5) -> list[str]:
-    """The first ``k`` customer ids where ``mask`` holds (examples for the quality report).
+    """The first ``k`` distinct customer ids where ``mask`` holds (examples for the report).
 
     Element by element: taking rows of a chunked Arrow column (``.iloc``) would first
     concatenate all its chunks, a copy of ten million ids for five examples.
@@ -224,8 +292,11 @@ def example_ids(frame: pd.DataFrame, mask: np.ndarray, k: int = 5) -> list[str]:
     values = frame["customer_id"]
     found: list[str] = []
     for start in range(0, len(mask), _order.SLICE_ROWS):
-        hits = np.flatnonzero(mask[start : start + _order.SLICE_ROWS])[: k - len(found)]
-        found.extend(str(values.iat[start + int(i)]) for i in hits)
-        if len(found) == k:
-            break
+        # A bounded look per slice: a million hits of one customer cost no more than a few.
+        for i in np.flatnonzero(mask[start : start + _order.SLICE_ROWS])[:200]:
+            value = str(values.iat[start + int(i)])
+            if value not in found:
+                found.append(value)
+                if len(found) == k:
+                    return found
     return found

@@ -10,10 +10,11 @@ Policies (all counted in the report)
 * rows with a missing or blank customer id, an unparsable timestamp or a non-numeric
   amount are dropped;
 * returns (negative amounts), ``returns="net"`` (default): netted against the same
-  customer's purchases on the same calendar day (the day's positive rows are scaled so
-  that they sum to the net amount); a day whose net is zero or less is dropped
-  (``returned_in_full``), and a return with no purchase that day is dropped
-  (``unmatched_return``). ``returns="drop"`` drops every negative row;
+  customer's purchases, the same calendar day first, then the most recent earlier purchase
+  days until absorbed (with ``return_of``, the day of the order the return names first); a
+  purchase day netted to zero or less leaves the log (``returned_in_full``), and what a
+  return finds nothing before it to net against is dropped (``unmatched_return``, with its
+  amount). See :mod:`segml.data.returns`. ``returns="drop"`` drops every negative row;
 * zero amounts, ``zero_amounts="keep"`` (default, as in the CDNOW papers): kept as
   purchases and flagged; ``"drop"`` drops them;
 * exact duplicate rows, ``duplicates="keep"`` (default): kept and flagged, because two
@@ -317,6 +318,7 @@ def read_transactions(
     time_format: str | None = None,
     timezone: str = "UTC",
     returns: Literal["net", "drop"] = "net",
+    return_of: str | None = None,
     zero_amounts: Literal["keep", "drop"] = "keep",
     duplicates: Literal["keep", "drop"] = "keep",
     thousands: str | None = None,
@@ -343,6 +345,9 @@ def read_transactions(
         Time-zone aware timestamps are converted to this zone, then made naive.
     returns : {"net", "drop"}
         Policy for negative amounts; see the module documentation.
+    return_of : str, optional
+        Column naming the order of each line; a return line names the order it returns,
+        and nets against that order's day first. The column is kept in the output.
     zero_amounts : {"keep", "drop"}
         Policy for zero amounts.
     duplicates : {"keep", "drop"}
@@ -385,6 +390,7 @@ def read_transactions(
         time_format=time_format,
         timezone=timezone,
         returns=returns,
+        return_of=return_of,
         zero_amounts=zero_amounts,
         duplicates=duplicates,
         thousands=thousands,
@@ -406,6 +412,7 @@ def _read_transactions(
     time_format: str | None = None,
     timezone: str = "UTC",
     returns: Literal["net", "drop"] = "net",
+    return_of: str | None = None,
     zero_amounts: Literal["keep", "drop"] = "keep",
     duplicates: Literal["keep", "drop"] = "keep",
     thousands: str | None = None,
@@ -418,6 +425,9 @@ def _read_transactions(
     roles |= {"amount": amount} if amount is not None else {}
     roles |= {"quantity": quantity} if quantity is not None else {}
     roles |= {f"keep[{i}]": col for i, col in enumerate(keep)}
+    if return_of is not None:
+        roles["return_of"] = return_of
+        keep = [*keep, return_of] if return_of not in keep else keep
     if thousands is not None:
         csv_options["thousands"] = thousands
     frame = _read_source(source, [customer, time], list(roles.values()), **csv_options)
@@ -438,15 +448,22 @@ def _read_transactions(
     dup, found = _exact_duplicates(out, id_codes)
     codes: _Codes | None = found
     if duplicates == "drop":
-        report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup))
+        report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup), _sum(out, dup))
         out = out.loc[~dup].reset_index(drop=True)
         codes = None
     else:
-        report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup))
+        report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup), _sum(out, dup))
 
     if amount is not None:
         n_before = len(out)
-        out = _apply_amount_policies(out, report, returns=returns, zero_amounts=zero_amounts)
+        out = _apply_amount_policies(
+            out,
+            report,
+            returns=returns,
+            zero_amounts=zero_amounts,
+            codes=None if codes is None else codes[0],
+            return_of=return_of,
+        )
         if len(out) == 0:
             raise DataError(
                 "every transaction was dropped by the amount policies "
@@ -457,6 +474,13 @@ def _read_transactions(
     if codes is not None:
         _remember_codes(out["customer_id"], codes[0], codes[1])
     return attach(out, report), codes
+
+
+def _sum(out: pd.DataFrame, mask: np.ndarray) -> float | None:
+    """The amount of the rows in ``mask`` (None without an amount column or rows)."""
+    if "amount" not in out.columns or not mask.any():
+        return None
+    return float(out["amount"].to_numpy()[mask].sum())
 
 
 def _check_choices(**choices: str) -> None:
@@ -524,7 +548,10 @@ def _valid_rows(
     # Ids with codes have none missing (no pass over a million strings to find that out).
     ok = np.ones(len(out), dtype=bool) if ids_complete else out["customer_id"].notna().to_numpy()
     ok = ok.copy()
-    report.drop("missing_customer_id", int((~ok).sum()))
+    amounts = out["amount"].to_numpy() if "amount" in out.columns else None
+    if amounts is not None:
+        report.amount_read = _valid_sum(amounts)
+    report.drop("missing_customer_id", int((~ok).sum()), amount=_valid_sum(amounts, ~ok))
     bad_time = out["date"].isna().to_numpy() & ok
     if bad_time.any() and bad_time.sum() == ok.sum():
         sample = raw_times.reset_index(drop=True)[bad_time].head(5).tolist()
@@ -533,7 +560,12 @@ def _valid_rows(
             f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}. Pass "
             "time_format='%Y%m%d' (or the format your data uses)."
         )
-    report.drop("unparsable_time", int(bad_time.sum()), _ids(out, bad_time))
+    report.drop(
+        "unparsable_time",
+        int(bad_time.sum()),
+        _ids(out, bad_time),
+        _valid_sum(amounts, bad_time) if bad_time.any() else None,
+    )
     ok &= ~bad_time
     if "amount" in out.columns:
         ok &= _valid_amounts(out, ok, report)
@@ -543,6 +575,19 @@ def _valid_rows(
             f"dropped ({report.dropped}). Check the column mapping and formats."
         )
     return ok
+
+
+def _valid_sum(amounts: np.ndarray | None, mask: np.ndarray | None = None) -> float | None:
+    """Sum of the valid amounts (finite, within MAX_AMOUNT) of the rows in ``mask``."""
+    if amounts is None:
+        return None
+    values = amounts if mask is None else amounts[mask]
+    if not len(values):
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        if values.min() >= -MAX_AMOUNT and values.max() <= MAX_AMOUNT:
+            return float(values.sum())
+        return float(values[np.abs(values) <= MAX_AMOUNT].sum())
 
 
 def _valid_amounts(out: pd.DataFrame, ok: np.ndarray, report: DataQualityReport) -> np.ndarray:

@@ -134,7 +134,10 @@ def _slice_customers(
         out["holdout_revenue"] = np.add.reduceat(np.where(cal, 0.0, ev_amt), starts)[cohort]
     for col, values in extras.items():
         out[f"first_{col}"] = np.add.reduceat(values, ev_start)[first]
-    return out, len(c) - len(ev_start)
+    # Merges of the customers in the table only: the others' rows are dropped, not kept.
+    rows_per = np.diff(np.r_[ev_start[starts], len(c)])
+    events_per = np.diff(np.r_[starts, len(ev_code)])
+    return out, int((rows_per - events_per)[cohort].sum())
 
 
 def _in_units(later: np.ndarray | int, earlier: np.ndarray, unit_ns: float) -> np.ndarray:
@@ -288,7 +291,12 @@ def summarize(
     cut = (end_ns // _DAY_NS + 1) * _DAY_NS if merge_same_day else end_ns + 1
     inside = times < cut
     n_inside = int(inside.sum())
-    report.drop("after_window", len(times) - n_inside, _ids(tx, ~inside))
+    report.drop(
+        "after_window",
+        len(times) - n_inside,
+        _ids(tx, ~inside),
+        float(amount[~inside].sum()) if has_amount and n_inside < len(times) else None,
+    )
     order = _window_order(codes, len(uniques), times, inside, n_inside, merge_same_day, known_order)
     del inside, known_codes, known_order  # the window is told by the times from here
     # The sorted rows become events and customers a slice at a time (each customer within
@@ -318,7 +326,9 @@ def summarize(
             f"no customer made a first purchase by calibration_end={cal_end.date()}; the "
             f"first transaction in the data is on {first.date()}. Move calibration_end later."
         )
-    _count_late_customers(tx, codes, times, found["code"], len(uniques), cut, report)
+    _count_late_customers(
+        tx, codes, times, amount if has_amount else None, found["code"], len(uniques), cut, report
+    )
     del codes  # per row: not needed for the table
     columns = _table_columns(found, cal_ns, unit_ns, has_amount, extra_cols)
     if hold_end is not None:
@@ -380,9 +390,7 @@ def _validated_log(
             keep=_extra_columns(transactions),
         )
         return tx, quality_report(tx), known_codes
-    # Returns netted into their day's purchases count as kept but are not rows any more.
-    netted = report.flagged.get("returns_netted_same_day", 0)
-    removed = report.rows_kept - netted - len(transactions)
+    removed = report.rows_kept - len(transactions)
     if removed > 0:
         report.flag("rows_removed_by_caller_after_read", removed)
         report.note(
@@ -436,6 +444,7 @@ def _count_late_customers(
     tx: pd.DataFrame,
     codes: np.ndarray,
     times: np.ndarray,
+    amount: np.ndarray | None,
     cohort: np.ndarray,
     n_codes: int,
     cut: int,
@@ -450,8 +459,13 @@ def _count_late_customers(
         n_late += int(np.count_nonzero(~in_cohort[codes[part]] & (times[part] < cut)))
     late_rows = ~in_cohort[codes] & (times < cut) if n_late else np.zeros(0, dtype=bool)
     late_customers = len(distinct(codes[late_rows])) if n_late else 0
-    report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows))
+    late_amount = float(amount[late_rows].sum()) if amount is not None and n_late else None
+    report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows), late_amount)
     report.flag("customers_first_seen_after_calibration", late_customers)
+    only_later = n_codes - len(cohort) - late_customers  # every purchase after the window
+    report.customers["in_table"] = len(cohort)
+    report.customers["excluded_first_seen_after_calibration"] = late_customers
+    report.customers["excluded_purchases_only_after_window"] = only_later
 
 
 def _table_columns(

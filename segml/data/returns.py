@@ -1,0 +1,175 @@
+"""Returns netted against what they return: the same day first, then earlier purchase days.
+
+A customer's purchase days form a stack, latest on top; each return (in time order) takes
+amount off the top until it is absorbed. With per-day net flows ``f`` (purchases minus
+returns), the stack height after day k is the clipped running sum (Lindley's recursion)
+``H_k = S_k - m_k``, with ``S`` the running sum of ``f`` and ``m_k = min(0, S_1..S_k)``;
+day k's purchases occupy heights ``[H_{k-1}, H_k]`` and survive up to the lowest later
+height, so ``kept_k = max(0, min(H_k..H_n) - H_{k-1})``, and ``m_{k-1} - m_k`` of day k's
+returns found nothing to net against. Every step is a grouped running sum or minimum, the
+same in pandas and in Spark SQL (``segml.spark``), so both paths give the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from segml._units import DAY_NS
+
+__all__ = ["Netting", "net_returns"]
+
+#: A purchase day keeping less than this share of its purchases was returned in full
+#: (what is left is rounding error of the running sums).
+RESIDUE = 1e-9
+
+
+@dataclass
+class Netting:
+    """Per-row outcome of :func:`net_returns` (arrays over the input rows).
+
+    Attributes
+    ----------
+    amount : numpy.ndarray
+        Each purchase row's amount after netting (unchanged for rows not touched).
+    keep : numpy.ndarray
+        Rows that stay purchases (returns and purchase days netted to zero leave).
+    unmatched : numpy.ndarray
+        Return rows with nothing before them to net against (wholly).
+    netted : numpy.ndarray
+        Return rows netted, at least in part, against purchases.
+    in_full : numpy.ndarray
+        Purchase rows of days netted to zero or less.
+    unmatched_amount : float
+        The part of all returns (negative) that found nothing to net against, including
+        the remainder of returns netted in part.
+    netted_amount : float
+        The part of all returns (negative) netted against purchases.
+    returned_amount : float
+        The purchases (positive, before netting) of the days returned in full.
+    by_order : int
+        Return rows netted against the day of the order they name.
+    """
+
+    amount: np.ndarray
+    keep: np.ndarray
+    unmatched: np.ndarray
+    netted: np.ndarray
+    in_full: np.ndarray
+    unmatched_amount: float
+    netted_amount: float
+    returned_amount: float
+    by_order: int = 0
+
+
+def _group_running(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:
+    """Running sum or minimum of ``values`` restarting at each index of ``starts``."""
+    groups = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(values)]))
+    series = pd.Series(values).groupby(groups, sort=False)
+    return (series.cumsum() if how == "sum" else series.cummin()).to_numpy()
+
+
+def _order_days(
+    codes: np.ndarray, days: np.ndarray, amounts: np.ndarray, orders: pd.Series
+) -> tuple[np.ndarray, int]:
+    """Each return's netting day: the latest day of the order it names when the same
+    customer bought on that order by then, else its own day; and how many moved."""
+    frame = pd.DataFrame({"c": codes, "d": days, "o": orders.to_numpy(object)})
+    bought = frame[(amounts > 0) & orders.notna().to_numpy()]
+    last = bought.groupby(["c", "o"], sort=False)["d"].max().rename("order_day")
+    returns = frame[(amounts < 0) & orders.notna().to_numpy()]
+    found = returns.join(last, on=["c", "o"])["order_day"]
+    usable = found.notna() & (found <= returns["d"])
+    out = days.copy()
+    out[found.index[usable]] = found[usable].to_numpy(np.int64)
+    return out, int(usable.sum())
+
+
+def net_returns(
+    codes: np.ndarray,
+    times: np.ndarray,
+    amounts: np.ndarray,
+    orders: pd.Series | None = None,
+) -> Netting:
+    """Net each customer's returns (negative amounts) against their purchases.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        Integer customer code of each row.
+    times : numpy.ndarray
+        Nanosecond timestamps (int64) of each row; netting works on calendar days.
+    amounts : numpy.ndarray
+        Amounts (float64); negative ones are returns.
+    orders : pandas.Series, optional
+        The order each row belongs to, or, for a return, the order it returns: a return
+        nets against that order's day first.
+
+    Returns
+    -------
+    Netting
+    """
+    n = len(amounts)
+    negative = amounts < 0
+    out = Netting(
+        amount=amounts,
+        keep=~negative,
+        unmatched=np.zeros(n, dtype=bool),
+        netted=np.zeros(n, dtype=bool),
+        in_full=np.zeros(n, dtype=bool),
+        unmatched_amount=0.0,
+        netted_amount=0.0,
+        returned_amount=0.0,
+    )
+    if not negative.any():
+        return out
+    # Only customers with a return change: their rows are few next to the log.
+    touched = np.zeros(int(codes.max()) + 1, dtype=bool)
+    touched[codes[negative]] = True
+    rows = np.flatnonzero(touched[codes])
+    c, a = codes[rows], amounts[rows]
+    d = times[rows] // DAY_NS
+    if orders is not None:
+        d, out.by_order = _order_days(c, d, a, orders.iloc[rows].reset_index(drop=True))
+    order = np.lexsort((d, c))
+    c, d, a, rows = c[order], d[order], a[order], rows[order]
+    new_day = np.r_[True, (c[1:] != c[:-1]) | (d[1:] != d[:-1])]
+    day_start = np.flatnonzero(new_day)
+    day_of_row = np.cumsum(new_day) - 1
+    bought = np.add.reduceat(np.where(a > 0, a, 0.0), day_start)
+    flow = np.add.reduceat(a, day_start)  # purchases minus returns, per customer-day
+    dc = c[day_start]
+    cust_start = np.flatnonzero(np.r_[True, dc[1:] != dc[:-1]])
+    running = _group_running(flow, cust_start, "sum")
+    low = _group_running(np.minimum(running, 0.0), cust_start, "min")
+    height = running - low
+    first_day = np.zeros(len(dc), dtype=bool)
+    first_day[cust_start] = True
+    before = np.where(first_day, 0.0, np.r_[0.0, height[:-1]])
+    low_before = np.where(first_day, 0.0, np.r_[0.0, low[:-1]])
+    # The lowest height from each day on: a running minimum of the reversed days.
+    rev_start = len(dc) - np.r_[cust_start[1:], len(dc)][::-1]
+    floor = _group_running(height[::-1], rev_start, "min")[::-1]
+    kept = np.maximum(floor - before, 0.0)
+    kept[kept <= RESIDUE * bought] = 0.0
+    unmatched_part = low_before - low  # of each day's returns, what found nothing
+
+    returns = a < 0
+    day_returns = np.add.reduceat(np.where(returns, -a, 0.0), day_start)
+    whole = (unmatched_part >= day_returns * (1 - RESIDUE)) & (day_returns > 0)
+    purchase = a > 0
+    scale = np.divide(kept, bought, out=np.zeros_like(kept), where=bought > 0)
+    new_amount = amounts.copy()
+    new_amount[rows[purchase]] = a[purchase] * scale[day_of_row[purchase]]
+    gone = purchase & (kept[day_of_row] == 0.0)
+    out.amount = new_amount
+    out.keep[rows[gone]] = False
+    out.in_full[rows[gone]] = True
+    out.unmatched[rows[returns & whole[day_of_row]]] = True
+    out.netted[rows[returns & ~whole[day_of_row]]] = True
+    out.unmatched_amount = -float(unmatched_part.sum())
+    out.netted_amount = float(a[returns].sum()) - out.unmatched_amount
+    out.returned_amount = float(a[gone].sum())
+    return out
