@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 import segml
 from segml.data.read import MAX_AMOUNT
-from segml.data.returns import net_returns
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
