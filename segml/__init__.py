@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "load_config": "segml.experiment.config",
     "load_segmenter": "segml.segment.registry",
     "make_b2b": "segml.data.datasets",
+    "make_retail": "segml.data.retail",
     "profile": "segml.segment.profile",
     "quality_report": "segml.data.quality",
     "read_transactions": "segml.data.read",
@@ -94,6 +95,7 @@ __all__ = [
     "load_config",
     "load_segmenter",
     "make_b2b",
+    "make_retail",
     "profile",
     "quality_report",
     "read_transactions",
@@ -157,6 +159,7 @@ if TYPE_CHECKING:
     from segml.data.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
     from segml.data.quality import DataQualityReport, quality_report
     from segml.data.read import read_transactions
+    from segml.data.retail import make_retail
     from segml.data.table import summarize
     from segml.errors import (
         ConfigError,

@@ -26,9 +26,12 @@ Policies (all counted in the report)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -55,6 +58,31 @@ MAX_AMOUNT = 1e12
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
+_ISO = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+
+
+#: Whether messages name the settings of an experiment file ([data] customer = "...")
+#: rather than the arguments of read_transactions.
+_TOML = contextvars.ContextVar("segml_toml_messages", default=False)
+
+
+@contextlib.contextmanager
+def speaking_toml() -> Iterator[None]:
+    """Within this block, data errors name ``[data]`` settings, not Python arguments."""
+    token = _TOML.set(True)
+    try:
+        yield
+    finally:
+        _TOML.reset(token)
+
+
+def _setting(name: str, value: Any = "...") -> str:
+    """How the user sets ``name``: ``[data] name = "value"`` or ``name=value``."""
+    shown = value if value == "..." else repr(value)
+    if _TOML.get():
+        return f'[data] {name} = "{value}"' if value != "..." else f"[data] {name} = ..."
+    return f"{name}={shown}"
+
 
 def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> None:
     missing = {role: col for role, col in wanted.items() if col not in df.columns}
@@ -63,10 +91,14 @@ def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> Non
     parts = []
     for role, col in missing.items():
         parts.append(f"{role} column {col!r}{did_you_mean(col, df.columns)}")
+    how = (
+        'in the experiment file\'s [data] section (customer = "...", time = "...", amount = "...")'
+        if _TOML.get()
+        else "with segml.read_transactions(source, customer=..., time=..., amount=...)"
+    )
     raise DataError(
         f"{what} has no {', '.join(parts)}. Available columns: "
-        f"{examples(df.columns, limit=20)}. Map your columns with "
-        "segml.read_transactions(source, customer=..., time=..., amount=...)."
+        f"{examples(df.columns, limit=20)}. Map your columns {how}."
     )
 
 
@@ -314,6 +346,7 @@ def read_transactions(
     time: str = "date",
     amount: str | None = None,
     quantity: str | None = None,
+    unit_price: str | None = None,
     keep: Sequence[str] = (),
     time_format: str | None = None,
     timezone: str = "UTC",
@@ -336,6 +369,10 @@ def read_transactions(
         Name of the monetary-value column. Without it, no spend columns are produced.
     quantity : str, optional
         Name of a quantity column (items per transaction); it becomes ``n_items``.
+    unit_price : str, optional
+        Name of a unit-price column, for logs of invoice lines without an amount: the
+        amount of a line is ``quantity`` x ``unit_price`` (needs ``quantity``, excludes
+        ``amount``).
     keep : sequence of str
         Further columns to keep unchanged (order ids, channels, ...).
     time_format : str, optional
@@ -386,6 +423,7 @@ def read_transactions(
         time=time,
         amount=amount,
         quantity=quantity,
+        unit_price=unit_price,
         keep=keep,
         time_format=time_format,
         timezone=timezone,
@@ -408,6 +446,7 @@ def _read_transactions(
     time: str = "date",
     amount: str | None = None,
     quantity: str | None = None,
+    unit_price: str | None = None,
     keep: Sequence[str] = (),
     time_format: str | None = None,
     timezone: str = "UTC",
@@ -421,8 +460,14 @@ def _read_transactions(
     """:func:`read_transactions`, plus the factorized customer ids of the result when they
     are still valid (summarize reuses them instead of hashing ten million ids again)."""
     _check_choices(returns=returns, zero_amounts=zero_amounts, duplicates=duplicates)
+    if unit_price is not None and (quantity is None or amount is not None):
+        raise DataError(
+            "unit_price makes each line's amount quantity x unit_price: map quantity too, "
+            f"and not amount (got amount={amount!r}, quantity={quantity!r})."
+        )
     roles = {"customer": customer, "time": time}
     roles |= {"amount": amount} if amount is not None else {}
+    roles |= {"unit_price": unit_price} if unit_price is not None else {}
     roles |= {"quantity": quantity} if quantity is not None else {}
     roles |= {f"keep[{i}]": col for i, col in enumerate(keep)}
     if return_of is not None:
@@ -454,7 +499,7 @@ def _read_transactions(
     else:
         report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup), _sum(out, dup))
 
-    if amount is not None:
+    if "amount" in out.columns:
         n_before = len(out)
         out = _apply_amount_policies(
             out,
@@ -514,6 +559,9 @@ def _canonical(
     if "quantity" in roles:
         quantity = frame[roles["quantity"]].reset_index(drop=True)
         out["n_items"] = pd.to_numeric(quantity, errors="coerce")
+    if "unit_price" in roles:
+        price = _amounts(frame[roles["unit_price"]].reset_index(drop=True), thousands, report)
+        out["amount"] = np.asarray(out["n_items"], dtype="float64") * np.asarray(price)
     for col in keep:
         out[col] = frame[col].reset_index(drop=True)
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False), id_codes
@@ -555,10 +603,16 @@ def _valid_rows(
     bad_time = out["date"].isna().to_numpy() & ok
     if bad_time.any() and bad_time.sum() == ok.sum():
         sample = raw_times.reset_index(drop=True)[bad_time].head(5).tolist()
+        if time_format is not None and all(_ISO.match(str(v)) for v in sample):
+            hint = (
+                f"they look like ISO 8601 dates: leave out {_setting('time_format', time_format)}"
+                " (ISO 8601 is the default)"
+            )
+        else:
+            hint = f"set {_setting('time_format', '%Y%m%d')} (or the format your data uses)"
         raise DataError(
             f"no timestamp in column {time!r} could be parsed with format "
-            f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}. Pass "
-            "time_format='%Y%m%d' (or the format your data uses)."
+            f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}; {hint}."
         )
     report.drop(
         "unparsable_time",

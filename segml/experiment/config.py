@@ -13,7 +13,7 @@ A complete file::
     description = "..."
 
     [data]
-    dataset = "cdnow"                  # "cdnow", "cdnow_master" or "b2b"; or transactions = "file"
+    dataset = "cdnow"                  # "cdnow", "cdnow_master", "b2b", "retail"; or transactions
     calibration_end = "1997-09-30"     # required
     holdout_end = "1998-06-30"
     unit = "W"
@@ -66,6 +66,7 @@ _BUILTIN = {
     "cdnow": ("first_n_items",),
     "cdnow_master": ("first_n_items",),
     "b2b": ("industry", "employees", "annual_revenue", "region", "plan", "channel"),
+    "retail": ("country", "first_n_items"),
 }
 
 _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
@@ -87,7 +88,10 @@ _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "n_customers": ((int,), False),
         "random_state": ((int,), False),
         "returns": ((str,), False),
+        "return_of": ((str,), False),
+        "zero_amounts": ((str,), False),
         "duplicates": ((str,), False),
+        "unit_price": ((str,), False),
     },
     "clv": {
         "frequency": ((str,), False),
@@ -131,7 +135,10 @@ class DataConfig:
     n_customers: int = 8000
     random_state: int = 0
     returns: str = "net"
+    return_of: str | None = None
+    zero_amounts: str = "keep"
     duplicates: str = "keep"
+    unit_price: str | None = None
 
 
 @dataclass(frozen=True)
@@ -388,7 +395,7 @@ def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
     if ("dataset" in values) == ("transactions" in values):
         raise ConfigError(
             f'{where}: [data] needs exactly one of dataset = "cdnow" | "cdnow_master" | '
-            '"b2b" or transactions = "file.csv".'
+            '"b2b" | "retail" or transactions = "file.csv".'
         )
     if "dataset" in values and values["dataset"] not in _BUILTIN:
         hint = did_you_mean(values["dataset"], _BUILTIN)

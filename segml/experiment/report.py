@@ -232,11 +232,24 @@ def render_report(result: ExperimentResult) -> str:
     # data
     q = result.quality
     parts.append("<section id='data'><h2>Data</h2>")
+    excluded = {k: v for k, v in q.customers.items() if k != "in_table" and v}
     parts.append(
         f"<p>{q.rows_read:,} transactions read, {q.rows_kept:,} kept; "
-        f"{len(result.table):,} customers in the calibration cohort.</p>"
+        f"{len(result.table):,} customers in the calibration cohort"
+        + (
+            "; excluded: "
+            + ", ".join(
+                f"{v:,} {esc(k.replace('excluded_', '').replace('_', ' '))}"
+                for k, v in excluded.items()
+            )
+            if excluded
+            else ""
+        )
+        + ".</p>"
     )
     parts.append(_table(q.to_frame(), index=False))
+    if q.notes:
+        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in q.notes) + "</ul>")
     parts.append("</section>")
     # 2. clv
     clv = result.clv_summary()

@@ -19,7 +19,8 @@ from segml.clv import CLVModel, evaluate_holdout
 from segml.clv.holdout import cumulative_tracking
 from segml.data.datasets import load_cdnow, make_b2b
 from segml.data.quality import quality_report
-from segml.data.read import _read_transactions
+from segml.data.read import _read_transactions, speaking_toml
+from segml.data.retail import make_retail
 from segml.data.table import summarize
 from segml.errors import DataError
 from segml.experiment.config import ExperimentConfig, SegmenterConfig, load_config
@@ -43,22 +44,32 @@ def _load_data(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame | N
         return load_cdnow("sample" if d.dataset == "cdnow" else "master"), None
     if d.dataset == "b2b":
         return make_b2b(d.n_customers, random_state=d.random_state)
-    assert d.transactions is not None
+    customers = None
+    source: pd.DataFrame | Path
+    if d.dataset == "retail":  # raw invoice lines, read like a user's own log
+        source, customers = make_retail(d.n_customers, random_state=d.random_state)
+    else:
+        assert d.transactions is not None
+        source = d.transactions
     # The log as read_transactions makes it, but with the ids of a Parquet file left as
     # the Categorical it reads them into: turning every code into a string serves nothing
     # here (the data hash is the same either way).
-    tx, _ = _read_transactions(
-        d.transactions,
-        customer=d.customer,
-        time=d.time,
-        amount=d.amount,
-        quantity=d.quantity,
-        keep=d.keep,
-        time_format=d.time_format,
-        returns=d.returns,  # type: ignore[arg-type]
-        duplicates=d.duplicates,  # type: ignore[arg-type]
-    )
-    return tx, None
+    with speaking_toml():
+        tx, _ = _read_transactions(
+            source,
+            customer=d.customer,
+            time=d.time,
+            amount=None if d.unit_price else d.amount,
+            quantity=d.quantity,
+            unit_price=d.unit_price,
+            keep=d.keep,
+            time_format=d.time_format,
+            returns=d.returns,  # type: ignore[arg-type]
+            return_of=d.return_of,
+            zero_amounts=d.zero_amounts,  # type: ignore[arg-type]
+            duplicates=d.duplicates,  # type: ignore[arg-type]
+        )
+    return tx, customers
 
 
 def _hash(tx: pd.DataFrame) -> str:

@@ -200,6 +200,17 @@ def _segment_figure(result: ExperimentResult, name: str) -> Figure:
     return fig
 
 
+def _quality_metrics(quality: Any) -> dict[str, float]:
+    """The data-quality report as metrics: counts and amounts by reason."""
+    out: dict[str, float] = {f"quality.dropped.{k}": v for k, v in quality.dropped.items()}
+    out.update({f"quality.flagged.{k}": v for k, v in quality.flagged.items()})
+    out.update({f"quality.amount.{k}": v for k, v in quality.amounts.items()})
+    out.update({f"quality.customers.{k}": v for k, v in quality.customers.items()})
+    if quality.amount_read is not None:
+        out["quality.amount_read"] = quality.amount_read
+    return out
+
+
 def log_result(
     result: ExperimentResult,
     tracking_uri: str | None = None,
@@ -251,8 +262,7 @@ def log_result(
             "clv.log_likelihood": clv["log_likelihood"],
             "clv.spend_log_likelihood": clv["spend_log_likelihood"],
         }
-        metrics.update({f"quality.dropped.{k}": v for k, v in result.quality.dropped.items()})
-        metrics.update({f"quality.flagged.{k}": v for k, v in result.quality.flagged.items()})
+        metrics.update(_quality_metrics(result.quality))
         metrics.update({f"clv.{k}": v for k, v in clv["params"].items()})
         metrics.update({f"clv.se.{k}": v for k, v in clv["standard_errors"].items()})
         metrics.update({f"clv.spend.{k}": v for k, v in clv["spend_params"].items()})

@@ -145,3 +145,21 @@ def test_b2b_hypotheses_and_value_tree_beat_random_segmentations() -> None:
         assert real["normalised_gini"] > max(r["normalised_gini"] for r in random), name
         assert real["eta2"] > max(r["eta2"] for r in random), name
         assert result.comparison.loc[name, "targetable"]
+
+
+def test_segml_run_retail_nets_returns_and_reports_their_amounts(segml_home, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(REPO / "experiments" / "retail.toml"), "--output-dir", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "netted into purchases" in result.output
+    assert "in_table:" in result.output and "excluded_first_seen_after_calibration" in result.output
+    html = (out / "report.html").read_text()
+    assert "netted into purchases" in html and "return_netted" in html
+    quality = json.loads((out / "quality.json").read_text())
+    table = pd.read_parquet(out / "customers.parquet")
+    assert quality["customers"]["in_table"] == len(table) > 2500
+    revenue = table["total_revenue"].sum() + table["holdout_revenue"].sum()
+    dropped = sum(v for k, v in quality["amounts"].items() if k in quality["dropped"])
+    assert revenue + dropped == pytest.approx(quality["amount_read"], rel=1e-9)
