@@ -14,8 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from segml._columns import spark_ddl
-from segml._units import UNIT_DAYS
-from segml._units import unit_key as _unit
 from segml.errors import DataError
 from segml.experiment.scoring import OUTPUT_COLUMNS
 
@@ -36,109 +34,99 @@ def _functions() -> Any:
 def summarize(
     transactions: Any,
     *,
-    calibration_end: str,
-    holdout_end: str | None = None,
+    calibration_end: Any,
+    holdout_end: Any = None,
     unit: str = "W",
     customer: str = "customer_id",
     time: str = "date",
     amount: str | None = "amount",
+    quantity: str | None = None,
+    unit_price: str | None = None,
+    time_format: str | None = None,
+    returns: str = "net",
+    return_of: str | None = None,
+    zero_amounts: str = "keep",
+    duplicates: str = "keep",
+    merge_same_day: bool = True,
+    return_report: bool = False,
 ) -> Any:
     """The customer table of :func:`segml.summarize`, computed with Spark SQL.
 
-    Same conventions as the pandas path: same-day transactions merged, ``calibration_end``
-    and ``holdout_end`` inclusive, time in ``unit`` from each customer's first purchase (a
-    month is 365.2425 / 12 days), customers first seen after ``calibration_end`` excluded.
-    Rows with a missing customer, time or amount are dropped.
+    The policies of :func:`segml.read_transactions` and :func:`segml.summarize`, applied the
+    same way: ids cleaned (surrounding blanks removed, blanks missing, integral float ids
+    without their ``.0``), rows with a missing id, an unparsable time or amount dropped,
+    exact duplicates flagged (or dropped), returns netted against the same customer's
+    purchases (the same day, then earlier days, latest first; or the order named in
+    ``return_of``), zero amounts kept (or dropped), same-day transactions merged,
+    ``calibration_end`` and ``holdout_end`` inclusive, customers first seen after
+    ``calibration_end`` excluded. Same customers, same columns, same report counts as the
+    pandas path (tested on a local session); times are read in the session time zone,
+    which should be UTC for naive timestamps to mean what pandas reads.
 
     Parameters
     ----------
     transactions : pyspark.sql.DataFrame
-        The transaction log.
-    calibration_end, holdout_end : date strings
+        The transaction log (invoice lines or orders).
+    calibration_end, holdout_end : date-like
         Window ends.
     unit : {"D", "W", "M"}
         Time unit.
-    customer, time, amount : str
-        Column names; ``amount=None`` for counts only.
+    customer, time, amount, quantity, unit_price, time_format : str, optional
+        Column mapping and time format, as in :func:`segml.read_transactions`;
+        ``amount=None`` for counts only.
+    returns, return_of, zero_amounts, duplicates : str
+        The policies of :func:`segml.read_transactions`.
+    merge_same_day : bool
+        Merge each customer's same-day transactions into one.
+    return_report : bool
+        Also compute the :class:`~segml.DataQualityReport` (a few Spark jobs).
 
     Returns
     -------
-    pyspark.sql.DataFrame
+    table : pyspark.sql.DataFrame
         ``customer_id`` (string), ``frequency``, ``recency``, ``T``, ``n_transactions``,
         ``first_purchase``, ``last_purchase``, ``first_purchase_month`` and, with amounts,
-        ``monetary_value``, ``first_amount``, ``total_revenue``; with a holdout window,
-        ``holdout_frequency``, ``holdout_revenue`` and ``holdout_duration``.
+        ``monetary_value``, ``first_amount``, ``total_revenue``; ``first_n_items`` with a
+        quantity; with a holdout window, ``holdout_frequency``, ``holdout_revenue`` and
+        ``holdout_duration``.
+    report : DataQualityReport
+        With ``return_report=True`` only.
     """
-    F = _functions()
-    for col in [customer, time] + ([amount] if amount else []):
-        if col not in transactions.columns:
-            raise DataError(
-                f"the Spark transactions have no column {col!r}; columns: {transactions.columns}."
-            )
-    days = UNIT_DAYS[_unit(unit)]
-    cal = F.to_date(F.lit(calibration_end))
-    end = F.to_date(F.lit(holdout_end or calibration_end))
-    value = F.col(amount).cast("double") if amount else F.lit(0.0)
-    tx = (
-        transactions.select(
-            F.trim(F.col(customer).cast("string")).alias("customer_id"),
-            F.to_date(F.col(time)).alias("day"),
-            value.alias("amount"),
-        )
-        .where(F.col("customer_id").isNotNull() & (F.col("customer_id") != ""))
-        .where(F.col("day").isNotNull() & F.col("amount").isNotNull())
-        .where(F.col("day") <= end)
-        .groupBy("customer_id", "day")
-        .agg(F.sum("amount").alias("amount"))
+    from segml.data.spark_table import spark_report, summarize_spark
+
+    table, rows, days = summarize_spark(
+        transactions,
+        calibration_end=calibration_end,
+        holdout_end=holdout_end,
+        unit=unit,
+        customer=customer,
+        time=time,
+        amount=amount,
+        quantity=quantity,
+        unit_price=unit_price,
+        time_format=time_format,
+        returns=returns,
+        return_of=return_of,
+        zero_amounts=zero_amounts,
+        duplicates=duplicates,
+        merge_same_day=merge_same_day,
     )
-    calib = tx.where(F.col("day") <= cal)
-    table = calib.groupBy("customer_id").agg(
-        F.count("*").alias("n_transactions"),
-        F.min("day").alias("first_day"),
-        F.max("day").alias("last_day"),
-        F.sum("amount").alias("total_revenue"),
-        F.min_by("amount", "day").alias("first_amount"),
-    )
-    table = table.select(
-        "customer_id",
-        (F.col("n_transactions") - 1).cast("long").alias("frequency"),
-        (F.datediff("last_day", "first_day") / F.lit(days)).alias("recency"),
-        (F.datediff(cal, "first_day") / F.lit(days)).alias("T"),
-        F.col("n_transactions").cast("long").alias("n_transactions"),
-        F.col("first_day").cast("timestamp").alias("first_purchase"),
-        F.col("last_day").cast("timestamp").alias("last_purchase"),
-        F.month("first_day").alias("first_purchase_month"),
-        *(
-            [
-                F.when(
-                    F.col("n_transactions") > 1,
-                    (F.col("total_revenue") - F.col("first_amount"))
-                    / (F.col("n_transactions") - 1),
-                )
-                .otherwise(F.lit(0.0))
-                .alias("monetary_value"),
-                F.col("first_amount"),
-                F.col("total_revenue"),
-            ]
-            if amount
-            else []
-        ),
-    )
-    if holdout_end is not None:
-        hold = (
-            tx.where(F.col("day") > cal)
-            .groupBy("customer_id")
-            .agg(F.count("*").alias("holdout_frequency"), F.sum("amount").alias("holdout_revenue"))
+    if not return_report:
+        return table.drop("_merged")
+    rows = rows.persist()
+    try:
+        report = spark_report(
+            rows,
+            days,
+            table,
+            has_amount=bool(amount or unit_price),
+            returns=returns,
+            return_of=return_of,
+            merge_same_day=merge_same_day,
         )
-        table = (
-            table.join(hold, "customer_id", "left")
-            .fillna({"holdout_frequency": 0, "holdout_revenue": 0.0})
-            .withColumn("holdout_frequency", F.col("holdout_frequency").cast("long"))
-            .withColumn("holdout_duration", F.datediff(end, cal) / F.lit(days))
-        )
-        if not amount:
-            table = table.drop("holdout_revenue")
-    return table
+    finally:
+        rows.unpersist()
+    return table.drop("_merged"), report
 
 
 def compressed_statistics(table: Any) -> Any:
