@@ -20,6 +20,8 @@ def join_attributes(
     key: str,
     report: DataQualityReport,
 ) -> pd.DataFrame:
+    """``table`` with the attributes of ``customers`` (one row per ``key``, a column or the
+    index), every mismatch counted in ``report``."""
     if not isinstance(customers, pd.DataFrame):
         path = Path(customers)
         require_regular_file(path, "customer attribute file", DataError)
@@ -27,6 +29,9 @@ def join_attributes(
             customers = pd.read_parquet(path)
         else:
             customers = pd.read_csv(path, dtype={key: str})
+    if key not in customers.columns and key in (customers.index.names or []):
+        # What groupby(key).agg(...) returns: the key as the index.
+        customers = customers.reset_index(level=key)
     if key not in customers.columns:
         _missing_columns(customers, {"customer id": key}, "the customer attributes")
     ids = _as_id_strings(customers[key].reset_index(drop=True))

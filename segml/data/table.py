@@ -8,6 +8,7 @@ purchase is in the calibration window; customers first seen later are counted, n
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -274,6 +275,7 @@ def summarize(
     unit_key = _unit(unit)
     cal_end, hold_end = _windows(calibration_end, holdout_end)
     tx, report, known_codes = _validated_log(transactions)
+    _check_window_against_data(tx, cal_end, hold_end)
     unit_ns = UNIT_DAYS[unit_key] * _DAY_NS
     codes, uniques, known_order = known_codes or (
         *factorize_ids(tx["customer_id"]),
@@ -358,6 +360,32 @@ def _windows(calibration_end: Any, holdout_end: Any) -> tuple[pd.Timestamp, pd.T
             f"holdout_end ({hold_end.date()}) must be after calibration_end ({cal_end.date()})."
         )
     return cal_end, hold_end
+
+
+def _check_window_against_data(
+    tx: pd.DataFrame, cal_end: pd.Timestamp, hold_end: pd.Timestamp | None
+) -> None:
+    """A calibration end before the first transaction is an error; one (or a holdout end)
+    more than a year after the last, a warning that says how far off it is."""
+    if not len(tx):
+        return
+    dates = tx["date"]
+    first, last = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
+    if cal_end < first.normalize():
+        raise DataError(
+            f"calibration_end={cal_end.date()} is {(first - cal_end).days:,} days before the "
+            f"first transaction ({first.date()}): no customer could be in the table. Move "
+            f"it later (the log runs to {last.date()})."
+        )
+    for name, end in (("calibration_end", cal_end), ("holdout_end", hold_end)):
+        if end is not None and end - last > pd.Timedelta(days=365):
+            warnings.warn(
+                f"{name}={end.date()} is {(end - last).days:,} days after the last transaction "
+                f"({last.date()}): every customer looks inactive for that long (T and the "
+                "holdout stretch into time without data). Is the date a typo?",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _extra_columns(tx: pd.DataFrame) -> list[str]:

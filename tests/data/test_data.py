@@ -282,7 +282,7 @@ def test_attributes_joined_and_mismatches_counted() -> None:
 
 def test_window_errors_are_clear() -> None:
     frame = pd.DataFrame({"customer_id": ["a"], "date": ["2024-06-01"]})
-    with pytest.raises(segml.DataError, match="no customer made a first purchase by"):
+    with pytest.raises(segml.DataError, match="152 days before the first transaction"):
         segml.summarize(frame, calibration_end="2024-01-01")
     with pytest.raises(segml.DataError, match=r"holdout_end .* must be after calibration_end"):
         segml.summarize(frame, calibration_end="2024-07-01", holdout_end="2024-06-01")
@@ -318,3 +318,24 @@ def test_rows_removed_by_the_caller_are_reported(cdnow_tx) -> None:
         (cdnow_tx["amount"] <= 20).sum()
     )
     assert any("by the caller" in n for n in report.notes)
+
+
+def test_a_calibration_end_far_from_the_data_says_how_far(cdnow) -> None:
+    tx = segml.load_cdnow()
+    with pytest.warns(UserWarning, match=r"calibration_end=2027-09-30 is 10,\d\d\d days after"):
+        segml.summarize(tx, calibration_end="2027-09-30")
+    with pytest.warns(UserWarning, match="holdout_end=2001-06-30 is 1,0"):
+        segml.summarize(tx, calibration_end="1997-09-30", holdout_end="2001-06-30")
+    with pytest.raises(segml.DataError, match=r"calibration_end=1996-09-30 is 93 days before"):
+        segml.summarize(tx, calibration_end="1996-09-30")
+
+
+def test_customer_attributes_keyed_by_their_index() -> None:
+    tx, customers = segml.make_b2b(300, random_state=0)
+    as_column = segml.summarize(tx, calibration_end="2023-12-31", customers=customers)
+    as_index = segml.summarize(
+        tx, calibration_end="2023-12-31", customers=customers.set_index("customer_id")
+    )
+    pd.testing.assert_frame_equal(as_index, as_column)
+    by_agg = customers.groupby("customer_id").agg(industry=("industry", "first"))
+    assert "industry" in segml.summarize(tx, calibration_end="2023-12-31", customers=by_agg)
