@@ -36,6 +36,9 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
         "customer table, log in time order",
         "customer table from the file",
         "customer table from the file, time order",
+        "customer table, 2 % returns netted",
+        "customer table, 2 % returns dropped",
+        "customer table on Spark local[2] (vs pandas)",
         "BG/NBD + Gamma-Gamma fit",
         "Pareto/NBD fit",
         "12-month discounted CLV",
@@ -54,6 +57,11 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
             # whole process's peak.
             start, peak = row[f"{side}_start_mb"], row[f"{side}_peak_mb"]
             assert 0 < start <= peak + 5 and peak <= row[f"{side}_process_peak_mb"], row
+    by_name = {r["case"]: r for r in result["cases"]}
+    spark, pandas_side = by_name["customer table on Spark local[2] (vs pandas)"], "reference"
+    assert spark["segml_extra"]["transactions"] == by_name["customer table"]["transactions"] or (
+        spark[f"{pandas_side}_extra"]["customers"] > 0
+    )
     fit = next(r for r in result["cases"] if r["case"] == "BG/NBD + Gamma-Gamma fit")
     for name, value in fit["reference_extra"]["bgnbd"].items():
         assert abs(fit["segml_extra"]["bgnbd"][name] / value - 1) < 1e-3, name

@@ -77,6 +77,43 @@ def timed(fn):
     return seconds, out
 
 
+def spark_summary(side: str, path: Path) -> dict:
+    """segml.spark.summarize on local[2] (the session started before timing; the JVM's
+    memory is not in the Python process's peak), or segml.summarize of the same file."""
+    if side == "reference":
+        from segml import summarize
+
+        seconds, table = timed(lambda: summarize(path, calibration_end=CAL, unit="W"))
+        return {"seconds": seconds, "customers": len(table)}
+    import os
+
+    from pyspark.sql import SparkSession
+
+    from segml import spark as segml_spark
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.driver.memory", "8g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    log = session.read.parquet(str(path))
+
+    def run() -> None:
+        table = segml_spark.summarize(log, calibration_end=CAL, unit="W")
+        table.write.format("noop").mode("overwrite").save()  # every column computed
+
+    seconds, _ = timed(run)
+    rows = log.count()
+    session.stop()
+    return {"seconds": seconds, "transactions": rows}
+
+
 def main() -> None:
     case, side, workdir, size = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     extra: dict = {}
@@ -94,6 +131,41 @@ def main() -> None:
         if code not in (None, 0):
             raise SystemExit(f"segml run failed with exit code {code}")
         print(json.dumps({"seconds": seconds, **MEMORY}))
+        return
+    if case == "spark_summary":
+        extra = spark_summary(side, workdir / f"txspark_{size}.parquet")
+        print(json.dumps({**extra, **MEMORY}, default=float))
+        return
+    if case.startswith("summary_returns"):
+        path = workdir / f"txreturns_{size}.parquet"
+        tx = pd.read_parquet(path)
+        if side == "segml":
+            from segml import read_transactions, summarize
+
+            policy = "drop" if case.endswith("drop") else "net"
+            seconds, table = timed(
+                lambda: summarize(
+                    read_transactions(tx, amount="amount", returns=policy),
+                    calibration_end=CAL,
+                    unit="W",
+                )
+            )
+        else:
+            from lifetimes.utils import summary_data_from_transaction_data
+
+            seconds, table = timed(
+                lambda: summary_data_from_transaction_data(
+                    tx,
+                    "customer_id",
+                    "date",
+                    monetary_value_col="amount",
+                    observation_period_end=CAL,
+                    freq="D",
+                    freq_multiplier=7,
+                )
+            )
+        extra = {"customers": len(table), "transactions": len(tx)}
+        print(json.dumps({"seconds": seconds, **MEMORY, **extra}, default=float))
         return
     if case.startswith("summary"):
         path = workdir / f"{'txdate' if case.endswith('by_date') else 'tx'}_{size}.parquet"

@@ -113,6 +113,17 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
             # The same log in time order, as most exports come: no help from customer grouping.
             tx = pd.read_parquet(tx_path)
             tx.sort_values("date", kind="stable").reset_index(drop=True).to_parquet(by_date)
+        spark_path = workdir / f"txspark_{n}.parquet"
+        if n == sizes["s3"] and not spark_path.exists():
+            # Spark reads microsecond timestamps only; pandas writes nanoseconds.
+            partial = spark_path.with_suffix(".partial")
+            pd.read_parquet(tx_path).to_parquet(
+                partial, coerce_timestamps="us", allow_truncated_timestamps=True
+            )
+            partial.rename(spark_path)
+        returns_path = workdir / f"txreturns_{n}.parquet"
+        if n == sizes["s3"] and not returns_path.exists():
+            write_returns_log(tx_path, returns_path, seed=n)
         pnbd_path = workdir / f"pnbd_{n}.parquet"
         if n in (sizes["pareto"], sizes["pareto_ref"]) and not pnbd_path.exists():
             from segml.data.datasets import _simulate_pnbd
@@ -121,6 +132,29 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
         toml = workdir / f"bench_{n}.toml"
         # The log sits beside the experiment file; paths there are relative to the file.
         toml.write_text(EXPERIMENT.format(tx=tx_path.name, cal=CAL, hold=HOLD))
+
+
+def write_returns_log(source: Path, target: Path, seed: int, share: float = 0.02) -> None:
+    """The log of ``source`` plus returns, ``share`` of its rows: each returns part of a
+    purchase (20-100 %) of the same customer 0-60 days after it, as real retail logs book
+    cancellations and credit notes."""
+    tx = pd.read_parquet(source)
+    rng = np.random.default_rng(seed)
+    picked = tx.sample(frac=share, random_state=seed)
+    back = pd.DataFrame(
+        {
+            "customer_id": picked["customer_id"].to_numpy(),
+            "date": picked["date"].to_numpy()
+            + pd.to_timedelta(rng.integers(0, 61, len(picked)), unit="D").to_numpy(),
+            "amount": -np.round(
+                picked["amount"].to_numpy() * rng.uniform(0.2, 1.0, len(picked)), 2
+            ),
+        }
+    )
+    out = pd.concat([tx, back], ignore_index=True).sort_values(
+        ["customer_id", "date"], kind="stable"
+    )
+    out.reset_index(drop=True).to_parquet(target)
 
 
 TIMEOUT = 900.0
@@ -233,6 +267,18 @@ def main() -> None:
         # against pandas.read_parquet + lifetimes (lifetimes takes only a DataFrame).
         ("customer table from the file", "summary_file", sizes["s3"], {}),
         ("customer table from the file, time order", "summary_file_by_date", sizes["s3"], {}),
+        # 2 % of the rows are returns booked up to 60 days later: netted across days by
+        # segml (returns="net"), summed as they come by lifetimes; the drop case is the
+        # same log with returns="drop", the netting's cost read against it.
+        ("customer table, 2 % returns netted", "summary_returns", sizes["s3"], {}),
+        (
+            "customer table, 2 % returns dropped",
+            "summary_returns_drop",
+            sizes["s3"],
+            {"reference": False},
+        ),
+        # segml.spark.summarize on local[2] against segml.summarize, the same Parquet file.
+        ("customer table on Spark local[2] (vs pandas)", "spark_summary", sizes["s3"], {}),
         ("BG/NBD + Gamma-Gamma fit", "fit", sizes["big"], {}),
         ("Pareto/NBD fit", "pareto", sizes["pareto"], {"ref_size": sizes["pareto_ref"]}),
         ("12-month discounted CLV", "clv", sizes["big"], {}),
