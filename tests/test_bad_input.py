@@ -348,3 +348,48 @@ def test_float_ids_that_are_integers_name_one_customer() -> None:
     assert table.loc["1", "frequency"] == 1
     floats = mixed.assign(customer_id=[1.0, 1.0, 3.0, 2.0, np.nan])
     assert list(segml.read_transactions(floats)["customer_id"]) == ["1", "1", "3", "2"]
+
+
+def test_a_return_booked_weeks_after_its_order() -> None:
+    raw = frame(
+        customer_id=["a", "a", "a"],
+        date=["2024-01-01", "2024-02-01", "2024-03-10"],
+        amount=[40.0, 25.0, -25.0],
+    )
+    table = segml.summarize(
+        segml.read_transactions(raw, amount="amount"), calibration_end="2024-06-30"
+    )
+    assert table.loc["a", "frequency"] == 0 and table.loc["a", "total_revenue"] == 40.0
+    assert segml.quality_report(table).dropped == {"return_netted": 1, "returned_in_full": 1}
+
+
+def test_a_calibration_end_far_from_the_data() -> None:
+    raw = frame(customer_id=["a", "a"], date=["2024-01-01", "2024-02-01"], amount=[5.0, 6.0])
+    with pytest.raises(segml.DataError, match="31 days before the first transaction"):
+        segml.summarize(raw, calibration_end="2023-12-01")
+    with pytest.warns(UserWarning, match="399 days after the last transaction"):
+        segml.summarize(raw, calibration_end="2025-03-06")
+
+
+def test_customer_attributes_keyed_by_their_index() -> None:
+    raw = frame(customer_id=["a", "b"], date=["2024-01-01", "2024-01-02"], amount=[5.0, 6.0])
+    attrs = pd.DataFrame({"customer_id": ["a", "b"], "tier": ["gold", "silver"]})
+    table = segml.summarize(
+        raw, calibration_end="2024-03-01", customers=attrs.set_index("customer_id")
+    )
+    assert table["tier"].to_dict() == {"a": "gold", "b": "silver"}
+
+
+def test_a_time_format_that_does_not_match_iso_dates(tmp_path) -> None:
+    raw = frame(customer_id=["a"], date=["2024-01-05"], amount=[5.0])
+    with pytest.raises(segml.DataError, match="look like ISO 8601 dates: leave out time_format="):
+        segml.read_transactions(raw, amount="amount", time_format="%d/%m/%Y")
+    from segml.data.read import speaking_toml
+
+    with (
+        speaking_toml(),
+        pytest.raises(segml.DataError, match=r'\[data\] time_format = "%d/%m/%Y"'),
+    ):
+        segml.read_transactions(raw, amount="amount", time_format="%d/%m/%Y")
+    with speaking_toml(), pytest.raises(segml.DataError, match=r"\[data\] section \(customer = "):
+        segml.read_transactions(raw, customer="client", amount="amount")
