@@ -149,14 +149,14 @@ def _net(
     result = net_returns(codes, times, out["amount"].to_numpy(), orders)
     report.drop(
         "unmatched_return",
-        int(result.unmatched.sum()),
-        _ids(out, result.unmatched),
+        len(result.unmatched),
+        _ids_at(out, result.unmatched),
         result.unmatched_amount,
     )
     # Netted returns and the days they cancel leave the log carrying nothing: their
     # amounts now sit in the purchases they reduced (the note says how much).
-    report.drop("return_netted", int(result.netted.sum()), _ids(out, result.netted), 0.0)
-    report.drop("returned_in_full", int(result.in_full.sum()), _ids(out, result.in_full), 0.0)
+    report.drop("return_netted", len(result.netted), _ids_at(out, result.netted), 0.0)
+    report.drop("returned_in_full", len(result.in_full), _ids_at(out, result.in_full), 0.0)
     by_order = (
         f"; {result.by_order:,} named their order in {return_of!r} and netted against its day"
         if orders is not None
@@ -164,9 +164,29 @@ def _net(
     )
     report.note(
         "returns netted against the same customer's purchases, the same day first, then "
-        f"earlier purchase days, latest first: {result.netted.sum():,} returns, "
-        f"{result.netted_amount:,.2f} netted into purchases; {result.in_full.sum():,} "
+        f"earlier purchase days, latest first: {len(result.netted):,} returns, "
+        f"{result.netted_amount:,.2f} netted into purchases; {len(result.in_full):,} "
         f"purchase rows cancelled in full ({result.returned_amount:,.2f} of purchases)" + by_order
     )
-    out = out.assign(amount=result.amount)
-    return out.loc[result.keep].reset_index(drop=True)
+    # The kept rows' amounts, taken once and reduced where netting cut them (a copy of
+    # the column either way: the input's own array is never written to).
+    amount = out["amount"].to_numpy()[result.keep]
+    if len(result.changed):
+        gone = np.flatnonzero(~result.keep)  # few: the returns and the days they cancel
+        amount[result.changed - np.searchsorted(gone, result.changed)] = result.changed_amount
+    kept = out.drop(columns="amount").loc[result.keep].reset_index(drop=True)
+    kept.insert(list(out.columns).index("amount"), "amount", amount)
+    return kept
+
+
+def _ids_at(out: pd.DataFrame, rows: np.ndarray, k: int = 5) -> list[str]:
+    """The first ``k`` distinct customer ids of the rows numbered ``rows``."""
+    found: list[str] = []
+    values = out["customer_id"]
+    for i in rows[:200]:
+        value = str(values.iat[int(i)])
+        if value not in found:
+            found.append(value)
+            if len(found) == k:
+                break
+    return found

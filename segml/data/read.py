@@ -482,7 +482,10 @@ def _read_transactions(
     if len(out) == 0:
         raise DataError("the transaction data has no rows.")
     ok = _valid_rows(out, frame[time], time, time_format, id_codes is not None, report)
+    n_ids = None if id_codes is None else len(id_codes[1])
     if not ok.all():
+        if n_ids is None and report.rows_dropped > report.dropped.get("missing_customer_id", 0):
+            n_ids = len(pd.unique(out["customer_id"].dropna()))  # some lose every row
         out = out.loc[ok].reset_index(drop=True)
         id_codes = None  # first appearances may have moved
     del ok  # a mask of every row: not kept through the duplicate check
@@ -492,6 +495,8 @@ def _read_transactions(
 
     dup, found = _exact_duplicates(out, id_codes)
     codes: _Codes | None = found
+    # Customers with an id in the input: summarize counts those left without any row.
+    report.customers["with_an_id_read"] = len(found[1]) if n_ids is None else n_ids
     if duplicates == "drop":
         report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup), _sum(out, dup))
         out = out.loc[~dup].reset_index(drop=True)

@@ -6,7 +6,8 @@ returns), the stack height after day k is the clipped running sum (Lindley's rec
 ``H_k = S_k - m_k``, with ``S`` the running sum of ``f`` and ``m_k = min(0, S_1..S_k)``;
 day k's purchases occupy heights ``[H_{k-1}, H_k]`` and survive up to the lowest later
 height, so ``kept_k = max(0, min(H_k..H_n) - H_{k-1})``, and ``m_{k-1} - m_k`` of day k's
-returns found nothing to net against. Every step is a grouped running sum or minimum, the
+returns found nothing to net against. Days after a customer's last return keep their
+purchases, so only the days up to it enter the scans. Every step is a grouped running sum or minimum, the
 same in pandas and in Spark SQL (``segml.spark``), so both paths give the same table.
 """
 
@@ -24,18 +25,20 @@ __all__ = ["Netting", "net_returns"]
 #: A purchase day keeping less than this share of its purchases was returned in full
 #: (what is left is rounding error of the running sums).
 RESIDUE = 1e-9
+SLICE = 1 << 16
 
 
 @dataclass
 class Netting:
-    """Per-row outcome of :func:`net_returns` (arrays over the input rows).
+    """Outcome of :func:`net_returns`: row numbers of the input, in increasing order.
 
     Attributes
     ----------
-    amount : numpy.ndarray
-        Each purchase row's amount after netting (unchanged for rows not touched).
     keep : numpy.ndarray
-        Rows that stay purchases (returns and purchase days netted to zero leave).
+        Mask of the rows that stay purchases (returns and purchase days netted to zero
+        leave).
+    changed, changed_amount : numpy.ndarray
+        Purchase rows kept whose amount netting reduced, and their new amounts.
     unmatched : numpy.ndarray
         Return rows with nothing before them to net against (wholly).
     netted : numpy.ndarray
@@ -53,22 +56,43 @@ class Netting:
         Return rows netted against the day of the order they name.
     """
 
-    amount: np.ndarray
     keep: np.ndarray
+    changed: np.ndarray
+    changed_amount: np.ndarray
     unmatched: np.ndarray
     netted: np.ndarray
     in_full: np.ndarray
-    unmatched_amount: float
-    netted_amount: float
-    returned_amount: float
+    unmatched_amount: float = 0.0
+    netted_amount: float = 0.0
+    returned_amount: float = 0.0
     by_order: int = 0
 
 
 def _group_running(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:
     """Running sum or minimum of ``values`` restarting at each index of ``starts``."""
     groups = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(values)]))
-    series = pd.Series(values).groupby(groups, sort=False)
+    # A Categorical grouper uses its codes as they are (no hashing of the group numbers).
+    labels = pd.Categorical.from_codes(groups, categories=pd.RangeIndex(len(starts)), validate=False)
+    series = pd.Series(values).groupby(labels, observed=False, sort=False)
     return (series.cumsum() if how == "sum" else series.cummin()).to_numpy()
+
+
+def _rows_before(times: np.ndarray, codes: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
+    """Rows whose time is before their customer's ``cutoff``, a slice at a time (no
+    temporary array of every row)."""
+    found = []
+    for start in range(0, len(times), SLICE):
+        part = slice(start, start + SLICE)
+        hit = np.flatnonzero(times[part] < cutoff[codes[part]])
+        found.append(hit + start)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _in_order(c: np.ndarray, d: np.ndarray) -> bool:
+    """Whether rows are sorted by customer code, then day (a log grouped by customer in
+    time order needs no sort)."""
+    step = np.diff(c)
+    return bool(((step > 0) | ((step == 0) & (np.diff(d) >= 0))).all())
 
 
 def _order_days(
@@ -111,30 +135,22 @@ def net_returns(
     -------
     Netting
     """
-    n = len(amounts)
     negative = amounts < 0
-    out = Netting(
-        amount=amounts,
-        keep=~negative,
-        unmatched=np.zeros(n, dtype=bool),
-        netted=np.zeros(n, dtype=bool),
-        in_full=np.zeros(n, dtype=bool),
-        unmatched_amount=0.0,
-        netted_amount=0.0,
-        returned_amount=0.0,
-    )
+    none = np.zeros(0, dtype=np.int64)
+    out = Netting(~negative, none, np.zeros(0), none, none, none)
     if not negative.any():
         return out
-    # Only customers with a return change: their rows are few next to the log.
-    touched = np.zeros(int(codes.max()) + 1, dtype=bool)
-    touched[codes[negative]] = True
-    rows = np.flatnonzero(touched[codes])
+    # Only the days of a customer up to their last return change: few rows of the log.
+    cutoff = np.full(int(codes.max()) + 1, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(cutoff, codes[negative], times[negative] // DAY_NS * DAY_NS + DAY_NS)
+    rows = _rows_before(times, codes, cutoff)
     c, a = codes[rows], amounts[rows]
     d = times[rows] // DAY_NS
     if orders is not None:
         d, out.by_order = _order_days(c, d, a, orders.iloc[rows].reset_index(drop=True))
-    order = np.lexsort((d, c))
-    c, d, a, rows = c[order], d[order], a[order], rows[order]
+    if not _in_order(c, d):
+        order = np.lexsort((d, c))
+        c, d, a, rows = c[order], d[order], a[order], rows[order]
     new_day = np.r_[True, (c[1:] != c[:-1]) | (d[1:] != d[:-1])]
     day_start = np.flatnonzero(new_day)
     day_of_row = np.cumsum(new_day) - 1
@@ -161,14 +177,15 @@ def net_returns(
     whole = (unmatched_part >= day_returns * (1 - RESIDUE)) & (day_returns > 0)
     purchase = a > 0
     scale = np.divide(kept, bought, out=np.zeros_like(kept), where=bought > 0)
-    new_amount = amounts.copy()
-    new_amount[rows[purchase]] = a[purchase] * scale[day_of_row[purchase]]
     gone = purchase & (kept[day_of_row] == 0.0)
-    out.amount = new_amount
+    cut = purchase & ~gone & (scale[day_of_row] != 1.0)
+    order = np.argsort(rows[cut])
+    out.changed = rows[cut][order]
+    out.changed_amount = (a[cut] * scale[day_of_row[cut]])[order]
     out.keep[rows[gone]] = False
-    out.in_full[rows[gone]] = True
-    out.unmatched[rows[returns & whole[day_of_row]]] = True
-    out.netted[rows[returns & ~whole[day_of_row]]] = True
+    out.in_full = np.sort(rows[gone])
+    out.unmatched = np.sort(rows[returns & whole[day_of_row]])
+    out.netted = np.sort(rows[returns & ~whole[day_of_row]])
     out.unmatched_amount = -float(unmatched_part.sum())
     out.netted_amount = float(a[returns].sum()) - out.unmatched_amount
     out.returned_amount = float(a[gone].sum())

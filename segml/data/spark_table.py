@@ -177,10 +177,11 @@ def _net(rows: Any, has_order: bool, F: Any, W: Any) -> tuple[Any, Any]:
     """Valid rows with returns netted (:mod:`segml.data.returns`), and the per-day table."""
     live = F.col("reason").isNull()
     rows = rows.withColumn("day", F.to_date("ts"))
-    touched = F.max(F.when(live & (F.col("amount") < 0), 1).otherwise(0)).over(
+    # The days of a customer up to their last return: later ones keep their purchases.
+    last = F.max(F.when(live & (F.col("amount") < 0), F.col("day"))).over(
         W.partitionBy("customer_id")
     )
-    rows = rows.withColumn("_touched", touched == 1)
+    rows = rows.withColumn("_touched", F.coalesce(F.col("day") <= last, F.lit(False)))
     if has_order:
         rows = _order_days(rows, F)
     net = rows.where(live & F.col("_touched"))
@@ -514,21 +515,28 @@ def _table_counts(
         report.flag("same_day_rows_merged", int(got["merged"] or 0))
         if got["merged"]:
             report.note("each customer's same-day transactions merged into one (amounts summed)")
-    read = rows.where(
-        F.col("reason").isNull()
-        | F.col("reason").isin("after_window", "first_seen_after_calibration")
+    reached = F.col("reason").isNull() | F.col("reason").isin(
+        "after_window", "first_seen_after_calibration"
     )
-    per = read.groupBy("customer_id").agg(
-        F.max(F.when(F.col("reason") == "first_seen_after_calibration", 1).otherwise(0)).alias(
-            "late"
+    late_row = F.col("reason") == "first_seen_after_calibration"
+    per = (
+        rows.where(F.col("customer_id").isNotNull())
+        .groupBy("customer_id")
+        .agg(
+            F.max(F.when(late_row, 1).otherwise(0)).alias("late"),
+            F.max(F.when(reached, 1).otherwise(0)).alias("reached"),
         )
     )
-    counts = per.agg(F.count("*").alias("n"), F.sum("late").alias("late")).collect()[0]
+    counts = per.agg(
+        F.count("*").alias("n"), F.sum("late").alias("late"), F.sum("reached").alias("reached")
+    ).collect()[0]
     late = int(counts["late"] or 0)
+    reached_n = int(counts["reached"] or 0)
     report.flag("customers_first_seen_after_calibration", late)
     report.customers["in_table"] = n_table
     report.customers["excluded_first_seen_after_calibration"] = late
-    report.customers["excluded_purchases_only_after_window"] = int(counts["n"]) - n_table - late
+    report.customers["excluded_purchases_only_after_window"] = reached_n - n_table - late
+    report.customers["excluded_no_row_left_after_reading"] = int(counts["n"]) - reached_n
     if n_table == 0:
         raise DataError("no customer made a first purchase by calibration_end; move it later.")
 

@@ -491,9 +491,12 @@ def _count_late_customers(
     report.drop("first_seen_after_calibration", n_late, _ids(tx, late_rows), late_amount)
     report.flag("customers_first_seen_after_calibration", late_customers)
     only_later = n_codes - len(cohort) - late_customers  # every purchase after the window
+    read = report.customers.pop("with_an_id_read", n_codes)
     report.customers["in_table"] = len(cohort)
     report.customers["excluded_first_seen_after_calibration"] = late_customers
     report.customers["excluded_purchases_only_after_window"] = only_later
+    # Every row dropped on reading: unparsable, returned in full, unmatched returns only, ...
+    report.customers["excluded_no_row_left_after_reading"] = read - n_codes
 
 
 def _table_columns(

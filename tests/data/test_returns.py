@@ -120,6 +120,7 @@ def test_rows_of_customers_first_seen_later_leave_with_their_returns() -> None:
         "in_table": 1,
         "excluded_first_seen_after_calibration": 1,
         "excluded_purchases_only_after_window": 0,
+        "excluded_no_row_left_after_reading": 0,
     }
 
 
@@ -203,5 +204,8 @@ def test_revenue_is_conserved_over_messy_logs(raw, returns, zeros, dups, cal, ho
     # Rows kept are the table's events plus the rows merged into them on the same day.
     assert report.rows_kept == events + report.flagged.get("same_day_rows_merged", 0)
     assert report.customers["in_table"] == len(table)
+    # Every customer with an id is in the table or excluded for one reason.
+    cleaned = raw["customer_id"].map(lambda v: v.strip() if isinstance(v, str) else v)
+    assert sum(report.customers.values()) == cleaned.replace("", None).dropna().nunique()
     for ids in report.examples.values():
         assert len(ids) == len(set(ids))
