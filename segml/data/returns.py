@@ -26,6 +26,7 @@ __all__ = ["Netting", "net_returns"]
 #: (what is left is rounding error of the running sums).
 RESIDUE = 1e-9
 SLICE = 1 << 16
+CHUNK = 1 << 17
 
 
 @dataclass
@@ -151,6 +152,36 @@ def net_returns(
     if not _in_order(c, d):
         order = np.lexsort((d, c))
         c, d, a, rows = c[order], d[order], a[order], rows[order]
+    parts = [_net_sorted(c[i:j], d[i:j], a[i:j], rows[i:j]) for i, j in _cuts(c, CHUNK)]
+    changed = np.concatenate([p["changed"] for p in parts])
+    order = np.argsort(changed, kind="stable")
+    out.changed = changed[order]
+    out.changed_amount = np.concatenate([p["changed_amount"] for p in parts])[order]
+    out.in_full = np.sort(np.concatenate([p["in_full"] for p in parts]))
+    out.keep[out.in_full] = False
+    out.unmatched = np.sort(np.concatenate([p["unmatched"] for p in parts]))
+    out.netted = np.sort(np.concatenate([p["netted"] for p in parts]))
+    out.unmatched_amount = -float(sum(p["unmatched_amount"] for p in parts))
+    out.netted_amount = float(sum(p["returns"] for p in parts)) - out.unmatched_amount
+    out.returned_amount = float(sum(p["returned"] for p in parts))
+    return out
+
+
+def _cuts(c: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of pieces of about ``size`` rows of ``c`` (sorted), each customer's
+    rows within one piece: small working arrays, reused, instead of a few of every row."""
+    cuts, start, n = [], 0, len(c)
+    while start < n:
+        stop = min(start + size, n)
+        if stop < n:
+            stop = int(np.searchsorted(c, c[stop - 1], side="right"))
+        cuts.append((start, stop))
+        start = stop
+    return cuts
+
+
+def _net_sorted(c: np.ndarray, d: np.ndarray, a: np.ndarray, rows: np.ndarray) -> dict:
+    """:func:`net_returns` of rows sorted by customer code ``c`` and day ``d``."""
     new_day = np.r_[True, (c[1:] != c[:-1]) | (d[1:] != d[:-1])]
     day_start = np.flatnonzero(new_day)
     day_of_row = np.cumsum(new_day) - 1
@@ -179,14 +210,13 @@ def net_returns(
     scale = np.divide(kept, bought, out=np.zeros_like(kept), where=bought > 0)
     gone = purchase & (kept[day_of_row] == 0.0)
     cut = purchase & ~gone & (scale[day_of_row] != 1.0)
-    order = np.argsort(rows[cut])
-    out.changed = rows[cut][order]
-    out.changed_amount = (a[cut] * scale[day_of_row[cut]])[order]
-    out.keep[rows[gone]] = False
-    out.in_full = np.sort(rows[gone])
-    out.unmatched = np.sort(rows[returns & whole[day_of_row]])
-    out.netted = np.sort(rows[returns & ~whole[day_of_row]])
-    out.unmatched_amount = -float(unmatched_part.sum())
-    out.netted_amount = float(a[returns].sum()) - out.unmatched_amount
-    out.returned_amount = float(a[gone].sum())
-    return out
+    return {
+        "changed": rows[cut],
+        "changed_amount": a[cut] * scale[day_of_row[cut]],
+        "in_full": rows[gone],
+        "unmatched": rows[returns & whole[day_of_row]],
+        "netted": rows[returns & ~whole[day_of_row]],
+        "unmatched_amount": float(unmatched_part.sum()),
+        "returns": float(a[returns].sum()),
+        "returned": float(a[gone].sum()),
+    }

@@ -209,3 +209,22 @@ def test_revenue_is_conserved_over_messy_logs(raw, returns, zeros, dups, cal, ho
     assert sum(report.customers.values()) == cleaned.replace("", None).dropna().nunique()
     for ids in report.examples.values():
         assert len(ids) == len(set(ids))
+
+
+@SETTINGS
+@given(log=clean_logs())
+def test_netting_in_small_pieces_equals_netting_at_once(log) -> None:
+    from segml.data import returns
+
+    codes = pd.factorize(log["customer_id"])[0]
+    times = log["date"].to_numpy("datetime64[ns]").view("i8")
+    whole = returns.net_returns(codes, times, log["amount"].to_numpy())
+    saved = returns.CHUNK
+    returns.CHUNK = 2  # a piece per customer or two
+    try:
+        pieces = returns.net_returns(codes, times, log["amount"].to_numpy())
+    finally:
+        returns.CHUNK = saved
+    for name in ("keep", "changed", "changed_amount", "unmatched", "netted", "in_full"):
+        np.testing.assert_array_equal(getattr(pieces, name), getattr(whole, name), err_msg=name)
+    assert pieces.unmatched_amount == pytest.approx(whole.unmatched_amount, abs=1e-9)
