@@ -25,7 +25,7 @@ __all__ = ["Netting", "net_returns"]
 #: A purchase day keeping less than this share of its purchases was returned in full
 #: (what is left is rounding error of the running sums).
 RESIDUE = 1e-9
-SLICE = 1 << 16
+SLICE = 1 << 20
 CHUNK = 1 << 17
 
 
