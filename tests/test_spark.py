@@ -258,3 +258,9 @@ def test_spark_and_pandas_agree_on_random_messy_logs(
     )
     assert_same_tables(table, got)
     assert_same_reports(segml.quality_report(table), report)
+    # Revenue is conserved on Spark as well: kept + dropped = the input's valid amounts.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        kept = got.toPandas()
+    revenue = kept["total_revenue"].sum() + (kept["holdout_revenue"].sum() if hold else 0.0)
+    assert revenue + report.amount_dropped == pytest.approx(report.amount_read, abs=1e-6)

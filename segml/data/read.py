@@ -538,7 +538,7 @@ def _check_choices(**choices: str) -> None:
     allowed["duplicates"] = ("keep", "drop")
     for name, value in choices.items():
         if value not in allowed[name]:
-            raise DataError(f"{name}={value!r} is not one of {allowed[name]}.")
+            raise DataError(f"{_setting(name, value)} is not one of {allowed[name]}.")
 
 
 def _canonical(
