@@ -9,8 +9,9 @@ import pandas as pd
 
 from segml._setops import in_index
 from segml._validation import require_regular_file
+from segml.data.ids import _as_id_strings
 from segml.data.quality import DataQualityReport
-from segml.data.read import _as_id_strings, _missing_columns
+from segml.data.read import _missing_columns
 from segml.errors import DataError, examples
 
 

@@ -30,19 +30,21 @@ import contextlib
 import contextvars
 import os
 import re
-import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from segml._validation import require_regular_file
-from segml.data._fast import enabled
-from segml.data._fast import encode as _encode
-from segml.data._fast import order as _order
 from segml.data._fast.order import _Codes
+from segml.data.ids import (
+    _ids_with_codes,
+    _remember_codes,
+    factorize_ids,
+    id_strings,
+)
 from segml.data.parquet import read_parquet
 from segml.data.policies import _apply_amount_policies, _exact_duplicates
 from segml.data.quality import DataQualityReport, attach
@@ -134,175 +136,11 @@ def _read_source(
         raise DataError(f"{str(path)!r} is not a readable CSV: {exc}") from None
 
 
-def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
-    """:func:`_as_id_strings`, plus ``pandas.factorize`` of the result when it comes free.
-
-    For a column of strings the distinct ids are checked instead of every row: when no id
-    has surrounding blanks or is empty, the column is already clean (no copy) and its
-    factorization serves the duplicate check and the customer table.
-    """
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return _categorical_ids(values)
-    if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:  # pandas' "str"
-        codes, uniques = _factorize_strings(values)
-        if not (codes < 0).any():
-            stripped = uniques.str.strip()
-            if bool((stripped == uniques).all()) and not bool((uniques == "").any()):
-                return values, (codes, uniques)
-    return _as_id_strings(values), None
-
-
-def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
-    """:func:`_ids_with_codes` of a Categorical column: its codes, in order of appearance.
-
-    Integer categories become their decimal strings (each distinct id converted once); a
-    column with missing ids or ids with surrounding blanks takes the general route.
-    """
-    # Through the array, not the .cat accessor: that one checks the categories for
-    # uniqueness with an index of Python strings (one object per id, then cached).
-    array = cast(pd.Categorical, values.array)
-    categories = array.categories
-    if pd.api.types.is_integer_dtype(categories.dtype):
-        categories = categories.astype("str")
-        array = pd.Categorical.from_codes(array.codes, categories=categories, validate=False)
-        values = pd.Series(array, index=values.index)
-    codes = np.asarray(array.codes)
-    if (
-        pd.api.types.is_string_dtype(categories)
-        and len(codes)
-        and not (codes < 0).any()
-        and bool((categories.str.strip() == categories).all())
-        and not bool((categories == "").any())
-    ):
-        if not _in_appearance_order(codes, len(categories)):
-            seen = pd.unique(codes)  # categories in order of first appearance
-            rank = np.zeros(len(categories), dtype=codes.dtype)
-            rank[seen] = np.arange(len(seen))
-            codes = rank[codes]
-            categories = categories[seen]
-        return values, (codes, categories)
-    return _as_id_strings(values.astype("str").where(values.notna(), None)), None
-
-
-def _in_appearance_order(codes: np.ndarray, n_categories: int) -> bool:
-    """Whether non-negative ``codes`` use every category and number them in order of first
-    appearance (0 first, then 1, ...): their running maximum starts at 0, never rises by
-    more than one and ends at the last category. No hashing, a slice at a time."""
-    top = -1
-    for start in range(0, len(codes), _order.SLICE_ROWS):
-        running = np.maximum.accumulate(codes[start : start + _order.SLICE_ROWS])
-        np.maximum(running, top, out=running)
-        if running[0] > top + 1 or bool((np.diff(running) > 1).any()):
-            return False
-        top = int(running[-1])
-    return top == n_categories - 1
-
-
-#: Factorizations of customer-id columns, keyed by the immutable Arrow array holding the ids:
-#: summarize reuses the one read_transactions made instead of hashing every id again.
-#: (Arrow arrays are not hashable: entries are keyed by identity, checked through a weak
-#: reference, and dropped when the array goes.)
-_ID_CODES: dict[int, tuple[weakref.ref[Any], np.ndarray, Any]] = {}
-
-
-def _arrow_ids(values: pd.Series) -> Any:
-    to_arrow = getattr(values.array, "__arrow_array__", None)
-    return to_arrow() if to_arrow is not None else None
-
-
-def _remember_codes(values: pd.Series, codes: np.ndarray, uniques: Any) -> None:
-    key = _arrow_ids(values)
-    if key is not None:
-        codes = codes.view()
-        codes.setflags(write=False)
-        ident = id(key)
-        ref = weakref.ref(key, lambda _ref: _ID_CODES.pop(ident, None))
-        _ID_CODES[ident] = (ref, codes, uniques)
-
-
-def factorize_ids(values: pd.Series) -> tuple[np.ndarray, Any]:
-    """``pandas.factorize(values, sort=False)`` of customer ids, fast for short string ids,
-    and remembered for ids read by :func:`read_transactions`.
-
-    Parameters
-    ----------
-    values : pandas.Series
-
-    Returns
-    -------
-    codes : numpy.ndarray
-    uniques : pandas.Index or numpy.ndarray
-    """
-    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is np.nan):
-        return pd.factorize(values, sort=False)
-    key = _arrow_ids(values) if enabled() else None
-    known = _ID_CODES.get(id(key)) if key is not None else None
-    if known is not None and known[0]() is key:
-        return known[1], known[2]
-    return _factorize_strings(values)
-
-
-def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
-    """``pandas.factorize(values, sort=False)`` of a string column.
-
-    Ids of at most eight bytes are factorized as 64-bit words (:mod:`segml.data._fast.encode`);
-    with ``SEGML_FAST=0``, or for longer or missing ids, it is ``pandas.factorize``.
-    """
-    arr = _arrow_ids(values) if enabled() else None
-    if arr is None or arr.null_count:
-        return pd.factorize(values, sort=False)
-    found = _encode.factorize_short_strings(arr)
-    if found is None:
-        return pd.factorize(values, sort=False)
-    codes, unique_words = found
-    strings = _encode.words_to_strings(unique_words, arr.type)
-    uniques = pd.Index(pd.array(strings, dtype=values.dtype))
-    return codes, uniques
-
-
 def _floats(values: pd.Series) -> np.ndarray:
     """A numeric column as float64 with NaN for missing; no copy when it is float64."""
     if values.dtype == np.float64:
         return values.to_numpy()  # asking for na_value would copy ten million floats
     return values.to_numpy("float64", na_value=np.nan)
-
-
-def _integral_float_as_int(value: Any) -> Any:
-    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
-        return int(value)
-    return value
-
-
-def id_strings(values: pd.Series) -> pd.Series:
-    """Customer ids as segml names them: strings, stripped, ``2.0`` as ``"2"``, blanks missing.
-
-    Parameters
-    ----------
-    values : pandas.Series
-
-    Returns
-    -------
-    pandas.Series
-    """
-    return _as_id_strings(values)
-
-
-def _as_id_strings(values: pd.Series) -> pd.Series:
-    """Customer ids as strings; integral floats (ids read next to NaNs) lose their '.0'."""
-    if pd.api.types.is_float_dtype(values.dtype):
-        finite = values.dropna()
-        if len(finite) and np.all(np.mod(finite.to_numpy(), 1) == 0):
-            out = values.astype("Int64").astype("str")
-            return out.where(values.notna(), None)
-    if values.dtype == object:
-        # a column mixing 1 and 1.0 (ids from a spreadsheet) names one customer, "1"
-        values = values.map(_integral_float_as_int, na_action="ignore")
-    if pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
-        out = values.astype("str").str.strip()
-        out = out.where(values.notna() & (out != ""), None)
-        return out
-    return values.astype("str").where(values.notna(), None)
 
 
 def _parse_times(

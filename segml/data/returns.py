@@ -7,8 +7,9 @@ returns), the stack height after day k is the clipped running sum (Lindley's rec
 day k's purchases occupy heights ``[H_{k-1}, H_k]`` and survive up to the lowest later
 height, so ``kept_k = max(0, min(H_k..H_n) - H_{k-1})``, and ``m_{k-1} - m_k`` of day k's
 returns found nothing to net against. Days after a customer's last return keep their
-purchases, so only the days up to it enter the scans. Every step is a grouped running sum or minimum, the
-same in pandas and in Spark SQL (``segml.spark``), so both paths give the same table.
+purchases, so only the days up to it enter the scans. Every step is a grouped running sum
+or minimum, the same in pandas and in Spark SQL (``segml.spark``), so both paths give the
+same table.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def _group_running(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarr
     """Running sum or minimum of ``values`` restarting at each index of ``starts``."""
     groups = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(values)]))
     # A Categorical grouper uses its codes as they are (no hashing of the group numbers).
-    labels = pd.Categorical.from_codes(groups, categories=pd.RangeIndex(len(starts)), validate=False)
-    series = pd.Series(values).groupby(labels, observed=False, sort=False)
+    labels = pd.Categorical.from_codes(
+        groups, categories=pd.RangeIndex(len(starts)), validate=False
+    )
+    series = pd.Series(values).groupby(pd.Series(labels), observed=False, sort=False)
     return (series.cumsum() if how == "sum" else series.cummin()).to_numpy()
 
 

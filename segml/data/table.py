@@ -34,6 +34,7 @@ from segml.data._fast.order import (
     _stable_argsort,
 )
 from segml.data.attributes import join_attributes
+from segml.data.ids import factorize_ids
 from segml.data.quality import DataQualityReport, attach, quality_report
 from segml.data.quality import example_ids as _ids
 from segml.data.read import (
@@ -42,7 +43,6 @@ from segml.data.read import (
     _missing_columns,
     _read_source,
     _read_transactions,
-    factorize_ids,
 )
 from segml.errors import DataError
 

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segml._columns import arrow_schema
-from segml.data.read import _read_source, id_strings, read_transactions
+from segml.data.ids import id_strings
+from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize
 from segml.errors import DataError, OutputError
 from segml.experiment.scoring import OUTPUT_COLUMNS

@@ -316,7 +316,7 @@ def test_key_order_checked_in_slices(rows, grouped, slice_rows, monkeypatch) -> 
 def test_appearance_order_check_equals_pandas_unique(
     codes, n_categories, slice_rows, monkeypatch
 ) -> None:
-    from segml.data import read
+    from segml.data import ids as read
     from segml.data._fast import order
 
     codes = np.array(codes, dtype=np.int8)
@@ -359,7 +359,7 @@ def test_string_factorize_equals_pandas(ids, chunks, slice_rows, monkeypatch) ->
     import pyarrow as pa
 
     import segml.data._fast.encode as encode
-    from segml.data import read
+    from segml.data import ids as read
 
     parts = np.array_split(np.array(ids, dtype=object), chunks)
     values = pd.Series(
