@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 import pandas as pd
 
 from segml._validation import mask_secrets
@@ -244,12 +245,46 @@ def run(
         _save_model(result, model_dir, say)
     else:
         _log_and_register(result, model_dir, out, tracking_uri, say)
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        from segml.segment.evaluate import headline
+    _echo("\n== comparison (out of sample is the headline) ==")
+    for line in comparison_lines(result.comparison):
+        _echo(line)
+    comp = result.comparison
+    _echo(f"\nchampion: {result.champion} ({comp.attrs.get('champion_status', '')})")
+    _echo(f"rule: {comp.attrs['champion_rule']}")
 
-        _echo("\n== comparison (out of sample is the headline) ==")
-        _echo(headline(result.comparison).round(3).to_string())
-        _echo(f"\nchampion: {result.champion} ({result.comparison.attrs['champion_rule']})")
+
+def comparison_lines(comp: pd.DataFrame) -> list[str]:
+    """The comparison in at most 100 columns: the score with its 95 % interval, the paired
+    difference to the best, stability, eligibility."""
+    score = comp.attrs.get("score", "oos_normalised_gini")
+    where = "out of sample" if score.startswith("oos") else "in sample"
+    lines = [
+        f"normalised Gini {where}, 95 % bootstrap intervals "
+        f"({comp.attrs.get('n_intervals', 0)} resamples of customers)",
+        f"{'segmentation':<16}{'k':>3} {'min grp':>7}  {'Gini [95 % interval]':<22}"
+        f"{'minus best [95 %]':<20}{'ARI':>5}  status",
+    ]
+    for name, row in comp.iterrows():
+        gini = f"{row[score]:.3f} [{row.get(f'{score}_low', np.nan):.3f}, " + (
+            f"{row.get(f'{score}_high', np.nan):.3f}]"
+        )
+        low, high = row.get("diff_to_best_low", np.nan), row.get("diff_to_best_high", np.nan)
+        diff = f"[{low:+.3f}, {high:+.3f}]"
+        ari = row.get("stability_ari", np.nan)
+        status = (
+            "champion"
+            if row["champion"]
+            else (
+                "tied"
+                if row.get("tied_with_best")
+                else ("eligible" if row["eligible"] else "not eligible")
+            )
+        )
+        lines.append(
+            f"{str(name)[:15]:<16}{int(row['k']):>3} {row['min_share']:>7.3f}  {gini:<22}"
+            f"{diff:<20}{ari:>5.2f}  {status}"
+        )
+    return lines
 
 
 @main.command()

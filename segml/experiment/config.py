@@ -107,6 +107,8 @@ _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "min_share": ((float, int), False),
         "max_k": ((int,), False),
         "n_bootstrap": ((int,), False),
+        "min_stability": ((float, int), False),
+        "n_intervals": ((int,), False),
         "alpha": ((float, int), False),
         "random_state": ((int,), False),
     },
@@ -183,6 +185,8 @@ class EvaluationConfig:
     min_share: float = 0.05
     max_k: int = 10
     n_bootstrap: int = 0
+    min_stability: float = 0.0
+    n_intervals: int = 200
     alpha: float = 0.05
     random_state: int = 0
 

@@ -22,7 +22,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segml._version import segml_version
-from segml.segment.evaluate import headline
 
 if TYPE_CHECKING:
     from segml.experiment.result import ExperimentResult
@@ -51,7 +50,8 @@ td:first-child,th:first-child{text-align:left}.muted{color:#666;font-size:.9rem}
 .verdict-too_small{color:#975a16}.champion{background:#fefcbf}figure{margin:1rem 0}
 figcaption{font-size:.85rem;color:#555}img{max-width:100%}.callout{background:#ebf8ff;
 border-left:4px solid #2b6cb0;padding:.6rem 1rem;margin:1rem 0}.scroll{overflow-x:auto}
-code{font-size:.85em}td,th{white-space:nowrap}
+code{font-size:.85em}td,th{white-space:nowrap}.warn{background:#fffaf0;
+border-left:4px solid #dd6b20;padding:.4rem .8rem}details{margin:.6rem 0}
 """
 
 
@@ -147,6 +147,26 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
         ax.set_xlabel(f"ratio of mean {value}, group / rest (95 % interval)")
         ax.set_title("Hypotheses")
         out["hypotheses"] = fig
+    comp = result.comparison
+    score = comp.attrs.get("score", "oos_normalised_gini")
+    if len(comp) and f"{score}_low" in comp.columns:
+        fig = _fig(7.0, 0.8 + 0.45 * len(comp))
+        ax = fig.subplots()
+        y = np.arange(len(comp))[::-1]
+        lo = (comp[score] - comp[f"{score}_low"]).clip(lower=0).fillna(0)
+        hi = (comp[f"{score}_high"] - comp[score]).clip(lower=0).fillna(0)
+        colors = [
+            "#276749" if c else "#2b6cb0" if t else "#a0aec0"
+            for c, t in zip(comp["champion"], comp["tied_with_best"], strict=True)
+        ]
+        ax.errorbar(comp[score], y, xerr=[lo, hi], fmt="none", ecolor="grey", capsize=3)
+        ax.scatter(comp[score], y, c=colors, zorder=3)
+        ax.set_yticks(y, list(comp.index))
+        where = "out of sample" if score.startswith("oos") else "in sample"
+        ax.set_xlabel(f"normalised Gini, {where} (95 % bootstrap interval)")
+        ax.set_title("Segmentations: champion green, tied with the best blue")
+        fig.tight_layout()
+        out["comparison_intervals"] = fig
     if "holdout_revenue" in table.columns:
         actual = table["holdout_revenue"].to_numpy()
         predicted = table[value].to_numpy()
@@ -336,7 +356,29 @@ def render_report(result: ExperimentResult) -> str:
         "sample: segments are ranked by their mean predicted value and scored against the revenue "
         "customers actually brought in the holdout window.</p>"
     )
-    parts.append(_table(headline(comp)))
+    status = comp.attrs.get("champion_status", "")
+    if result.champion is not None:
+        parts.append(
+            f"<p>Champion: <b>{esc(result.champion)}</b>, {esc(status)}"
+            + (
+                " (their paired bootstrap differences to the best cover 0: the data do not "
+                "tell them apart)"
+                if status.startswith("tied")
+                else ""
+            )
+            + ".</p>"
+        )
+    for text in comp.attrs.get("warnings", []):
+        parts.append(f"<p class='warn'>{esc(text)}</p>")
+    parts.append(_table(_comparison_summary(comp), index=True))
+    parts.append(
+        "<details><summary>Every metric, in sample (is_) and out of sample (oos_)</summary>"
+        + _table(comp)
+        + "</details>"
+    )
+    parts.append(
+        _img(images, "comparison_intervals", "Headline score of every segmentation, 95 % intervals")
+    )
     parts.append(f"<p class='muted'>Champion rule: {esc(comp.attrs.get('champion_rule', ''))}.</p>")
     parts.append(_img(images, "gain_curves", "Gain curves of holdout value, one per segmentation"))
     parts.append("</section>")
@@ -368,6 +410,44 @@ def render_report(result: ExperimentResult) -> str:
     parts.append(_recommendations(result))
     parts.append("</section></body></html>")
     return "\n".join(p for p in parts if p)
+
+
+def _comparison_summary(comp: pd.DataFrame) -> pd.DataFrame:
+    """The headline of the comparison in a few columns that fit the page."""
+    score = comp.attrs.get("score", "oos_normalised_gini")
+    where = "out of sample" if score.startswith("oos") else "in sample"
+
+    def span(low: float, high: float) -> str:
+        return f"[{low:+.3f}, {high:+.3f}]" if np.isfinite(low) else ""
+
+    out = pd.DataFrame(index=comp.index)
+    out["kind"] = comp["kind"]
+    out["k"] = comp["k"]
+    out["smallest group"] = comp["min_share"].map("{:.1%}".format)
+    out[f"Gini {where} [95 %]"] = [
+        f"{g:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else f"{g:.3f}"
+        for g, lo, hi in zip(
+            comp[score],
+            comp.get(f"{score}_low", comp[score] * np.nan),
+            comp.get(f"{score}_high", comp[score] * np.nan),
+            strict=True,
+        )
+    ]
+    out["minus best [95 %]"] = [
+        span(lo, hi)
+        for lo, hi in zip(
+            comp.get("diff_to_best_low", comp[score] * np.nan),
+            comp.get("diff_to_best_high", comp[score] * np.nan),
+            strict=True,
+        )
+    ]
+    if "stability_ari" in comp.columns:
+        out["stability (ARI)"] = comp["stability_ari"].round(2)
+    out["status"] = [
+        "champion" if c else "tied with best" if t else "eligible" if e else "not eligible"
+        for c, t, e in zip(comp["champion"], comp["tied_with_best"], comp["eligible"], strict=True)
+    ]
+    return out
 
 
 def _recommendations(result: ExperimentResult) -> str:

@@ -196,6 +196,8 @@ def run_experiment(
         min_share=ev.min_share,
         max_k=ev.max_k,
         n_bootstrap=ev.n_bootstrap,
+        min_stability=ev.min_stability,
+        n_intervals=ev.n_intervals,
         random_state=ev.random_state,
     )
     profiles = []

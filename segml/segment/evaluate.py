@@ -31,6 +31,7 @@ from sklearn.metrics import adjusted_rand_score, auc
 from segml.errors import DataError
 from segml.segment.base import Segmenter
 from segml.segment.hypotheses import _value_series
+from segml.segment.intervals import normalised_gini_draws
 
 __all__ = [
     "CHAMPION_RULE",
@@ -49,6 +50,11 @@ HEADLINE_COLUMNS = (
     "k",
     "min_share",
     "oos_normalised_gini",
+    "oos_normalised_gini_low",
+    "oos_normalised_gini_high",
+    "diff_to_best_low",
+    "diff_to_best_high",
+    "tied_with_best",
     "oos_omega2_log",
     "oos_top_lift",
     "is_normalised_gini",
@@ -65,8 +71,10 @@ def headline(comparison: pd.DataFrame) -> pd.DataFrame:
 
 CHAMPION_RULE = (
     "highest out-of-sample normalised Gini (in-sample when the table has no holdout) among "
-    "segmentations with k <= max_k and every segment at least min_share of customers; ties "
-    "go to the targetable one, then to fewer segments"
+    "eligible segmentations (k <= max_k, every group, unassigned customers included, at least "
+    "min_share of customers, stability ARI at least min_stability when measured); the "
+    "segmentations whose paired bootstrap difference to the best covers 0 are tied with it, "
+    "and among tied ones the targetable wins, then the more stable, then fewer segments"
 )
 
 
@@ -151,7 +159,8 @@ def separation_metrics(
     Returns
     -------
     dict
-        ``k``, ``min_share``, ``noise_share``, ``eta2``, ``omega2``, ``eta2_log``,
+        ``k`` (segments, not counting ``-1``), ``min_share`` (smallest group, the ``-1``
+        group included), ``noise_share``, ``eta2``, ``omega2``, ``eta2_log``,
         ``omega2_log``, ``epsilon2``, ``top_lift``, ``top_value_share``,
         ``lorenz_gini``, ``gini``, ``oracle_gini``, ``normalised_gini``.
 
@@ -174,7 +183,8 @@ def separation_metrics(
         raise DataError("value and ranking_value must be finite for every customer.")
     ids = np.unique(labels)
     real = ids[ids >= 0]
-    shares = np.array([(labels == g).mean() for g in real])
+    # The noise group (-1) is a group like any other in every metric, min_share included.
+    shares = np.array([(labels == g).mean() for g in ids])
     eta2, omega2 = _anova(labels, value)
     log_ok = (value >= 0).all()
     eta2_log, omega2_log = _anova(labels, np.log1p(value)) if log_ok else (np.nan, np.nan)
@@ -262,9 +272,11 @@ def compare(
     min_share: float = 0.05,
     max_k: int = 12,
     n_bootstrap: int = 0,
+    min_stability: float = 0.0,
+    n_intervals: int = 200,
     random_state: int = 0,
 ) -> pd.DataFrame:
-    """Measure every segmentation on the same yardstick and name a champion.
+    """Measure every segmentation on the same yardstick and name a champion, with error bars.
 
     Parameters
     ----------
@@ -282,8 +294,14 @@ def compare(
         Eligibility for champion (see ``CHAMPION_RULE``).
     n_bootstrap : int, default 0
         Resamples for :func:`stability` (0 skips it).
+    min_stability : float, default 0.0
+        Smallest stability ARI of an eligible segmentation (when stability is measured).
+    n_intervals : int, default 200
+        Bootstrap resamples of customers (labels fixed) for the 95 % interval of the
+        headline metric and of each segmentation's paired difference to the best (0 skips
+        them: no ties are then recognised).
     random_state : int, default 0
-        Seed of the bootstrap.
+        Seed of the bootstraps.
 
     Returns
     -------
@@ -291,8 +309,12 @@ def compare(
         One row per segmentation, indexed by name: ``kind``, ``method``, ``targetable``,
         ``k``, ``min_share``, ``noise_share``, ``is_<metric>`` and ``oos_<metric>`` for
         every metric of :func:`separation_metrics`, stability columns when bootstrapped,
-        ``eligible`` and ``champion``. ``attrs["champion"]`` names the champion and
-        ``attrs["champion_rule"]`` states the rule.
+        ``<score>_low`` and ``<score>_high`` (95 % interval of the headline score),
+        ``diff_to_best``, ``diff_to_best_low``, ``diff_to_best_high`` (paired difference to
+        the best eligible segmentation), ``tied_with_best``, ``eligible``, ``champion`` and
+        ``status`` (the champion's with "clear" or "tied with X, Y").
+        ``attrs``: ``champion``, ``champion_status`` ("clear" or "tied with X, Y"),
+        ``champion_rule``, ``score``, ``n_intervals`` and ``warnings`` (in words).
 
     Examples
     --------
@@ -311,6 +333,7 @@ def compare(
     has_holdout = holdout is not None and holdout in table.columns
     actual = _value_series(table, holdout).to_numpy() if has_holdout and holdout else None
     rows = []
+    labels_of: dict[str, np.ndarray] = {}
     for name, seg in segmenters.items():
         if not isinstance(seg, Segmenter):
             raise DataError(
@@ -319,6 +342,7 @@ def compare(
         if not hasattr(seg, "segment_names_"):
             seg.fit(table)
         labels = seg.predict(table)
+        labels_of[name] = np.asarray(labels)
         row: dict[str, Any] = {
             "segmentation": name,
             "kind": seg.kind,
@@ -352,17 +376,107 @@ def compare(
     out = pd.DataFrame(rows).set_index("segmentation")
     score = "oos_normalised_gini" if actual is not None else "is_normalised_gini"
     out["eligible"] = (out["k"] <= max_k) & (out["min_share"] >= min_share) & (out["k"] >= 2)
-    out["champion"] = False
-    pool = out[out["eligible"] & out[score].notna()]
-    champion = None
-    if len(pool):
-        ranked = pool.assign(_s=pool[score].round(9), _t=pool["targetable"].astype(int))
-        ranked = ranked.sort_values(
-            ["_s", "_t", "k"], ascending=[False, False, True], kind="stable"
-        )
-        champion = str(ranked.index[0])
-        out.loc[champion, "champion"] = True
-    out.attrs["champion"] = champion
-    out.attrs["champion_rule"] = CHAMPION_RULE
-    out.attrs["score"] = score
+    if "stability_ari" in out.columns:
+        out["eligible"] &= out["stability_ari"].fillna(0.0) >= min_stability
+    measured = actual if actual is not None else predicted
+    labellings = {name: labels_of[name] for name in out.index}
+    _intervals(out, score, labellings, measured, predicted, n_intervals, random_state)
+    champion, status = _champion(out, score)
+    out["champion"] = out.index == champion
+    out["status"] = [
+        f"champion ({status})"
+        if c
+        else "tied with the best"
+        if t
+        else "eligible"
+        if e
+        else "not eligible"
+        for c, t, e in zip(out["champion"], out["tied_with_best"], out["eligible"], strict=True)
+    ]
+    out.attrs.update(
+        champion=champion,
+        champion_status=status,
+        champion_rule=CHAMPION_RULE,
+        score=score,
+        n_intervals=n_intervals,
+        warnings=_warnings(out, champion, labels_of, predicted),
+    )
+    for text in out.attrs["warnings"]:
+        warnings.warn(text, UserWarning, stacklevel=2)
     return out
+
+
+def _intervals(
+    out: pd.DataFrame,
+    score: str,
+    labellings: dict[str, np.ndarray],
+    measured: np.ndarray,
+    predicted: np.ndarray,
+    n_intervals: int,
+    random_state: int,
+) -> None:
+    """The score's 95 % interval and the paired difference to the best, as columns."""
+    nan = float("nan")
+    pool = out[out["eligible"] & out[score].notna()]
+    best = str(pool[score].idxmax()) if len(pool) else None
+    best_score = float(out[score].to_numpy(float)[out.index.get_loc(best)]) if best else nan
+    out["diff_to_best"] = out[score] - best_score
+    if not n_intervals or best is None:
+        for col in (f"{score}_low", f"{score}_high", "diff_to_best_low", "diff_to_best_high"):
+            out[col] = nan
+        out["tied_with_best"] = out.index == best
+        return
+    draws = normalised_gini_draws(labellings, measured, predicted, n_intervals, random_state)
+    low, high, d_low, d_high = [], [], [], []
+    for name in out.index:
+        low.append(np.nanpercentile(draws[name], 2.5))
+        high.append(np.nanpercentile(draws[name], 97.5))
+        diff = draws[name] - draws[best]
+        d_low.append(np.nanpercentile(diff, 2.5))
+        d_high.append(np.nanpercentile(diff, 97.5))
+    out[f"{score}_low"], out[f"{score}_high"] = low, high
+    out["diff_to_best_low"], out["diff_to_best_high"] = d_low, d_high
+    out["tied_with_best"] = out["eligible"] & (out["diff_to_best_high"] >= 0)
+
+
+def _champion(out: pd.DataFrame, score: str) -> tuple[str | None, str]:
+    """Among the segmentations tied with the best: targetable, then stable, then fewer."""
+    tied = out[out["tied_with_best"] & out["eligible"]]
+    if not len(tied):
+        return None, "no eligible segmentation"
+    stable = tied["stability_ari"] if "stability_ari" in tied.columns else 0.0
+    ranked = tied.assign(
+        _t=tied["targetable"].astype(int),
+        _a=pd.Series(stable, index=tied.index).fillna(-1.0).round(2),
+        _s=tied[score].round(9),
+    ).sort_values(["_t", "_a", "k", "_s"], ascending=[False, False, True, False], kind="stable")
+    champion = str(ranked.index[0])
+    others = [str(n) for n in ranked.index[1:]]
+    return champion, "clear" if not others else "tied with " + ", ".join(others)
+
+
+def _warnings(
+    out: pd.DataFrame,
+    champion: str | None,
+    labels_of: dict[str, np.ndarray],
+    predicted: np.ndarray,
+) -> list[str]:
+    found = []
+    n = len(predicted)
+    if n < 300:
+        found.append(
+            f"only {n:,} customers: differences between segmentations of this size are "
+            "mostly noise; read the intervals, not the ranking."
+        )
+    if champion is not None:
+        labels = labels_of[champion]
+        groups = np.unique(labels)
+        means = [predicted[labels == g].mean() for g in groups]
+        top = groups[int(np.argmax(means))]
+        size = int((labels == top).sum())
+        if size < 30:
+            found.append(
+                f"the champion {champion!r} has a top segment of {size} customers: its value "
+                "is too uncertain to act on alone."
+            )
+    return found

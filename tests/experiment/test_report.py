@@ -22,6 +22,7 @@ PLOTS = {
     "holdout_by_frequency",
     "cumulative_transactions",
     "p_alive_matrix",
+    "comparison_intervals",
     "hypotheses",
     "gain_curves",
     "champion_segments",

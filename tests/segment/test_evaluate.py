@@ -100,7 +100,9 @@ def test_compare_names_a_champion_by_the_rule(scored) -> None:
     assert table.attrs["score"] == "oos_normalised_gini"
     assert not table.loc["tiny", "eligible"], "a segment below min_share is not eligible"
     eligible = table[table["eligible"]]
-    assert table.attrs["champion"] == eligible["oos_normalised_gini"].idxmax()
+    best = eligible["oos_normalised_gini"].idxmax()
+    assert table.loc[best, "tied_with_best"] and table.loc[best, "diff_to_best"] == 0
+    assert table.loc[table.attrs["champion"], "tied_with_best"]
     assert table["champion"].sum() == 1
     assert {"is_eta2", "oos_eta2", "oos_top_lift", "kind", "targetable"} <= set(table.columns)
     assert (table["kind"] == "hypothesis").all()
@@ -132,3 +134,68 @@ def test_stability_of_clusters(scored) -> None:
     s = stability(seg, scored, n_bootstrap=3, random_state=0)
     assert 0.5 < s["ari"] <= 1.0
     assert 0 < s["jaccard_min"] <= s["jaccard_mean"] <= 1
+
+
+def test_interval_draws_at_unit_weights_are_the_point_estimates(scored) -> None:
+    from segml.segment.intervals import GiniDraws
+
+    segs = {"tiers": segml.ValueTierSegmenter(), "rfm": segml.RFMSegmenter()}
+    labels = {n: s.fit(scored).predict(scored) for n, s in segs.items()}
+    actual, predicted = scored["holdout_revenue"].to_numpy(), scored["clv"].to_numpy()
+    got = GiniDraws(labels, actual, predicted).draw(np.ones(len(scored)))
+    for name, lab in labels.items():
+        want = separation_metrics(lab, actual, ranking_value=predicted)["normalised_gini"]
+        assert got[name] == pytest.approx(want, rel=1e-12), name
+
+
+@pytest.mark.slow
+def test_gini_intervals_cover_the_population_value_at_the_nominal_rate() -> None:
+    """Samples of 1,500 customers from a population of 300,000 with a known labelling: the
+    95 % bootstrap interval of the normalised Gini covers the population's value."""
+    from segml.segment.intervals import normalised_gini_draws
+
+    rng = np.random.default_rng(11)
+    n_pop = 300_000
+    segment = rng.integers(0, 4, n_pop)
+    predicted = rng.gamma(2.0, 1.0 + segment)  # the segments differ in value
+    actual = rng.poisson(predicted * 0.5) * rng.gamma(3.0, 10.0, n_pop)
+    truth = separation_metrics(segment, actual, ranking_value=predicted)["normalised_gini"]
+    covered = []
+    for _ in range(200):
+        idx = rng.integers(0, n_pop, 1_500)
+        draws = normalised_gini_draws(
+            {"s": segment[idx]}, actual[idx], predicted[idx], n_resamples=200, random_state=rng
+        )["s"]
+        lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+        covered.append(lo <= truth <= hi)
+    assert 0.91 <= np.mean(covered) <= 0.985, np.mean(covered)
+
+
+def test_a_clearly_better_segmentation_is_a_clear_champion_and_copies_are_tied(scored) -> None:
+    good = segml.ValueTierSegmenter()
+    segs = {
+        "tiers": good,
+        "copy": segml.ValueTierSegmenter(),
+        "coin": segml.RuleSegmenter([("heads", "first_purchase_month <= 2")]),
+    }
+    table = compare(segs, scored)
+    assert table.attrs["champion_status"].startswith("tied with")
+    assert table.loc["copy", "tied_with_best"] and not table.loc["coin", "tied_with_best"]
+    assert table.loc["coin", "diff_to_best_high"] < 0
+    alone = compare({"tiers": good, "coin": segs["coin"]}, scored)
+    assert alone.attrs["champion"] == "tiers" and alone.attrs["champion_status"] == "clear"
+    low, high = alone.loc["tiers", ["oos_normalised_gini_low", "oos_normalised_gini_high"]]
+    assert low < alone.loc["tiers", "oos_normalised_gini"] < high
+
+
+def test_a_small_comparison_warns_in_words(scored) -> None:
+    small = scored.iloc[:200]
+    with pytest.warns(UserWarning, match="only 200 customers"):
+        table = compare({"tiers": segml.ValueTierSegmenter()}, small)
+    assert any("only 200 customers" in w for w in table.attrs["warnings"])
+
+
+def test_the_noise_group_counts_in_min_share() -> None:
+    labels = np.array([0] * 50 + [1] * 48 + [-1] * 2)
+    value = np.arange(100.0)
+    assert separation_metrics(labels, value)["min_share"] == pytest.approx(0.02)
