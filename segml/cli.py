@@ -126,12 +126,37 @@ def _print_summary(result: ExperimentResult, caught: list[warnings.WarningMessag
             )
         if len(result.validation):
             _echo("\n== hypotheses ==")
-            cols = ["rule", "n_in", "lift", "ratio", "cliffs_delta", "p_holm", "verdict"]
-            _echo(result.validation[cols].round(4).to_string())
+            for line in hypothesis_lines(result.validation):
+                _echo(line)
     for name, reason in result.skipped.items():
         _echo(f"skipped {name}: {reason}")
     for w in caught:
         _echo(f"warning: {w.message}")
+
+
+def hypothesis_lines(v: pd.DataFrame) -> list[str]:
+    """The hypotheses in at most 100 columns: the ratio of mean value with its interval,
+    Holm p, verdict; notes (proxies, directions, disagreements) below."""
+    on = v["tested_on"].iloc[0] if "tested_on" in v.columns and len(v) else "value"
+    lines = [
+        f"ratio of mean {on}, group / rest, 95 % interval; Holm-adjusted permutation test",
+        f"{'hypothesis':<20}{'n in':>7}  {'ratio [95 %]':<22}{'Holm p':>8}  "
+        f"{'Cliff d':>7}  verdict",
+    ]
+    for name, r in v.iterrows():
+        ratio = (
+            f"{r['ratio']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]"
+            if np.isfinite(r["ratio_low"])
+            else f"{r['ratio']:.2f}"
+        )
+        lines.append(
+            f"{str(name)[:19]:<20}{int(r['n_in']):>7,}  {ratio:<22}{r['p_holm']:>8.3g}  "
+            f"{r['cliffs_delta']:>+7.2f}  {r['verdict']}"
+        )
+    for name, r in v.iterrows():
+        if r.get("note"):
+            lines.append(f"  {name}: {r['note']}")
+    return lines
 
 
 def _save_model(result: ExperimentResult, model_dir: Path, say: Callable[[str], None]) -> None:

@@ -108,6 +108,7 @@ _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "max_k": ((int,), False),
         "n_bootstrap": ((int,), False),
         "min_stability": ((float, int), False),
+        "min_lift": ((float, int), False),
         "n_intervals": ((int,), False),
         "alpha": ((float, int), False),
         "random_state": ((int,), False),
@@ -186,6 +187,7 @@ class EvaluationConfig:
     max_k: int = 10
     n_bootstrap: int = 0
     min_stability: float = 0.0
+    min_lift: float = 1.1
     n_intervals: int = 200
     alpha: float = 0.05
     random_state: int = 0

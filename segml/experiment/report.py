@@ -47,7 +47,8 @@ margin-top:2.4rem}table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0
 th,td{border:1px solid #ddd;padding:.25rem .45rem;text-align:right}th{background:#f2f5f9}
 td:first-child,th:first-child{text-align:left}.muted{color:#666;font-size:.9rem}
 .verdict-validated{color:#276749;font-weight:600}.verdict-rejected{color:#9b2c2c}
-.verdict-too_small{color:#975a16}.champion{background:#fefcbf}figure{margin:1rem 0}
+.verdict-too_small,.verdict-negligible,.verdict-proxy,.verdict-no_match{color:#975a16}
+.champion{background:#fefcbf}figure{margin:1rem 0}
 figcaption{font-size:.85rem;color:#555}img{max-width:100%}.callout{background:#ebf8ff;
 border-left:4px solid #2b6cb0;padding:.6rem 1rem;margin:1rem 0}.scroll{overflow-x:auto}
 code{font-size:.85em}td,th{white-space:nowrap}.warn{background:#fffaf0;
@@ -325,22 +326,43 @@ def render_report(result: ExperimentResult) -> str:
         v = result.validation
         hyp_rows: list[str] = []
         for name, r in v.iterrows():
+            ratio = (
+                f"{r['ratio']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]"
+                if np.isfinite(r["ratio_low"])
+                else f"{r['ratio']:.2f}"
+            )
+            adjusted = (
+                f"{r['adjusted_ratio']:.2f} [{r['adjusted_low']:.2f}, {r['adjusted_high']:.2f}]"
+                if np.isfinite(r.get("adjusted_ratio", np.nan))
+                else ""
+            )
             hyp_rows.append(
                 f"<tr><td>{esc(str(name))}</td><td><code>{esc(r['rule'])}</code></td>"
-                f"<td>{r['share_in']:.1%}</td><td>{r['lift']:.2f}</td>"
-                f"<td>{r['ratio']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]</td>"
-                f"<td>{r['cliffs_delta']:.3f}</td><td>{r['p_holm']:.2g}</td>"
+                f"<td>{r['share_in']:.1%}</td><td>{ratio}</td><td>{adjusted}</td>"
+                f"<td>{r['cliffs_delta']:.2f}</td><td>{r['p_holm']:.2g}</td>"
                 f"<td class='verdict-{esc(r['verdict'])}'>{esc(r['verdict'])}</td></tr>"
             )
+            if r.get("note"):
+                hyp_rows.append(
+                    f"<tr><td></td><td colspan='7' class='muted'>{esc(str(r['note']))}</td></tr>"
+                )
+        on = esc(str(v["tested_on"].iloc[0])) if "tested_on" in v.columns else "value"
         parts.append(
-            "<table><tr><th>hypothesis</th><th>rule</th><th>share</th><th>lift</th>"
-            "<th>ratio of means [95 %]</th><th>Cliff's delta</th><th>Holm p</th>"
-            "<th>verdict</th></tr>" + "".join(hyp_rows) + "</table>"
+            f"<div class='scroll'><table><tr><th>hypothesis</th><th>rule</th><th>share</th>"
+            f"<th>ratio of mean {on} [95 %]</th><th>adjusted for the others</th>"
+            "<th>Cliff's delta</th><th>Holm p</th><th>verdict</th></tr>"
+            + "".join(hyp_rows)
+            + "</table></div>"
         )
         parts.append(
-            "<p class='muted'>Mann-Whitney tests in the stated direction, Holm-adjusted "
-            f"at alpha = {cfg.evaluation.alpha:g}. The effect size, not the p-value, says "
-            "whether a difference matters.</p>"
+            "<p class='muted'>Each verdict rests on the ratio of mean value, group / rest "
+            f"({on}{', out of sample' if 'holdout' in on else ', in sample'}): a studentized "
+            "permutation test in the stated direction, Holm-adjusted at alpha = "
+            f"{cfg.evaluation.alpha:g}; validated needs the interval to exclude 1 on the claimed "
+            f"side and a ratio of at least {cfg.evaluation.min_lift:g} (smaller significant "
+            "effects are negligible). The adjusted ratio holds the other hypotheses fixed (a "
+            "log-link model on all of them); a hypothesis whose effect vanishes given another "
+            "is its proxy. Cliff's delta (ranks) is shown for support.</p>"
         )
         parts.append(
             _img(images, "hypotheses", "Ratio of mean value, group vs rest, with 95 % intervals")

@@ -159,8 +159,15 @@ def run_experiment(
     if config.hypotheses:
         say(f"validating {len(config.hypotheses)} hypotheses")
         hyps = [Hypothesis(h.name, h.rule, h.expect) for h in config.hypotheses]  # type: ignore[arg-type]
+        # Realised holdout value decides where there is a holdout; predicted value beside it.
         validation = validate_hypotheses(
-            hyps, table, value=ev.value, alpha=ev.alpha, random_state=ev.random_state
+            hyps,
+            table,
+            value=ev.value,
+            holdout_value="holdout_revenue" if "holdout_revenue" in table.columns else None,
+            alpha=ev.alpha,
+            min_lift=ev.min_lift,
+            random_state=ev.random_state,
         )
     done("hypotheses")
 

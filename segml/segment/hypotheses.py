@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from segml.errors import DataError, examples
+from segml.segment.mean_tests import joint_ratios, welch_permutation_test
 from segml.segment.rules import Rule
 
 __all__ = ["Hypothesis", "holm", "validate_hypotheses"]
@@ -151,12 +152,28 @@ def validate_hypotheses(
     table: pd.DataFrame,
     value: str | pd.Series = "clv",
     *,
+    holdout_value: str | pd.Series | None = None,
     alpha: float = 0.05,
+    min_lift: float = 1.1,
     min_size: int = 30,
     n_bootstrap: int = 1000,
+    n_permutations: int = 2000,
     random_state: int | np.random.Generator | None = 0,
 ) -> pd.DataFrame:
-    """Test each hypothesis on a customer table.
+    """Test each hypothesis on what it claims: the group's mean value against the rest's.
+
+    The verdict rests on the ratio of mean value, group / rest: a studentized permutation
+    test of the difference of means in the stated direction (:mod:`segml.segment.mean_tests`),
+    Holm-adjusted over the hypotheses tested. ``validated`` needs the adjusted p-value at
+    most ``alpha``, the 95 % interval of the ratio excluding 1 on the claimed side, and a
+    ratio of at least ``min_lift`` (at most 1 / ``min_lift`` for "lower"); significant but
+    smaller effects are ``negligible``. "different" reports the ``direction`` it found. With
+    ``holdout_value`` the verdict rests on realised holdout value and the test on ``value``
+    (in-sample predicted value) is reported beside it (``insample_*`` columns). Rank
+    statistics (Cliff's delta, Mann-Whitney) are supporting columns; ``note`` says when
+    they disagree with the means. Every hypothesis also gets its ratio adjusted for the
+    others (a joint log-link model on all indicators); one whose effect vanishes given a
+    validated other is a ``proxy`` of it.
 
     Parameters
     ----------
@@ -165,27 +182,36 @@ def validate_hypotheses(
     table : pandas.DataFrame
         Customer table with the columns the rules use and the value column.
     value : str or pandas.Series, default "clv"
-        The customer quality score to compare (a column, or a Series aligned on the index).
+        The customer quality score (a column, or a Series aligned on the index).
+    holdout_value : str or pandas.Series, optional
+        Realised value in a holdout window (e.g. ``"holdout_revenue"``): the verdict's value.
     alpha : float, default 0.05
         Family-wise error rate (Holm).
+    min_lift : float, default 1.1
+        Smallest ratio of mean value that counts as an effect.
     min_size : int, default 30
         A hypothesis whose group or complement has fewer customers is not tested
         (verdict ``too_small``) and does not count in the Holm family.
     n_bootstrap : int, default 1000
         Bootstrap resamples for the 95 % interval of the ratio of means (the delta method
-        is used above 200,000 customers; column ``ci_method`` says which).
+        above 200,000 customers; column ``ci_method``).
+    n_permutations : int, default 2000
+        Permutations of the test (its normal limit above 50,000 customers; ``test``).
     random_state : int or numpy.random.Generator, optional
-        Seed of the bootstrap.
+        Seed of the bootstrap and the permutations.
 
     Returns
     -------
     pandas.DataFrame
         One row per hypothesis, indexed by name: ``rule``, ``expect``, ``n_in``,
-        ``n_out``, ``share_in``, ``mean_in``, ``mean_out``, ``median_in``,
-        ``median_out``, ``lift`` (mean in / overall mean), ``ratio`` (mean in / mean out),
-        ``ratio_low``, ``ratio_high``, ``ci_method``, ``cliffs_delta`` (= rank-biserial
-        correlation, in [-1, 1]), ``p_value`` (one-sided for higher/lower),
-        ``p_holm``, ``verdict`` (``validated``, ``rejected`` or ``too_small``).
+        ``n_out``, ``share_in``, ``tested_on``, ``mean_in``, ``mean_out``, ``median_in``,
+        ``median_out``, ``lift`` (mean in / overall mean), ``ratio`` (mean in / mean
+        out), ``ratio_low``, ``ratio_high``, ``ci_method``, ``direction``, ``test``,
+        ``p_value``, ``p_holm``, ``cliffs_delta``, ``p_rank``, ``adjusted_ratio``,
+        ``adjusted_low``, ``adjusted_high``, ``proxy_of``, ``verdict`` (``validated``,
+        ``negligible``, ``rejected``, ``proxy``, ``too_small``, ``no_match`` or
+        ``matches_all``), ``note``; with a holdout, ``insample_ratio``,
+        ``insample_ratio_low``, ``insample_ratio_high``, ``insample_p_holm``.
 
     Examples
     --------
@@ -205,14 +231,60 @@ def validate_hypotheses(
         raise DataError(f"hypothesis names must be unique; repeated: {dups}.")
     if not 0 < alpha < 1:
         raise DataError(f"alpha must be in (0, 1), got {alpha!r}.")
-    values = _value_series(table, value).to_numpy()
-    overall = values.mean() if len(values) else float("nan")
-    rng = np.random.default_rng(random_state)
-    rows = []
+    if not min_lift >= 1:
+        raise DataError(f"min_lift must be at least 1, got {min_lift!r}.")
     for h in hypotheses:
         if not isinstance(h, Hypothesis):
             raise DataError(f"expected Hypothesis objects, got {type(h).__name__}.")
-        mask = h.rule.evaluate(table)
+    masks = {h.name: np.asarray(h.rule.evaluate(table), dtype=bool) for h in hypotheses}
+    rng = np.random.default_rng(random_state)
+    predicted = _value_series(table, value).to_numpy()
+    verdict_on = (
+        predicted if holdout_value is None else _value_series(table, holdout_value).to_numpy()
+    )
+    label = str(value if holdout_value is None else holdout_value)
+    if isinstance(holdout_value, pd.Series) or isinstance(value, pd.Series):
+        label = "holdout value" if holdout_value is not None else "value"
+    frame = _test_all(
+        hypotheses, masks, table, verdict_on, min_size, n_bootstrap, n_permutations, rng
+    )
+    frame["tested_on"] = label
+    _verdicts(frame, alpha, min_lift)
+    if holdout_value is not None:
+        inner = _test_all(
+            hypotheses, masks, table, predicted, min_size, n_bootstrap, n_permutations, rng
+        )
+        for col in ("ratio", "ratio_low", "ratio_high", "p_holm"):
+            frame[f"insample_{col}"] = inner[col]
+    _adjusted(frame, masks, verdict_on)
+    frame = frame[[c for c in _COLUMNS if c in frame.columns]]
+    frame.attrs["segml_validation"] = {"alpha": alpha, "min_size": min_size, "min_lift": min_lift}
+    return frame
+
+
+_COLUMNS = [
+    "rule", "expect", "n_in", "n_out", "share_in", "tested_on", "mean_in", "mean_out",
+    "median_in", "median_out", "lift", "ratio", "ratio_low", "ratio_high", "ci_method",
+    "direction", "test", "p_value", "p_holm", "cliffs_delta", "p_rank", "insample_ratio",
+    "insample_ratio_low", "insample_ratio_high", "insample_p_holm", "adjusted_ratio",
+    "adjusted_low", "adjusted_high", "proxy_of", "verdict", "note",
+]  # fmt: skip
+
+
+def _test_all(
+    hypotheses: Sequence[Hypothesis],
+    masks: dict[str, np.ndarray],
+    table: pd.DataFrame,
+    values: np.ndarray,
+    min_size: int,
+    n_bootstrap: int,
+    n_permutations: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    overall = values.mean() if len(values) else float("nan")
+    rows = []
+    for h in hypotheses:
+        mask = masks[h.name]
         inside, outside = values[mask], values[~mask]
         row: dict[str, object] = {
             "hypothesis": h.name,
@@ -221,6 +293,7 @@ def validate_hypotheses(
             "n_in": int(mask.sum()),
             "n_out": int((~mask).sum()),
             "share_in": float(mask.mean()) if len(mask) else float("nan"),
+            "note": "",
         }
         for tag, grp in (("in", inside), ("out", outside)):
             row[f"mean_{tag}"] = float(grp.mean()) if len(grp) else float("nan")
@@ -228,54 +301,132 @@ def validate_hypotheses(
         row["lift"] = row["mean_in"] / overall if overall else float("nan")  # type: ignore[operator]
         mean_out = row["mean_out"]
         row["ratio"] = row["mean_in"] / mean_out if mean_out else float("nan")  # type: ignore[operator]
-        if len(inside) < min_size or len(outside) < min_size:
-            row.update(
-                ratio_low=float("nan"),
-                ratio_high=float("nan"),
-                ci_method="not tested",
-                cliffs_delta=float("nan"),
-                p_value=float("nan"),
-                verdict="too_small",
-            )
+        nan = float("nan")
+        row.update(ratio_low=nan, ratio_high=nan, ci_method="not tested", direction="",
+                   test="", p_value=nan, cliffs_delta=nan, p_rank=nan)  # fmt: skip
+        if not len(inside) or not len(outside):
+            row["verdict"] = "no_match" if not len(inside) else "matches_all"
+            row["note"] = _takes(h, table, matched=len(inside))
+        elif len(inside) < min_size or len(outside) < min_size:
+            row["verdict"] = "too_small"
         else:
-            u = mannwhitneyu(inside, outside, alternative=_ALTERNATIVE[h.expect])
-            delta = 2.0 * float(u.statistic) / (len(inside) * len(outside)) - 1.0
+            stat, p, test = welch_permutation_test(
+                inside, outside, _ALTERNATIVE[h.expect], n_permutations, rng
+            )
+            u = mannwhitneyu(inside, outside, alternative="two-sided")
             lo, hi, how = _ratio_interval(inside, outside, n_bootstrap, rng)
             row.update(
                 ratio_low=lo,
                 ratio_high=hi,
                 ci_method=how,
-                cliffs_delta=delta,
-                p_value=float(u.pvalue),
+                direction="higher" if stat > 0 else "lower",
+                test=test,
+                p_value=p,
+                cliffs_delta=2.0 * float(u.statistic) / (len(inside) * len(outside)) - 1.0,
+                p_rank=float(u.pvalue),
                 verdict="",
             )
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("hypothesis")
     frame["p_holm"] = holm(frame["p_value"].to_numpy())
-    tested = frame["verdict"] != "too_small"
-    frame.loc[tested, "verdict"] = np.where(
-        frame.loc[tested, "p_holm"] <= alpha, "validated", "rejected"
-    )
-    columns = [
-        "rule",
-        "expect",
-        "n_in",
-        "n_out",
-        "share_in",
-        "mean_in",
-        "mean_out",
-        "median_in",
-        "median_out",
-        "lift",
-        "ratio",
-        "ratio_low",
-        "ratio_high",
-        "ci_method",
-        "cliffs_delta",
-        "p_value",
-        "p_holm",
-        "verdict",
-    ]
-    frame = frame[columns]
-    frame.attrs["segml_validation"] = {"alpha": alpha, "min_size": min_size}
     return frame
+
+
+def _takes(h: Hypothesis, table: pd.DataFrame, matched: int) -> str:
+    """What the rule's columns take, for a rule that matches no customer or every one."""
+    parts = []
+    for col in sorted(h.rule.columns):
+        values = table[col].dropna()
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            parts.append(f"{col} runs from {values.min():g} to {values.max():g}")
+        else:
+            seen = values.astype(str).value_counts().index[:8]
+            parts.append(
+                f"{col} takes {', '.join(seen)}" + (", ..." if values.nunique() > 8 else "")
+            )
+    who = "no customer matches" if not matched else "every customer matches"
+    return f"{who}: {'; '.join(parts)}"
+
+
+def _verdicts(frame: pd.DataFrame, alpha: float, min_lift: float) -> None:
+    tested = frame["verdict"] == ""
+    for name in frame.index[tested]:
+        row = frame.loc[name]
+        significant = row["p_holm"] <= alpha
+        if row["expect"] == "higher":
+            excludes, big = row["ratio_low"] > 1, row["ratio"] >= min_lift
+        elif row["expect"] == "lower":
+            excludes, big = row["ratio_high"] < 1, row["ratio"] <= 1 / min_lift
+        else:
+            excludes = row["ratio_low"] > 1 or row["ratio_high"] < 1
+            big = max(row["ratio"], 1 / row["ratio"]) >= min_lift if row["ratio"] > 0 else False
+        if significant and excludes:
+            frame.loc[name, "verdict"] = "validated" if big else "negligible"
+        else:
+            frame.loc[name, "verdict"] = "rejected"
+        delta, ratio = row["cliffs_delta"], row["ratio"]
+        if np.isfinite(delta) and abs(delta) >= 0.147 and np.sign(delta) != np.sign(np.log(ratio)):
+            frame.loc[name, "note"] = (
+                f"rank and mean disagree: the group's mean is {ratio:.2f}x the rest's, but "
+                f"most of its customers are worth {'less' if delta < 0 else 'more'} "
+                f"(Cliff's delta {delta:+.2f})"
+            )
+        if row["expect"] == "different" and frame.loc[name, "verdict"] == "validated":
+            frame.loc[name, "note"] = (
+                f"different: {row['direction']} ({ratio:.2f}x). " + frame.loc[name, "note"]
+            ).strip()
+
+
+def _adjusted(frame: pd.DataFrame, masks: dict[str, np.ndarray], values: np.ndarray) -> None:
+    """Ratios adjusted for the other hypotheses, and proxies flagged."""
+    nan = float("nan")
+    frame["adjusted_ratio"], frame["adjusted_low"], frame["adjusted_high"] = nan, nan, nan
+    frame["proxy_of"] = ""
+    tested = [n for n in frame.index if frame.loc[n, "verdict"] not in _UNTESTED]
+    # A hypothesis that is another's complement (or its copy) adds no column.
+    columns: list[str] = []
+    for name in tested:
+        m = masks[name]
+        if not any((m == masks[c]).all() or (m != masks[c]).all() for c in columns):
+            columns.append(name)
+    if len(columns) < 2 or (values < 0).any():
+        return
+    ratio, interval = joint_ratios(np.column_stack([masks[c] for c in columns]), values)
+    for j, name in enumerate(columns):
+        frame.loc[name, ["adjusted_ratio", "adjusted_low", "adjusted_high"]] = (
+            ratio[j], interval[j, 0], interval[j, 1]
+        )  # fmt: skip
+    verdict = frame["verdict"].to_dict()
+    low, high = frame["adjusted_low"].to_dict(), frame["adjusted_high"].to_dict()
+    expect = frame["expect"].to_dict()
+    # Gone given the others: the adjusted interval no longer excludes 1 on the claimed side.
+    vanishes = {
+        c: bool(
+            low[c] <= 1
+            if expect[c] == "higher"
+            else high[c] >= 1
+            if expect[c] == "lower"
+            else low[c] <= 1 <= high[c]
+        )
+        for c in columns
+    }
+    for name in columns:
+        if verdict[name] != "validated" or not vanishes[name]:
+            continue
+        others = [c for c in columns if c != name and verdict[c] == "validated" and not vanishes[c]]
+        if not others:
+            continue
+        corr = {c: abs(float(np.corrcoef(masks[name], masks[c])[0, 1])) for c in others}
+        best = max(corr, key=lambda c: corr[c])
+        if corr[best] >= 0.3:
+            adjusted = float(frame["adjusted_ratio"].to_dict()[name])
+            frame.loc[name, "verdict"] = "proxy"
+            frame.loc[name, "proxy_of"] = best
+            frame.loc[name, "note"] = (
+                f"a proxy of {best}: its effect vanishes given {best} (ratio adjusted for it "
+                f"{adjusted:.2f} [{float(low[name]):.2f}, {float(high[name]):.2f}]; the groups "
+                f"correlate {corr[best]:.2f})"
+            )
+
+
+_UNTESTED = ("too_small", "no_match", "matches_all")

@@ -52,7 +52,7 @@ def test_false_positive_rate_of_true_nulls_is_nominal() -> None:
         tx, customers = segml.make_b2b(600, random_state=1000 + seed)
         table = segml.summarize(tx, calibration_end=B2B_CAL, customers=customers)
         v = segml.validate_hypotheses(
-            NULLS[:2], table, value="total_revenue", alpha=alpha, n_bootstrap=0
+            NULLS, table, value="total_revenue", alpha=alpha, n_bootstrap=0
         )
         raw_hits += int((v["p_value"] <= alpha).sum())
         family_hits += int((v["verdict"] == "validated").any())
@@ -67,11 +67,12 @@ def test_false_positive_rate_of_true_nulls_is_nominal() -> None:
 def test_too_small_groups_are_not_tested(b2b) -> None:
     hyps = [
         segml.Hypothesis("nobody", "annual_revenue < 0"),
-        segml.Hypothesis("tiny", "employees > 50_000"),
+        segml.Hypothesis("tiny", "employees > 2_000"),
         segml.Hypothesis("big_revenue", "annual_revenue >= 10_000_000"),
     ]
     v = segml.validate_hypotheses(hyps, b2b, min_size=30)
-    assert v.loc["nobody", "verdict"] == "too_small"
+    assert v.loc["nobody", "verdict"] == "no_match"
+    assert v.loc["nobody", "note"].startswith("no customer matches: annual_revenue runs from")
     assert v.loc["nobody", "n_in"] == 0
     assert np.isnan(v.loc["nobody", "p_holm"])
     assert v.loc["tiny", "verdict"] == "too_small"
@@ -126,3 +127,63 @@ def test_bad_input_errors(b2b) -> None:
     bad.loc[bad.index[:3], "clv"] = np.nan
     with pytest.raises(segml.DataError, match="missing or infinite for 3 customers"):
         segml.validate_hypotheses(PLANTED, bad)
+
+
+def test_a_rule_matching_nobody_names_the_values_the_column_takes(b2b) -> None:
+    v = segml.validate_hypotheses(
+        [segml.Hypothesis("atlantis", "region == 'atlantis'"), PLANTED[0]], b2b
+    )
+    assert v.loc["atlantis", "verdict"] == "no_match"
+    note = v.loc["atlantis", "note"]
+    assert note.startswith("no customer matches: region takes ")
+    assert all(r in note for r in ("north", "south", "east", "west"))
+    everyone = segml.validate_hypotheses([segml.Hypothesis("all", "employees >= 0")], b2b)
+    assert everyone.loc["all", "verdict"] == "matches_all"
+
+
+def test_a_significant_but_small_effect_is_negligible(b2b) -> None:
+    v = segml.validate_hypotheses(PLANTED[:1], b2b, min_lift=3.0)
+    assert v.loc["big_revenue", "p_holm"] <= 0.05 and v.loc["big_revenue", "ratio"] < 3
+    assert v.loc["big_revenue", "verdict"] == "negligible"
+
+
+def test_a_proxy_of_a_planted_effect_is_flagged(b2b) -> None:
+    hyps = [PLANTED[0], segml.Hypothesis("large", "employees >= 250")]
+    v = segml.validate_hypotheses(hyps, b2b)
+    assert v.loc["big_revenue", "verdict"] == "validated"
+    assert v.loc["large", "verdict"] == "proxy" and v.loc["large", "proxy_of"] == "big_revenue"
+    assert v.loc["large", "adjusted_low"] <= 1
+    assert v.loc["large", "note"].startswith("a proxy of big_revenue")
+
+
+def test_with_a_holdout_the_verdict_rests_on_realised_value(b2b) -> None:
+    v = segml.validate_hypotheses(PLANTED[:1] + NULLS[:1], b2b, holdout_value="holdout_revenue")
+    assert (v["tested_on"] == "holdout_revenue").all()
+    inside = b2b["annual_revenue"] >= 10_000_000
+    mean_in = b2b.loc[inside, "holdout_revenue"].mean()
+    assert v.loc["big_revenue", "mean_in"] == pytest.approx(mean_in)
+    assert v.loc["big_revenue", "insample_ratio"] == pytest.approx(
+        b2b.loc[inside, "clv"].mean() / b2b.loc[~inside, "clv"].mean()
+    )
+    assert (
+        v.loc["big_revenue", "verdict"] == "validated" and v.loc["north", "verdict"] == "rejected"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spread_in, spread_out", [(1.2, 0.8), (0.8, 1.2)])
+def test_the_permutation_test_holds_its_size_on_skewed_values(spread_in, spread_out) -> None:
+    """Skewed values (lognormal) of equal means and unequal spreads, 80 customers against
+    800, one-sided at 5 %: measured over 1,500 data sets, the studentized permutation test
+    rejects 3.7 % (small group more spread) and 7.6 % (large group more spread) of true
+    nulls, where Welch's t-test rejects 1-4 %; this test holds those rates to 2-10 %."""
+    from segml.segment.mean_tests import welch_permutation_test
+
+    rng = np.random.default_rng(5)
+    shift = spread_in**2 / 2 - spread_out**2 / 2  # the same mean on both sides
+    hits = 0
+    for _ in range(400):
+        inside = rng.lognormal(0.0, spread_in, 80)
+        outside = rng.lognormal(shift, spread_out, 800)
+        hits += welch_permutation_test(inside, outside, "greater", 499, rng)[1] <= 0.05
+    assert 0.02 < hits / 400 < 0.10, hits / 400
