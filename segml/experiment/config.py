@@ -235,7 +235,7 @@ class ExperimentConfig:
     >>> quick = dataclasses.replace(
     ...     config, evaluation=dataclasses.replace(config.evaluation, n_bootstrap=0))
     >>> quick.evaluation.n_bootstrap, config.evaluation.n_bootstrap
-    (0, 3)
+    (0, 20)
     """
 
     name: str
