@@ -276,6 +276,7 @@ def run(
     comp = result.comparison
     _echo(f"\nchampion: {result.champion} ({comp.attrs.get('champion_status', '')})")
     _echo(f"rule: {comp.attrs['champion_rule']}")
+    _echo(f"\nreport: {(out / 'report.html').resolve()}")
 
 
 def comparison_lines(comp: pd.DataFrame) -> list[str]:

@@ -42,6 +42,7 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
         "BG/NBD + Gamma-Gamma fit",
         "Pareto/NBD fit",
         "12-month discounted CLV",
+        "comparison intervals, 7 segmentations",
         "k-means fit + assign",
         "HDBSCAN sample fit + assign",
         "segml run end to end",

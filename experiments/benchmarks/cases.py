@@ -321,6 +321,25 @@ def main() -> None:
 
                 seconds, labels = timed(run)
             extra = {"clusters": int(len(set(labels)) - (1 if -1 in set(labels) else 0))}
+        elif case == "intervals":
+            import segml
+            from segml.segment.intervals import normalised_gini_draws
+
+            model = segml.CLVModel.from_dict(json.loads((workdir / f"clv_{size}.json").read_text()))
+            predicted = model.predict(table, horizon=52)["clv"].to_numpy()
+            actual = (table["frequency"] * table["monetary_value"]).to_numpy()
+            # Seven labellings of 2-10 segments, as a comparison has.
+            labellings = {
+                f"{col}_{q}": pd.qcut(table[col].rank(method="first"), q, labels=False).to_numpy()
+                for col, q in [
+                    ("T", 4), ("recency", 5), ("frequency", 3), ("monetary_value", 6),
+                    ("T", 10), ("recency", 2), ("monetary_value", 8),
+                ]
+            }  # fmt: skip
+            seconds, draws = timed(
+                lambda: normalised_gini_draws(labellings, actual, predicted, n_resamples=200)
+            )
+            extra = {"segmentations": len(draws), "resamples": len(next(iter(draws.values())))}
         elif case == "scoring":
             import segml
             from segml.tracking.export import load_model

@@ -282,6 +282,8 @@ def main() -> None:
         ("BG/NBD + Gamma-Gamma fit", "fit", sizes["big"], {}),
         ("Pareto/NBD fit", "pareto", sizes["pareto"], {"ref_size": sizes["pareto_ref"]}),
         ("12-month discounted CLV", "clv", sizes["big"], {}),
+        # 200 paired bootstrap resamples of the comparison's headline score, 7 segmentations.
+        ("comparison intervals, 7 segmentations", "intervals", sizes["big"], {"reference": False}),
         ("k-means fit + assign", "kmeans", sizes["big"], {}),
         # hdbscan's approximate_predict takes minutes at 1M: the reference runs on fewer
         # customers and the ratio is per customer.

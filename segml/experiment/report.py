@@ -276,13 +276,19 @@ def render_report(result: ExperimentResult) -> str:
     clv = result.clv_summary()
     params = pd.DataFrame({"estimate": clv["params"], "standard error": clv["standard_errors"]})
     parts.append("<section id='clv'><h2>2. The customer quality score</h2>")
+    # Words follow the numbers: with a margin of 1 the value is revenue, not profit.
+    what = (
+        "revenue"
+        if cfg.clv.margin == 1
+        else f"profit (revenue times a margin of {cfg.clv.margin:g})"
+    )
+    horizon = result.clv_model.default_horizon() if cfg.clv.horizon is None else cfg.clv.horizon
+    unit = _UNIT_WORDS.get(cfg.data.unit, cfg.data.unit)
     parts.append(
-        f"<p>Customer value is the discounted expected profit of each customer: expected purchases "
-        f"from the <b>{esc(clv['frequency_model'])}</b> model times expected spend from the "
-        f"Gamma-Gamma model times a margin of {cfg.clv.margin:g}, over "
-        f"{result.clv_model.default_horizon() if cfg.clv.horizon is None else cfg.clv.horizon:g} "
-        f"time units at {cfg.clv.discount_rate:.0%} a year. "
-        f"{esc(result.clv_model.selection_['reason'])}.</p>"
+        f"<p>Customer value is the discounted expected {what} of each customer: expected "
+        f"purchases from the <b>{esc(clv['frequency_model'])}</b> model times expected spend "
+        f"from the Gamma-Gamma model, over {horizon:g} {unit} at {cfg.clv.discount_rate:.0%} "
+        f"a year. {esc(result.clv_model.selection_['reason'])}.</p>"
     )
     parts.append(_table(params, 4))
     parts.append(
@@ -432,6 +438,9 @@ def render_report(result: ExperimentResult) -> str:
     parts.append(_recommendations(result))
     parts.append("</section></body></html>")
     return "\n".join(p for p in parts if p)
+
+
+_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
 
 
 def _comparison_summary(comp: pd.DataFrame) -> pd.DataFrame:

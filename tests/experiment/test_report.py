@@ -66,6 +66,9 @@ def test_every_section_and_image(report: Path) -> None:
     assert "http://" not in text and "https://" not in text, "self-contained: nothing fetched"
     for phrase in ("Holdout accuracy", "Champion rule", "verdict", "Segments to target"):
         assert phrase in text
+    # Words follow the numbers: a margin of 1 values revenue, and the unit is named.
+    assert "discounted expected revenue of each customer" in text and "profit" not in text
+    assert " weeks at " in text and "time units" not in text
 
 
 def test_renders_in_headless_chromium_without_broken_images(report: Path, tmp_path: Path) -> None:
