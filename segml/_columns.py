@@ -26,11 +26,14 @@ from typing import Any, Literal
 __all__ = [
     "BEHAVIOURAL_COLUMNS",
     "COLUMNS",
+    "FIRST_ORDER_COLUMNS",
     "SCORE_COLUMNS",
+    "TARGETABILITY",
     "Column",
     "arrow_schema",
     "spark_ddl",
     "table_columns",
+    "targetability",
 ]
 
 Kind = Literal["key", "history", "first_order", "holdout", "value", "feature", "score"]
@@ -105,6 +108,38 @@ SCORE_COLUMNS: tuple[str, ...] = (
 BEHAVIOURAL_COLUMNS = frozenset(
     c.name for c in COLUMNS if c.kind in ("history", "holdout", "value", "feature")
 )
+
+#: Facts of a customer's first order, known at acquisition but not before it (with every
+#: ``first_<col>`` column :func:`segml.summarize` derives from a further numeric log column).
+FIRST_ORDER_COLUMNS = frozenset(c.name for c in COLUMNS if c.kind == "first_order")
+
+#: Who a segmentation can be applied to, from the widest audience to the narrowest.
+TARGETABILITY = ("prospect", "acquisition", "behavioural")
+
+
+def targetability(columns: Iterable[str]) -> str:
+    """The audience a rule or segmentation over ``columns`` serves.
+
+    ``"prospect"``: only attributes known before any purchase (firmographics, demographics,
+    geography); ``"acquisition"``: also facts of the first order (``first_amount``,
+    ``first_purchase_month``, ``first_<col>``), known once a customer has bought once;
+    ``"behavioural"``: purchase history or value, known only for existing customers.
+
+    Examples
+    --------
+    >>> from segml._columns import targetability
+    >>> targetability(["country"]), targetability(["country", "first_amount"])
+    ('prospect', 'acquisition')
+    >>> targetability(["frequency", "first_amount"])
+    'behavioural'
+    """
+    names = set(columns)
+    if names & BEHAVIOURAL_COLUMNS:
+        return "behavioural"
+    if any(n in FIRST_ORDER_COLUMNS or n.startswith("first_") for n in names):
+        return "acquisition"
+    return "prospect"
+
 
 _ARROW = {"string": "string", "int32": "int32", "int64": "int64", "float64": "float64"}
 _SPARK = {"string": "string", "int32": "int", "int64": "long", "float64": "double"}

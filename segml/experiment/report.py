@@ -3,7 +3,8 @@
 1. the question and the hypotheses; 2. the customer quality score (CLV model, parameters,
 holdout accuracy, the diagnostic plots); 3. each hypothesis with its verdict, effect size and
 interval; 4. the comparison of all segmentations (table and gain curves of holdout value);
-5. the champion's segments; 6. the segments to target, and whether they work on prospects.
+5. the champion's segments; 6. the segments to target, for each audience (prospects, new
+customers at their first order, existing customers).
 
 Plots are drawn with matplotlib's object API (no pyplot, no interactive backend, no change
 to the caller's matplotlib state) and embedded as PNG.
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segml._columns import TARGETABILITY
 from segml._version import segml_version
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ figcaption{font-size:.85rem;color:#555}img{max-width:100%}.callout{background:#e
 border-left:4px solid #2b6cb0;padding:.6rem 1rem;margin:1rem 0}.scroll{overflow-x:auto}
 code{font-size:.85em}td,th{white-space:nowrap}.warn{background:#fffaf0;
 border-left:4px solid #dd6b20;padding:.4rem .8rem}details{margin:.6rem 0}
+.wrap td,.wrap th{white-space:normal}
 """
 
 
@@ -145,7 +148,9 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
         ax.scatter(v["ratio"], y, c=colors, zorder=3)
         ax.axvline(1.0, color="grey", linewidth=0.8)
         ax.set_yticks(y, list(v.index))
-        ax.set_xlabel(f"ratio of mean {value}, group / rest (95 % interval)")
+        tested = str(v["tested_on"].iloc[0]) if "tested_on" in v.columns else str(value)
+        sample = "out of sample" if "holdout" in tested else "in sample"
+        ax.set_xlabel(f"ratio of mean {tested}, {sample}, group / rest (95 % interval)")
         ax.set_title("Hypotheses")
         out["hypotheses"] = fig
     comp = result.comparison
@@ -201,7 +206,7 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
         ax = fig.subplots()
         x = np.arange(len(prof))
         ax.bar(x - 0.2, prof["share"], width=0.4, label="share of customers")
-        ax.bar(x + 0.2, prof["value_share"], width=0.4, label="share of value")
+        ax.bar(x + 0.2, prof["value_share"], width=0.4, label="share of predicted value")
         ax.set_xticks(x, [str(n)[:26] for n in prof["name"]], rotation=25, ha="right", fontsize=8)
         ax.set_title(f"Champion ({result.champion}): customers vs value")
         ax.legend()
@@ -344,31 +349,37 @@ def render_report(result: ExperimentResult) -> str:
             )
             hyp_rows.append(
                 f"<tr><td>{esc(str(name))}</td><td><code>{esc(r['rule'])}</code></td>"
-                f"<td>{r['share_in']:.1%}</td><td>{ratio}</td><td>{adjusted}</td>"
+                f"<td>{esc(str(r.get('targetability', '')))}</td><td>{r['share_in']:.1%}</td>"
+                f"<td>{ratio}</td><td>{adjusted}</td>"
                 f"<td>{r['cliffs_delta']:.2f}</td><td>{r['p_holm']:.2g}</td>"
                 f"<td class='verdict-{esc(r['verdict'])}'>{esc(r['verdict'])}</td></tr>"
             )
             if r.get("note"):
                 hyp_rows.append(
-                    f"<tr><td></td><td colspan='7' class='muted'>{esc(str(r['note']))}</td></tr>"
+                    f"<tr><td></td><td colspan='8' class='muted'>{esc(str(r['note']))}</td></tr>"
                 )
         on = esc(str(v["tested_on"].iloc[0])) if "tested_on" in v.columns else "value"
+        sample = "out of sample" if "holdout" in on else "in sample"
         parts.append(
-            f"<div class='scroll'><table><tr><th>hypothesis</th><th>rule</th><th>share</th>"
-            f"<th>ratio of mean {on} [95 %]</th><th>adjusted for the others</th>"
+            "<div class='scroll'><table class='wrap'><tr><th>hypothesis</th><th>rule</th>"
+            "<th>audience</th>"
+            f"<th>share</th><th>ratio of mean {on}, {sample} [95 %]</th>"
+            "<th>adjusted for the others</th>"
             "<th>Cliff's delta</th><th>Holm p</th><th>verdict</th></tr>"
             + "".join(hyp_rows)
             + "</table></div>"
         )
         parts.append(
             "<p class='muted'>Each verdict rests on the ratio of mean value, group / rest "
-            f"({on}{', out of sample' if 'holdout' in on else ', in sample'}): a studentized "
+            f"({on}, {sample}): a studentized "
             "permutation test in the stated direction, Holm-adjusted at alpha = "
             f"{cfg.evaluation.alpha:g}; validated needs the interval to exclude 1 on the claimed "
             f"side and a ratio of at least {cfg.evaluation.min_lift:g} (smaller significant "
             "effects are negligible). The adjusted ratio holds the other hypotheses fixed (a "
             "log-link model on all of them); a hypothesis whose effect vanishes given another "
-            "is its proxy. Cliff's delta (ranks) is shown for support.</p>"
+            "is its proxy. Cliff's delta (ranks) is shown for support. The audience says who a "
+            "rule applies to: prospects (attributes known before any purchase), acquisition "
+            "(first-order facts too) or behavioural (purchase history).</p>"
         )
         parts.append(
             _img(images, "hypotheses", "Ratio of mean value, group vs rest, with 95 % intervals")
@@ -416,19 +427,24 @@ def render_report(result: ExperimentResult) -> str:
         prof = result.profiles[result.profiles["segmentation"] == result.champion].drop(
             columns="segmentation"
         )
+        audience, uses = _AUDIENCE[str(comp.loc[result.champion, "targetability"])]
         parts.append(
             f"<p>Champion: <b>{esc(result.champion)}</b> "
-            f"({esc(str(comp.loc[result.champion, 'kind']))}, "
-            + (
-                "targetable"
-                if comp.loc[result.champion, "targetable"]
-                else "needs purchase history"
-            )
-            + ").</p>"
+            f"({esc(str(comp.loc[result.champion, 'kind']))}; it uses {uses}, so it serves "
+            f"{audience.lower()}).</p>"
         )
-        parts.append(_table(prof, index=False))
+        parts.append(_table(_profile_summary(prof), index=False))
         parts.append(
-            _img(images, "champion_segments", "Share of customers vs share of value per segment")
+            "<details><summary>Every column of the profile</summary>"
+            + _table(prof, index=False)
+            + "</details>"
+        )
+        parts.append(
+            _img(
+                images,
+                "champion_segments",
+                "Share of customers vs share of predicted value per segment",
+            )
         )
     else:
         parts.append("<p>No segmentation met the champion rule.</p>")
@@ -443,6 +459,26 @@ def render_report(result: ExperimentResult) -> str:
 _UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
 
 
+def _profile_summary(prof: pd.DataFrame) -> pd.DataFrame:
+    """A segment profile in the columns that fit the page, every lift labelled."""
+
+    def lift(key: str) -> list[str]:
+        low = prof.get(f"{key}_low", prof[key] * np.nan)
+        high = prof.get(f"{key}_high", prof[key] * np.nan)
+        return [
+            f"{v:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else f"{v:.2f}"
+            for v, lo, hi in zip(prof[key], low, high, strict=True)
+        ]
+
+    out = pd.DataFrame({"segment": prof["name"], "customers": prof["customers"]})
+    out["share"] = prof["share"].map("{:.1%}".format)
+    out["share of predicted value"] = prof["value_share"].map("{:.1%}".format)
+    out["lift in sample [95 %]"] = lift("lift")
+    if "oos_lift" in prof.columns:
+        out["lift out of sample [95 %]"] = lift("oos_lift")
+    return out
+
+
 def _comparison_summary(comp: pd.DataFrame) -> pd.DataFrame:
     """The headline of the comparison in a few columns that fit the page."""
     score = comp.attrs.get("score", "oos_normalised_gini")
@@ -453,6 +489,7 @@ def _comparison_summary(comp: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame(index=comp.index)
     out["kind"] = comp["kind"]
+    out["audience"] = comp["targetability"]
     out["k"] = comp["k"]
     out["smallest group"] = comp["min_share"].map("{:.1%}".format)
     out[f"Gini {where} [95 %]"] = [
@@ -481,43 +518,71 @@ def _comparison_summary(comp: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Who each targetability class serves, and what its segmentations use.
+_AUDIENCE = {
+    "prospect": ("Prospects", "only attributes known before any purchase"),
+    "acquisition": ("New customers at their first order", "first-order facts as well"),
+    "behavioural": ("Existing customers", "purchase history"),
+}
+
+
+def _lift_text(row: pd.Series, key: str, where: str) -> str:
+    low, high = row.get(f"{key}_low", np.nan), row.get(f"{key}_high", np.nan)
+    span = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) else ""
+    return f"lift {where} {row[key]:.2f}{span}"
+
+
 def _recommendations(result: ExperimentResult) -> str:
+    """For each audience, the segments whose value is above average with an interval above 1."""
     comp, esc = result.comparison, html.escape
+    score = comp.attrs.get("score", "oos_normalised_gini")
+    where = "out of sample" if score.startswith("oos") else "in sample"
+    min_lift = result.config.evaluation.min_lift
+    profiles = result.profiles
+    key = "oos_lift" if "oos_lift" in profiles.columns else "lift"
+    key_where = "out of sample" if key == "oos_lift" else "in sample"
     items = []
-    if result.champion is not None:
-        prof = result.profiles[result.profiles["segmentation"] == result.champion]
-        top = prof.sort_values("lift", ascending=False).head(2)
-        targetable = bool(comp.loc[result.champion, "targetable"])
-        for _, row in top.iterrows():
+    for cls in TARGETABILITY:
+        pool = comp[(comp["targetability"] == cls) & comp["eligible"]]
+        if not len(pool):
+            continue
+        audience, uses = _AUDIENCE[cls]
+        champion = result.champion if result.champion in pool.index else None
+        best = str(champion if champion is not None else pool[score].idxmax())
+        why = (
+            "the champion"
+            if best == result.champion
+            else f"the best {cls} segmentation, Gini {where} {pool.loc[best, score]:.3f}"
+        )
+        prof = profiles[(profiles["segmentation"] == best) & (profiles["segment"] != -1)]
+        good = prof[(prof[f"{key}_low"] > 1.0) & (prof[key] >= min_lift)] if len(prof) else prof
+        head = f"<b>{esc(audience)}</b> (segmentations using {uses}): <i>{esc(best)}</i> ({why})"
+        if not len(good):
             items.append(
-                f"<li><b>{esc(str(row['name']))}</b> ({row['share']:.1%} of customers, "
-                f"{row['value_share']:.1%} of value, lift {row['lift']:.2f}) from the champion "
-                f"<i>{esc(result.champion)}</i>: "
-                + (
-                    "usable on prospects (it uses only attributes known before purchase)."
-                    if targetable
-                    else "applies to existing customers only (it uses purchase history)."
-                )
-                + "</li>"
+                f"<li>{head}: none of its segments has a {key_where} value above the average "
+                f"with a 95 % interval excluding it and a lift of at least {min_lift:g}; "
+                "nothing to target on it alone.</li>"
             )
-    pool = comp[comp["targetable"] & comp["eligible"]]
-    if len(pool) and (result.champion is None or not comp.loc[result.champion, "targetable"]):
-        score = comp.attrs.get("score", "oos_normalised_gini")
-        best = str(pool[score].idxmax())
-        prof = result.profiles[result.profiles["segmentation"] == best].sort_values(
-            "lift", ascending=False
-        )
-        row = prof.iloc[0]
-        items.append(
-            f"<li>For prospects with no history, use <i>{esc(best)}</i> (best targetable "
-            f"segmentation, {score.replace('_', ' ')} {pool.loc[best, score]:.3f}): "
-            "its top segment "
-            f"<b>{esc(str(row['name']))}</b> has lift {row['lift']:.2f} on "
-            f"{row['share']:.1%} of customers.</li>"
-        )
+            continue
+        listed = []
+        for _, row in good.sort_values(key, ascending=False).head(3).iterrows():
+            text = (
+                f"<b>{esc(str(row['name']))}</b> ({row['share']:.1%} of customers, "
+                f"{_lift_text(row, key, key_where)}"
+            )
+            if key != "lift":
+                text += f"; {_lift_text(row, 'lift', 'in sample')} on predicted value"
+            listed.append(text + ")")
+        items.append(f"<li>{head}: target " + "; ".join(listed) + ".</li>")
     if not items:
-        return "<p>No recommendation: no segmentation separates value well enough.</p>"
-    return "<ul>" + "".join(items) + "</ul>"
+        return "<p>No recommendation: no segmentation is eligible.</p>"
+    return (
+        "<p>A segment is recommended when its value is above the average with a 95 % bootstrap "
+        f"interval of its lift above 1 and a lift of at least {min_lift:g} ({key_where}, "
+        "realised value in the holdout window where there is one).</p><ul>"
+        + "".join(items)
+        + "</ul>"
+    )
 
 
 def write_report(result: ExperimentResult, path: str | Path) -> Path:

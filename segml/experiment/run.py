@@ -206,12 +206,23 @@ def run_experiment(
         min_stability=ev.min_stability,
         n_intervals=ev.n_intervals,
         random_state=ev.random_state,
+        progress=lambda msg: say(f"comparing: {msg}"),
     )
+    say("profiling segments (lift intervals)")
+    holdout_col = "holdout_revenue" if "holdout_revenue" in table.columns else None
     profiles = []
     for name, seg in segmenters.items():
         labels = seg.labels_
         table[f"segment_{name}"] = labels
-        p = profile(labels, table, ev.value, names=seg.segment_names_)
+        p = profile(
+            labels,
+            table,
+            ev.value,
+            names=seg.segment_names_,
+            holdout=holdout_col,
+            n_resamples=ev.n_intervals,
+            random_state=ev.random_state,
+        )
         profiles.append(p.reset_index().assign(segmentation=name))
     profile_frame = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
     if len(profile_frame):

@@ -2,10 +2,11 @@
 
 Every segmenter has ``fit`` / ``predict`` / ``fit_predict`` returning integer labels
 (``-1`` means unassigned: HDBSCAN noise, or no rule matched), ``segment_names_`` (label ->
-name), ``targetable_`` (true only when it uses nothing but attributes known before any
-purchase behaviour, so it can be applied to prospects), and persists to a directory
-(JSON for rules and parameters, joblib for scikit-learn and hdbscan parts) that
-:func:`segml.segment.registry.load_segmenter` reads back.
+name), ``targetability`` (``"prospect"``: it uses only attributes known before any purchase;
+``"acquisition"``: also first-order facts; ``"behavioural"``: purchase history; see
+:func:`segml._columns.targetability`) with ``targetable`` true for the first two, and
+persists to a directory (JSON for rules and parameters, joblib for scikit-learn and
+hdbscan parts) that :func:`segml.segment.registry.load_segmenter` reads back.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml._columns import BEHAVIOURAL_COLUMNS
+from segml._columns import BEHAVIOURAL_COLUMNS, targetability
 from segml._version import segml_version
 from segml.errors import DataError
 
@@ -31,7 +32,8 @@ STATE_FILE = "segmenter.json"
 
 
 def is_targetable(columns: Iterable[str]) -> bool:
-    """True when none of ``columns`` describes purchase behaviour or value."""
+    """True when none of ``columns`` describes purchase behaviour or value (a prospect or an
+    acquisition segmentation)."""
     return not (set(columns) & BEHAVIOURAL_COLUMNS)
 
 
@@ -113,9 +115,15 @@ class Segmenter(BaseEstimator):
 
     @property
     def targetable(self) -> bool:
-        """Whether the segmentation uses only attributes known before purchase behaviour."""
+        """Whether the segmentation applies without purchase history (prospect or acquisition)."""
         check_is_fitted(self, "segment_names_")
         return is_targetable(self.columns_)
+
+    @property
+    def targetability(self) -> str:
+        """``"prospect"``, ``"acquisition"`` or ``"behavioural"``: who the segmentation serves."""
+        check_is_fitted(self, "segment_names_")
+        return targetability(self.columns_)
 
     # ------------------------------------------------------------------ persistence
     def _state(self, directory: Path) -> dict[str, Any]:  # pragma: no cover - abstract

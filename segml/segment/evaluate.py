@@ -19,7 +19,7 @@ areas under curves from :func:`sklearn.metrics.auc`, stability from
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from scipy.stats import f_oneway, kruskal
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score, auc
 
+from segml._columns import TARGETABILITY
 from segml.errors import DataError
 from segml.segment.base import Segmenter
 from segml.segment.hypotheses import _value_series
@@ -46,7 +47,7 @@ __all__ = [
 HEADLINE_COLUMNS = (
     "kind",
     "method",
-    "targetable",
+    "targetability",
     "k",
     "min_share",
     "oos_normalised_gini",
@@ -74,7 +75,8 @@ CHAMPION_RULE = (
     "eligible segmentations (k <= max_k, every group, unassigned customers included, at least "
     "min_share of customers, stability ARI at least min_stability when measured); the "
     "segmentations whose paired bootstrap difference to the best covers 0 are tied with it, "
-    "and among tied ones the targetable wins, then the more stable, then fewer segments"
+    "and among tied ones the widest audience wins (prospect, then acquisition, then "
+    "behavioural), then the more stable, then fewer segments"
 )
 
 
@@ -275,6 +277,7 @@ def compare(
     min_stability: float = 0.0,
     n_intervals: int = 200,
     random_state: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Measure every segmentation on the same yardstick and name a champion, with error bars.
 
@@ -302,11 +305,15 @@ def compare(
         them: no ties are then recognised).
     random_state : int, default 0
         Seed of the bootstraps.
+    progress : callable, optional
+        Called with a short message before each segmentation is measured and before the
+        intervals (the comparison is the slowest step of an experiment).
 
     Returns
     -------
     pandas.DataFrame
         One row per segmentation, indexed by name: ``kind``, ``method``, ``targetable``,
+        ``targetability`` (``"prospect"``, ``"acquisition"`` or ``"behavioural"``),
         ``k``, ``min_share``, ``noise_share``, ``is_<metric>`` and ``oos_<metric>`` for
         every metric of :func:`separation_metrics`, stability columns when bootstrapped,
         ``<score>_low`` and ``<score>_high`` (95 % interval of the headline score),
@@ -334,7 +341,12 @@ def compare(
     actual = _value_series(table, holdout).to_numpy() if has_holdout and holdout else None
     rows = []
     labels_of: dict[str, np.ndarray] = {}
-    for name, seg in segmenters.items():
+    say = progress or (lambda _msg: None)
+    for i, (name, seg) in enumerate(segmenters.items(), start=1):
+        say(
+            f"{name} ({i}/{len(segmenters)})"
+            + (f", stability over {n_bootstrap} refits" if n_bootstrap else "")
+        )
         if not isinstance(seg, Segmenter):
             raise DataError(
                 f"segmentation {name!r} is a {type(seg).__name__}, not a segml Segmenter."
@@ -350,6 +362,7 @@ def compare(
             if seg.registry_name == "cluster"
             else seg.registry_name,
             "targetable": bool(seg.targetable),
+            "targetability": seg.targetability,
         }
         ins = separation_metrics(labels, predicted)
         row["k"], row["min_share"], row["noise_share"] = (
@@ -380,6 +393,8 @@ def compare(
         out["eligible"] &= out["stability_ari"].fillna(0.0) >= min_stability
     measured = actual if actual is not None else predicted
     labellings = {name: labels_of[name] for name in out.index}
+    if n_intervals:
+        say(f"intervals ({n_intervals} bootstrap resamples of {len(predicted):,} customers)")
     _intervals(out, score, labellings, measured, predicted, n_intervals, random_state)
     champion, status = _champion(out, score)
     out["champion"] = out.index == champion
@@ -440,16 +455,16 @@ def _intervals(
 
 
 def _champion(out: pd.DataFrame, score: str) -> tuple[str | None, str]:
-    """Among the segmentations tied with the best: targetable, then stable, then fewer."""
+    """Among the segmentations tied with the best: widest audience, then stable, then fewer."""
     tied = out[out["tied_with_best"] & out["eligible"]]
     if not len(tied):
         return None, "no eligible segmentation"
     stable = tied["stability_ari"] if "stability_ari" in tied.columns else 0.0
     ranked = tied.assign(
-        _t=tied["targetable"].astype(int),
+        _t=tied["targetability"].map(TARGETABILITY.index),
         _a=pd.Series(stable, index=tied.index).fillna(-1.0).round(2),
         _s=tied[score].round(9),
-    ).sort_values(["_t", "_a", "k", "_s"], ascending=[False, False, True, False], kind="stable")
+    ).sort_values(["_t", "_a", "k", "_s"], ascending=[True, False, True, False], kind="stable")
     champion = str(ranked.index[0])
     others = [str(n) for n in ranked.index[1:]]
     return champion, "clear" if not others else "tied with " + ", ".join(others)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
+from segml._columns import targetability
 from segml.errors import DataError, examples
 from segml.segment.mean_tests import joint_ratios, welch_permutation_test
 from segml.segment.rules import Rule
@@ -203,7 +204,9 @@ def validate_hypotheses(
     Returns
     -------
     pandas.DataFrame
-        One row per hypothesis, indexed by name: ``rule``, ``expect``, ``n_in``,
+        One row per hypothesis, indexed by name: ``rule``, ``expect``, ``targetability``
+        (who the rule can be applied to: ``"prospect"``, ``"acquisition"`` or
+        ``"behavioural"``), ``n_in``,
         ``n_out``, ``share_in``, ``tested_on``, ``mean_in``, ``mean_out``, ``median_in``,
         ``median_out``, ``lift`` (mean in / overall mean), ``ratio`` (mean in / mean
         out), ``ratio_low``, ``ratio_high``, ``ci_method``, ``direction``, ``test``,
@@ -263,8 +266,8 @@ def validate_hypotheses(
 
 
 _COLUMNS = [
-    "rule", "expect", "n_in", "n_out", "share_in", "tested_on", "mean_in", "mean_out",
-    "median_in", "median_out", "lift", "ratio", "ratio_low", "ratio_high", "ci_method",
+    "rule", "expect", "targetability", "n_in", "n_out", "share_in", "tested_on", "mean_in",
+    "mean_out", "median_in", "median_out", "lift", "ratio", "ratio_low", "ratio_high", "ci_method",
     "direction", "test", "p_value", "p_holm", "cliffs_delta", "p_rank", "insample_ratio",
     "insample_ratio_low", "insample_ratio_high", "insample_p_holm", "adjusted_ratio",
     "adjusted_low", "adjusted_high", "proxy_of", "verdict", "note",
@@ -290,6 +293,7 @@ def _test_all(
             "hypothesis": h.name,
             "rule": h.rule.text,
             "expect": h.expect,
+            "targetability": targetability(h.rule.columns),
             "n_in": int(mask.sum()),
             "n_out": int((~mask).sum()),
             "share_in": float(mask.mean()) if len(mask) else float("nan"),

@@ -10,6 +10,7 @@ import pandas as pd
 from segml._setops import distinct
 from segml.errors import DataError
 from segml.segment.hypotheses import _value_series
+from segml.segment.intervals import lift_intervals
 
 __all__ = ["describe_segments", "profile"]
 
@@ -133,8 +134,16 @@ def profile(
     names: Mapping[int, str] | None = None,
     features: Sequence[str] | None = None,
     attributes: Sequence[str] | None = None,
+    holdout: str | pd.Series | None = None,
+    n_resamples: int = 200,
+    random_state: int | np.random.Generator | None = 0,
 ) -> pd.DataFrame:
     """One row per segment: size, value and what characterises it, ranked by mean value.
+
+    Every lift has a 95 % percentile bootstrap interval over customers (labels fixed). The
+    lift on ``value`` is in sample when the value was predicted from the same customers'
+    history; with ``holdout`` (the value realised after calibration) the ``oos_`` columns
+    give the out-of-sample lift, the one to act on.
 
     Parameters
     ----------
@@ -152,14 +161,21 @@ def profile(
     attributes : sequence of str, optional
         Categorical columns whose most common level is reported; default: every
         string, categorical or boolean column.
+    holdout : str or pandas.Series, optional
+        Value realised in the holdout window (e.g. ``"holdout_revenue"``).
+    n_resamples : int, default 200
+        Bootstrap resamples of the lift intervals (0: no intervals).
+    random_state : int or numpy.random.Generator, optional
+        Seed of the bootstrap.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by label: ``name``, ``customers``, ``share``, ``mean_value``,
         ``median_value``, ``total_value``, ``value_share``, ``lift`` (mean value over the
-        overall mean), ``mean_<feature>`` columns and ``top_<attribute>`` columns
-        (``"level (share%)"``).
+        overall mean), ``lift_low``, ``lift_high``; with ``holdout``, ``oos_mean``,
+        ``oos_lift``, ``oos_lift_low``, ``oos_lift_high``; ``mean_<feature>`` columns and
+        ``top_<attribute>`` columns (``"level (share%)"``).
 
     Examples
     --------
@@ -176,6 +192,8 @@ def profile(
             f"labels must have one entry per customer ({len(table):,}), got shape {labels.shape}."
         )
     values = _value_series(table, value).to_numpy()
+    realised = None if holdout is None else _value_series(table, holdout).to_numpy()
+    bounds = _lift_bounds(labels, values, realised, n_resamples, random_state)
     if features is None:
         features = [c for c in _DEFAULT_FEATURES if c in table.columns]
     if attributes is None:
@@ -208,7 +226,14 @@ def profile(
             "total_value": float(seg_values.sum()),
             "value_share": float(seg_values.sum() / total) if total else float("nan"),
             "lift": float(seg_values.mean() / overall) if overall else float("nan"),
+            **bounds.get(label, {}),
         }
+        if realised is not None:
+            seg_real, overall_real = realised[inside], realised.mean()
+            row["oos_mean"] = float(seg_real.mean())
+            row["oos_lift"] = float(seg_real.mean() / overall_real) if overall_real else np.nan
+            for key in ("oos_lift_low", "oos_lift_high"):
+                row[key] = row.pop(key, np.nan)
         for col in features:
             known = numbers[col][inside]
             known = known[~np.isnan(known)]
@@ -219,3 +244,26 @@ def profile(
         rows.append(row)
     out = pd.DataFrame(rows).set_index("segment")
     return out.sort_values("mean_value", ascending=False, kind="stable")
+
+
+def _lift_bounds(
+    labels: np.ndarray,
+    values: np.ndarray,
+    realised: np.ndarray | None,
+    n_resamples: int,
+    random_state: int | np.random.Generator | None,
+) -> dict[int, dict[str, float]]:
+    """``lift_low`` / ``lift_high`` (and the ``oos_`` ones) of every label, from one bootstrap."""
+    if not n_resamples or not len(labels):
+        return {}
+    stacked = values[:, None] if realised is None else np.column_stack([values, realised])
+    segments, low, high = lift_intervals(labels, stacked, n_resamples, 0.95, random_state)
+    names = ["lift"] if realised is None else ["lift", "oos_lift"]
+    return {
+        int(seg): {
+            f"{name}_{side}": float(bound[i, j])
+            for j, name in enumerate(names)
+            for side, bound in (("low", low), ("high", high))
+        }
+        for i, seg in enumerate(segments)
+    }

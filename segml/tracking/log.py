@@ -300,6 +300,7 @@ def log_result(
                 "method": seg_row["method"],
                 "kind": seg_row["kind"],
                 "targetable": seg_row["targetable"],
+                "targetability": seg_row["targetability"],
                 "champion": bool(seg_row["champion"]),
             }
             seg_params.update({f"param.{k}": v for k, v in seg.get_params(deep=False).items()})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 import shutil
@@ -16,7 +17,7 @@ from conftest import REPO
 from PIL import Image
 
 import segml
-from segml.experiment.report import SECTIONS, write_report
+from segml.experiment.report import SECTIONS, _recommendations, write_report
 
 PLOTS = {
     "holdout_by_frequency",
@@ -45,11 +46,35 @@ class Collector(HTMLParser):
 
 
 @pytest.fixture(scope="module", params=["cdnow", "b2b"])
-def report(request, tmp_path_factory) -> Path:
+def experiment(request) -> segml.ExperimentResult:
     config = segml.load_config(REPO / "experiments" / f"{request.param}.toml")
     config = replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
-    result = segml.run_experiment(config)
-    return write_report(result, tmp_path_factory.mktemp(request.param) / "report.html")
+    return segml.run_experiment(config)
+
+
+@pytest.fixture(scope="module")
+def report(experiment, tmp_path_factory) -> Path:
+    return write_report(experiment, tmp_path_factory.mktemp("report") / "report.html")
+
+
+def test_recommends_only_segments_above_average_with_confidence(experiment) -> None:
+    section = _recommendations(experiment)
+    comp, prof = experiment.comparison, experiment.profiles
+    named = set(re.findall(r"target (.*?)\.</li>", section))
+    assert named, section
+    recommended = set(re.findall(r"<b>(.*?)</b> \(\d", section))
+    for seg_name, row in prof.set_index("name").iterrows():
+        sure = row["oos_lift_low"] > 1 and row["oos_lift"] >= 1.1 and row["segment"] != -1
+        best_of_class = row["segmentation"] in section
+        if html.escape(str(seg_name)) in recommended and best_of_class:
+            assert sure, seg_name
+    # every audience with an eligible segmentation is named, with its own words
+    for cls in set(comp.loc[comp["eligible"], "targetability"]):
+        word = {"prospect": "Prospects", "acquisition": "first order", "behavioural": "Existing"}
+        assert word[cls] in section
+    assert "lift out of sample" in section and "lift in sample" in section
+    if (comp["targetability"] == "acquisition").any():
+        assert "usable on prospects" not in section
 
 
 def test_every_section_and_image(report: Path) -> None:
@@ -80,7 +105,13 @@ def test_renders_in_headless_chromium_without_broken_images(report: Path, tmp_pa
         "const imgs = [...document.images];"
         "const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;"
         "document.body.setAttribute('data-images', imgs.length);"
-        "document.body.setAttribute('data-broken', broken);});</script>"
+        "document.body.setAttribute('data-broken', broken);"
+        # a table wider than the page (closed <details> have no width and do not count)
+        "const page = document.documentElement.clientWidth;"
+        "const wide = [...document.querySelectorAll('table')]"
+        ".filter(t => !t.closest('details:not([open])'))"
+        ".filter(t => t.getBoundingClientRect().width > page).length;"
+        "document.body.setAttribute('data-wide', wide);});</script>"
     )
     probe.write_text(report.read_text().replace("</body>", script + "</body>"))
     proc = subprocess.run(
@@ -96,6 +127,7 @@ def test_renders_in_headless_chromium_without_broken_images(report: Path, tmp_pa
             "--disable-sync",
             f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=10000",
+            "--window-size=1280,900",
             "--dump-dom",
             probe.as_uri(),
         ],
@@ -108,3 +140,4 @@ def test_renders_in_headless_chromium_without_broken_images(report: Path, tmp_pa
     assert body, proc.stdout[:500]
     assert f'data-images="{len(PLOTS)}"' in body.group(0)
     assert 'data-broken="0"' in body.group(0)
+    assert 'data-wide="0"' in body.group(0)

@@ -108,19 +108,28 @@ def test_compare_names_a_champion_by_the_rule(scored) -> None:
     assert (table["kind"] == "hypothesis").all()
 
 
-def test_compare_ties_go_to_the_targetable(scored) -> None:
-    frame = scored.assign(attr=np.where(scored["frequency"] >= 1, "a", "b"))
+def test_compare_ties_go_to_the_widest_audience(scored) -> None:
+    attr = np.where(scored["frequency"] >= 1, "a", "b")
+    frame = scored.assign(attr=attr, first_attr=attr)
     segs = {
         "behaviour": segml.RuleSegmenter(
             [("repeat", "frequency >= 1"), ("once", "frequency == 0")]
         ),
+        "first_order": segml.RuleSegmenter(
+            [("a", "first_attr == 'a'"), ("b", "first_attr == 'b'")]
+        ),
         "attribute": segml.RuleSegmenter([("a", "attr == 'a'"), ("b", "attr == 'b'")]),
     }
-    table = compare(segs, frame)
-    assert table.loc["behaviour", "oos_normalised_gini"] == pytest.approx(
+    messages: list[str] = []
+    table = compare(segs, frame, progress=messages.append)
+    assert table["targetability"].tolist() == ["behavioural", "acquisition", "prospect"]
+    assert table["oos_normalised_gini"].to_numpy() == pytest.approx(
         table.loc["attribute", "oos_normalised_gini"]
     )
     assert table.attrs["champion"] == "attribute"
+    assert table.attrs["champion_status"] == "tied with first_order, behaviour"
+    # progress names each segmentation, then the intervals
+    assert [m.split(" ")[0] for m in messages] == [*segs, "intervals"]
 
 
 def test_compare_without_holdout_is_in_sample(scored) -> None:

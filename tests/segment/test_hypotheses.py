@@ -35,6 +35,16 @@ def test_planted_hypotheses_validated_and_nulls_rejected(b2b) -> None:
     assert big["n_in"] + big["n_out"] == len(b2b)
     assert big["lift"] == pytest.approx(big["mean_in"] / b2b["clv"].mean())
     assert (v["p_holm"] >= v["p_value"]).all()
+    assert (v["targetability"] == "prospect").all()
+
+
+def test_each_hypothesis_names_its_audience(cdnow) -> None:
+    hyps = [
+        segml.Hypothesis("big_first", "first_amount > 50"),
+        segml.Hypothesis("repeat", "frequency >= 2"),
+    ]
+    v = segml.validate_hypotheses(hyps, cdnow, value="total_revenue", n_permutations=200)
+    assert v["targetability"].tolist() == ["acquisition", "behavioural"]
 
 
 def test_wrong_direction_is_rejected(b2b) -> None:
