@@ -2,7 +2,7 @@
 
 Transaction logs become customer tables (:func:`read_transactions`, :func:`summarize`);
 probabilistic CLV models (:class:`BetaGeo`, :class:`ParetoNBD`, :class:`ModifiedBetaGeo`,
-:class:`GammaGamma`, :class:`CLVModel`) give every customer a value.
+:class:`NBD`, :class:`GammaGamma`, :class:`CLVModel`) give every customer a value.
 
 Public names are imported on first use (``import segml`` itself loads nothing heavy):
 reading a log and building the customer table never pays for scikit-learn, SciPy or MLflow.
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 #: Each public name and the module that defines it.
 _EXPORTS: dict[str, str] = {
     "BetaGeo": "segml.clv",
+    "BoundaryError": "segml.errors",
     "CLVModel": "segml.clv",
     "ClusterSegmenter": "segml.segment.cluster",
     "ConfigError": "segml.errors",
@@ -33,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "ModelError": "segml.errors",
     "OutputError": "segml.errors",
     "ModifiedBetaGeo": "segml.clv",
+    "NBD": "segml.clv",
     "NotFittedError": "segml.errors",
     "ParetoNBD": "segml.clv",
     "RFMSegmenter": "segml.segment.baselines",
@@ -62,7 +64,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "NBD",
     "BetaGeo",
+    "BoundaryError",
     "CLVModel",
     "ClusterSegmenter",
     "ConfigError",

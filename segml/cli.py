@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -102,6 +102,22 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _selection_lines(selection: dict[str, Any]) -> list[str]:
+    """How the frequency model was chosen, and what it assumes, in words."""
+    lines = []
+    if selection.get("criterion") != "fixed":
+        lines.append(f"chosen: {selection['reason']}")
+    test = selection.get("dropout_test")
+    if test:
+        lines.append(
+            f"dropout against the NBD (no dropout): {test['model']} gains "
+            f"{test['lr'] / 2:.1f} log-likelihood points (LR p = {test['p_value']:.2g})"
+        )
+    if selection.get("no_dropout"):
+        lines.append(str(selection["no_dropout"]))
+    return lines
+
+
 def _print_summary(result: ExperimentResult, caught: list[warnings.WarningMessage]) -> None:
     """The data quality, the CLV fit, the hypotheses, skipped steps and warnings."""
     config = result.config
@@ -118,6 +134,8 @@ def _print_summary(result: ExperimentResult, caught: list[warnings.WarningMessag
             + f"; log-likelihood {clv['log_likelihood']:.2f}"
         )
         _echo("  spend: " + ", ".join(f"{k} = {v:.4g}" for k, v in clv["spend_params"].items()))
+        for line in _selection_lines(result.clv_model.selection_):
+            _echo("  " + line)
         if result.holdout is not None:
             h = result.holdout
             _echo(

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "EXIT_CODES",
+    "BoundaryError",
     "ConfigError",
     "ConvergenceError",
     "DataError",
@@ -98,6 +99,18 @@ class ConvergenceError(FitError):
     ... except segml.ConvergenceError as exc:
     ...     print(str(exc)[:34])
     BG/NBD did not converge on 20 uniq
+    """
+
+
+class BoundaryError(ConvergenceError):
+    """The estimate runs to the edge of the parameter space: the data do not identify part of
+    the model (no dropout, say), and the message names the model that fits that limit.
+
+    Examples
+    --------
+    >>> import segml
+    >>> issubclass(segml.BoundaryError, segml.ConvergenceError)
+    True
     """
 
 

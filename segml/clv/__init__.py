@@ -2,6 +2,7 @@
 
 from segml.clv.frequency import (
     FREQUENCY_MODELS,
+    NBD,
     BetaGeo,
     FrequencyModel,
     ModifiedBetaGeo,
@@ -13,6 +14,7 @@ from segml.clv.value import CLVModel, discount_rate_per_unit
 
 __all__ = [
     "FREQUENCY_MODELS",
+    "NBD",
     "BetaGeo",
     "CLVModel",
     "FrequencyModel",

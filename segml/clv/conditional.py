@@ -1,7 +1,7 @@
 """Conditional predictions of the frequency models, factored for speed.
 
-For BG/NBD, MBG/NBD and Pareto/NBD the expected number of purchases in ``(T, T + t]``
-given a history ``(x, t_x, T)`` factors as
+For BG/NBD, MBG/NBD, Pareto/NBD and the NBD (no dropout) the expected number of purchases
+in ``(T, T + t]`` given a history ``(x, t_x, T)`` factors as
 
     E[Y(t) | x, t_x, T] = P(alive | x, t_x, T) * A(t | x, T),
 
@@ -51,6 +51,8 @@ def p_alive_unclipped(
             a, b = params["a"], params["b"]
             log_ratio = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + x))
             out = 1.0 / (1.0 + np.exp(log_ratio))
+        elif model == "nbd":
+            out = np.ones(np.broadcast(x, t_x, T).shape)
         elif model == "pnbd":
             s, beta = params["s"], params["beta"]
             log_alive = (
@@ -94,6 +96,8 @@ def alive_expected(
             direct = hyp2f1(r + x, b + x + 1 + shift, c, z)
             linear = c / (a - 1) * (1.0 - direct * np.exp(log_shrink))
             return np.where(np.isnan(log_h), linear, via_log)
+        if model == "nbd":
+            return (r + x) / (alpha + T) * t
         if model == "pnbd":
             s, beta = params["s"], params["beta"]
             ratio = (r + x) * (beta + T) / (alpha + T)

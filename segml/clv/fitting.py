@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
 
-from segml.clv.objectives import MLE
+from segml.clv.objectives import MLE, central_gradient
 from segml.errors import ConvergenceError
 
-__all__ = ["Estimate", "fit_with_fallbacks"]
+__all__ = ["Estimate", "fit_with_fallbacks", "polish"]
 
 Params = dict[str, float]
 
@@ -148,3 +149,62 @@ def _lifetimes_estimate(
         if valid(params, value):
             return value, params
     return None
+
+
+def polish(
+    loglik: Callable[..., np.ndarray],
+    names: Sequence[str],
+    data: tuple[np.ndarray, ...],
+    w: np.ndarray,
+    start: Params,
+    attempts: list[str],
+) -> tuple[float, Params] | None:
+    """segml's derivative-free fallback: L-BFGS-B on numerical gradients, then Nelder-Mead.
+
+    Parameters
+    ----------
+    loglik : callable
+        Per-row log-likelihood ``loglik(params, *data)``.
+    names : sequence of str
+        The parameters, in the optimiser's order (optimised in logs).
+    data : tuple of numpy.ndarray
+        The compressed rows' columns.
+    w : numpy.ndarray
+        The rows' weights.
+    start : dict of str to float
+    attempts : list of str
+        Each optimiser's outcome is appended.
+
+    Returns
+    -------
+    (log-likelihood, params) or None
+        The best finite estimate found.
+    """
+    total_w = float(w.sum())
+
+    def objective(log_theta: np.ndarray) -> float:
+        p = dict(zip(names, np.exp(log_theta), strict=True))
+        with np.errstate(all="ignore"):
+            value = -float(np.sum(w * loglik(p, *data))) / total_w
+        return value if np.isfinite(value) else 1e300
+
+    x0 = np.log([start[n] for n in names])
+    best = None
+    for method in ("L-BFGS-B", "Nelder-Mead"):
+        opts: dict[str, float] = {"maxiter": 20_000}
+        if method == "L-BFGS-B":
+            opts.update(ftol=1e-15, gtol=1e-9)
+        else:
+            opts.update(xatol=1e-10, fatol=1e-12)
+        jac = (lambda theta: central_gradient(objective, theta)) if method == "L-BFGS-B" else None
+        res = minimize(objective, x0, method=method, jac=jac, options=opts)
+        if np.all(np.isfinite(res.x)) and res.fun < 1e299:
+            value = -res.fun * total_w
+            cand = dict(zip(names, map(float, np.exp(res.x)), strict=True))
+            if best is None or value > best[0]:
+                best = (value, cand)
+            x0 = res.x
+        attempts.append(f"segml {method}: {'converged' if res.success else res.message}")
+        if res.success and best is not None:
+            break
+    return best

@@ -1,4 +1,4 @@
-"""Purchase-frequency models: BG/NBD, Pareto/NBD and MBG/NBD.
+"""Purchase-frequency models: BG/NBD, Pareto/NBD, MBG/NBD and their no-dropout limit, the NBD.
 
 Each is a scikit-learn style estimator fitted on a customer table (``frequency``,
 ``recency``, ``T``). Fitting runs on the compressed unique ``(x, t_x, T)`` rows with their
@@ -8,7 +8,8 @@ are estimated by segml's own maximum likelihood with analytic gradients
 figures); Pareto/NBD by segml's optimiser on numerical gradients. lifetimes' fitters are the
 fallback: should segml's estimate not be a proper interior maximum, lifetimes is tried from
 several starting points, polished on the same likelihood, and only then does the fit raise
-:class:`segml.ConvergenceError`.
+:class:`segml.ConvergenceError`; an estimate running to the no-dropout limit raises
+:class:`segml.BoundaryError` at once (:mod:`segml.clv.boundary`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
+from scipy.special import digamma
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 import segml.clv._lifetimes as engine
 from segml._setops import distinct
+from segml._units import span_words
 from segml.clv._base import (
     Compressed,
     JSONPersistence,
@@ -30,22 +33,25 @@ from segml.clv._base import (
     frequency_arrays,
     segml_version,
 )
+from segml.clv.boundary import no_dropout, running_to_no_dropout
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.conditional import p_alive as conditional_p_alive
-from segml.clv.fitting import Estimate, fit_with_fallbacks
+from segml.clv.fitting import Estimate, fit_with_fallbacks, polish
 from segml.clv.likelihood import (
     FREQUENCY_LOGLIK,
+    nbd_loglik,
     standard_errors,
     standard_errors_from_hessian,
 )
-from segml.clv.objectives import GRADIENT_OBJECTIVES, central_gradient, maximise
-from segml.errors import ConvergenceError, DataError
+from segml.clv.objectives import GRADIENT_OBJECTIVES, maximise
+from segml.data.table import table_metadata
+from segml.errors import BoundaryError, ConvergenceError, DataError
 
-__all__ = ["FREQUENCY_MODELS", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD"]
+__all__ = ["FREQUENCY_MODELS", "NBD", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD"]
 
 _HINT = (
     "Try a longer calibration window, check that the table has enough repeat buyers "
-    "(frequency > 0) and a sensible time unit, or use another model (for example BetaGeo)."
+    "(frequency > 0) and a sensible time unit, or use another model ({others})."
 )
 
 
@@ -87,6 +93,8 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             else Compressed.identity(x, t_x, T, weights=w_in)
         )
         cx, ct, cT, w = data.column(0), data.column(1), data.column(2), data.weights
+        unit = table_metadata(table).get("unit")
+        self._span = span_words(float(np.max(T)), unit)
         estimate = self._estimate(cx, ct, cT, w)
         params, hessian, loglik_at = estimate.params, estimate.hessian, estimate.log_likelihood
         loglik = self._loglik_fn()
@@ -100,12 +108,13 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             if hessian is None
             else standard_errors_from_hessian(hessian, params)
         )
+        self._check_boundary(params, (cx, ct, cT, w), ses)
         if not all(np.isfinite(v) for v in ses.values()):
             raise ConvergenceError(
                 f"{self._label} did not converge on {len(w):,} unique customer rows "
                 f"({int(w.sum()):,} customers) to a proper maximum: the estimate {params} has a "
                 "singular information matrix, so the data do not identify the model. "
-                f"{_HINT}"
+                f"{self._hint()}"
             )
         self.params_ = params
         self.log_likelihood_ = (
@@ -145,7 +154,8 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         def own() -> Any:
             assert factory is not None
             guess = self._own_start(x, t_x, T, w)
-            return maximise(factory(x, t_x, T, w), np.log([guess[n] for n in names]), w.sum())
+            stop = running_to_no_dropout(self._model, names, float(T.max()))
+            return maximise(factory(x, t_x, T, w), np.log([guess[n] for n in names]), w.sum(), stop)
 
         def valid(params: dict[str, float], value: float) -> bool:
             return bool(np.isfinite(value)) and all(
@@ -156,7 +166,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             names=names,
             own=own if factory is not None else None,
             accept=lambda _params, mle: bool(mle.converged),
-            on_rejected=lambda est: self._check_boundary(est, len(x), float(w.sum())),
+            on_rejected=lambda est: self._check_boundary(est, (x, t_x, T, w)),
             lifetimes=lambda start: engine.fit_frequency(self._model, x, t_x, T, w, start),
             lifetimes_starts=self._lifetimes_starts(T),
             total_loglik=lambda params: float(np.sum(w * loglik(params, x, t_x, T))),
@@ -166,13 +176,38 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             failure=lambda attempts: (
                 f"{self._label} did not converge on {len(x):,} unique customer rows "
                 f"({int(w.sum()):,} customers) after {len(attempts)} attempts: "
-                f"{'; '.join(attempts)}. {_HINT}"
+                f"{'; '.join(attempts)}. {self._hint()}"
             ),
         )
 
-    def _check_boundary(self, est: dict[str, float], n_rows: int, n_customers: float) -> None:
-        """Raise when the estimate runs to the edge of the parameter space (no fallback
-        optimiser can do better there; they only take minutes to find the same)."""
+    def _hint(self) -> str:
+        others = [
+            f"{cls.__name__} ({name!r})"
+            for name, cls in FREQUENCY_MODELS.items()
+            if cls is not type(self)
+        ]
+        return _HINT.format(others=", ".join(others))
+
+    def _check_boundary(
+        self,
+        est: dict[str, float],
+        data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        ses: dict[str, float] | None = None,
+    ) -> None:
+        """Raise :class:`BoundaryError` when the estimate runs to the edge of the parameter
+        space (no fallback optimiser can do better there; they only take minutes to find the
+        same)."""
+        reason = no_dropout(self._model, est, data, ses)
+        if reason is None:
+            return
+        n_rows, n_customers = len(data[3]), round(float(data[3].sum()))
+        raise BoundaryError(
+            f"{self._label}: no dropout identified in {getattr(self, '_span', 'the window')} "
+            f"({n_customers:,} customers, {n_rows:,} unique rows): the estimate runs to the edge "
+            f"of the parameter space, {reason}. That is the limit in which nobody leaves: fit "
+            "frequency='nbd' (the NBD model, that limit) or frequency='auto' (which compares "
+            "it with the others); a longer calibration window may show churn."
+        )
 
     def _own_optimiser(
         self,
@@ -183,37 +218,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         start: dict[str, float],
         attempts: list[str],
     ) -> tuple[float, dict[str, float]] | None:
-        loglik = self._loglik_fn()
-        total_w = float(w.sum())
-
-        def objective(log_theta: np.ndarray) -> float:
-            p = dict(zip(self._param_names, np.exp(log_theta), strict=True))
-            with np.errstate(all="ignore"):
-                value = -float(np.sum(w * loglik(p, x, t_x, T))) / total_w
-            return value if np.isfinite(value) else 1e300
-
-        x0 = np.log([start[n] for n in self._param_names])
-        best = None
-        for method in ("L-BFGS-B", "Nelder-Mead"):
-            opts: dict[str, float] = {"maxiter": 20_000}
-            if method == "L-BFGS-B":
-                opts.update(ftol=1e-15, gtol=1e-9)
-            else:
-                opts.update(xatol=1e-10, fatol=1e-12)
-            jac = (
-                (lambda theta: central_gradient(objective, theta)) if method == "L-BFGS-B" else None
-            )
-            res = minimize(objective, x0, method=method, jac=jac, options=opts)
-            if np.all(np.isfinite(res.x)) and res.fun < 1e299:
-                value = -res.fun * total_w
-                cand = dict(zip(self._param_names, map(float, np.exp(res.x)), strict=True))
-                if best is None or value > best[0]:
-                    best = (value, cand)
-                x0 = res.x
-            attempts.append(f"segml {method}: {'converged' if res.success else res.message}")
-            if res.success and best is not None:
-                break
-        return best
+        return polish(self._loglik_fn(), self._param_names, (x, t_x, T), w, start, attempts)
 
     # ------------------------------------------------------------ predictions
     def _prepare(self, table: pd.DataFrame, who: str) -> tuple[Compressed, dict[str, float]]:
@@ -478,12 +483,19 @@ class ParetoNBD(FrequencyModel):
         mean_t = float(np.average(np.maximum(T, 1e-9), weights=w))
         return dict(zip(self._param_names, (1.0, mean_t, 1.0, mean_t), strict=True))
 
-    def _check_boundary(self, est: dict[str, float], n_rows: int, n_customers: float) -> None:
+    def _check_boundary(
+        self,
+        est: dict[str, float],
+        data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        ses: dict[str, float] | None = None,
+    ) -> None:
+        n_rows, n_customers = len(data[3]), float(data[3].sum())
         # s is the shape of the gamma distribution of dropout rates: as s and beta grow
         # together the rates become identical across customers (coefficient of variation
-        # 1 / sqrt(s)), a limit the Pareto/NBD likelihood approaches but never attains.
-        if est["s"] >= 20:
-            raise ConvergenceError(
+        # 1 / sqrt(s)), a limit the Pareto/NBD likelihood approaches but never attains
+        # (checked on an estimate the gradient optimiser did not accept).
+        if ses is None and est["s"] >= 20:
+            raise BoundaryError(
                 f"Pareto/NBD did not converge on {n_rows:,} unique customer rows "
                 f"({round(n_customers):,} customers): the likelihood keeps rising as s and "
                 f"beta grow together (s = {est['s']:.4g}, beta = {est['beta']:.4g}, mean "
@@ -492,6 +504,7 @@ class ParetoNBD(FrequencyModel):
                 "edge of the parameter space. Use BetaGeo (or ModifiedBetaGeo), whose dropout "
                 "process fits such data."
             )
+        super()._check_boundary(est, data, ses)
 
     def _lifetimes_starts(self, T: np.ndarray) -> list[list[float] | None]:
         # lifetimes' Pareto/NBD fitter works on raw (not log) parameters, time scaled
@@ -499,8 +512,86 @@ class ParetoNBD(FrequencyModel):
         return [[1.0, 1.0, 1.0, 1.0], [0.5, 2.0, 0.5, 2.0], [2.0, 0.5, 2.0, 5.0]]
 
 
+class NBD(FrequencyModel):
+    """NBD purchase model: gamma-Poisson purchasing and no dropout (Ehrenberg 1959).
+
+    Customers buy as a Poisson process with rate ``lambda ~ Gamma(r, alpha)`` and never
+    leave: P(alive) is 1 and the expected purchases grow linearly with the horizon. It is the
+    limit of BG/NBD and MBG/NBD as ``a -> 0`` and of Pareto/NBD as ``s -> 0``, the model for
+    data in which no dropout is identified, and its log-likelihood is on their footing (the
+    density of the purchase times), so AIC and BIC compare with theirs.
+
+    Parameters
+    ----------
+    compress : bool, default True
+        Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``r``, ``alpha``.
+    log_likelihood_, standard_errors_, aic_, bic_, n_customers_, n_unique_rows_, fit_info_
+        As for :class:`BetaGeo`.
+
+    Examples
+    --------
+    >>> import segml
+    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+    >>> nbd = segml.NBD().fit(table)
+    >>> round(nbd.params_["r"], 3), round(nbd.log_likelihood_, 1)
+    (0.385, -9763.7)
+    """
+
+    _model = "nbd"
+    _label = "NBD"
+    _param_names = ("r", "alpha")
+
+    def _estimate(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> Estimate:
+        """Maximum likelihood with the analytic gradient (the likelihood is smooth and has
+        one maximum whenever purchase counts vary more than a Poisson's)."""
+        total_w = float(w.sum())
+        if not np.any(x > 0):
+            raise ConvergenceError(
+                f"NBD cannot be estimated on {round(total_w):,} customers: nobody made a repeat "
+                "purchase. Try a longer calibration window."
+            )
+
+        def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            r, alpha = np.exp(theta)
+            ll = nbd_loglik({"r": r, "alpha": alpha}, x, t_x, T)
+            d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
+            d_alpha = r / alpha - (r + x) / (alpha + T)
+            grad = np.array([r * (w @ d_r), alpha * (w @ d_alpha)])
+            return -float(w @ ll) / total_w, -grad / total_w
+
+        rate = float(w @ x) / float(w @ np.maximum(T, 1e-9))
+        res = minimize(
+            negative,
+            np.log([1.0, 1.0 / rate]),
+            jac=True,
+            method="L-BFGS-B",
+            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
+        )
+        params = dict(zip(self._param_names, map(float, np.exp(res.x)), strict=True))
+        attempt = f"segml L-BFGS-B: {'converged' if res.success else res.message}"
+        if not res.success or params["r"] > 1e4:
+            raise BoundaryError(
+                f"NBD did not converge on {round(total_w):,} customers ({attempt}; r = "
+                f"{params['r']:.4g}, alpha = {params['alpha']:.4g}): purchase counts vary no "
+                "more than a Poisson's, so the data show no heterogeneity in purchase rates. "
+                + self._hint()
+            )
+        return Estimate(params, -res.fun * total_w, None, "segml", (attempt,))
+
+    def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
+        """Expected repeat purchases by time ``t`` of a customer just acquired, ``r t / alpha``."""
+        check_is_fitted(self, "params_")
+        return self.params_["r"] * np.asarray(t, float) / self.params_["alpha"]
+
+
 FREQUENCY_MODELS: dict[str, type[FrequencyModel]] = {
     "bgnbd": BetaGeo,
     "pnbd": ParetoNBD,
     "mbgnbd": ModifiedBetaGeo,
+    "nbd": NBD,
 }

@@ -66,6 +66,18 @@ def pnbd_loglik(p: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.nd
     return a1 + np.logaddexp(alive, dead)
 
 
+def nbd_loglik(p: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
+    """NBD: gamma-Poisson purchasing, nobody leaves (Ehrenberg 1959).
+
+    The density of the purchase times, as for the models with dropout (it is their limit as
+    BG/NBD's ``a -> 0`` or Pareto/NBD's ``s -> 0``), so log-likelihoods compare on one
+    footing; it differs from the count likelihood ``P(X(T) = x)`` by ``x log T - log x!``,
+    which does not depend on the parameters.
+    """
+    r, alpha = p["r"], p["alpha"]
+    return gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
+
+
 def gamma_gamma_loglik(p: Mapping[str, float], x: np.ndarray, m: np.ndarray):
     """Log density of the mean spend m_x of x repeat transactions (Fader & Hardie 2013)."""
     pp, q, g = p["p"], p["q"], p["gamma"]
@@ -85,6 +97,7 @@ FREQUENCY_LOGLIK: dict[str, Callable[..., np.ndarray]] = {
     "bgnbd": bgnbd_loglik,
     "mbgnbd": mbgnbd_loglik,
     "pnbd": pnbd_loglik,
+    "nbd": nbd_loglik,
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -276,7 +277,12 @@ def gradient_hessian(objective: Objective, log_theta: np.ndarray, step: float = 
     return (H + H.T) / 2
 
 
-def maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
+def maximise(
+    objective: Objective,
+    x0: np.ndarray,
+    total_weight: float,
+    stop: Callable[[np.ndarray], bool] | None = None,
+) -> MLE:
     """:func:`_maximise` with one BLAS thread.
 
     The objectives' vector products gain nothing from more threads, and NumPy and SciPy each
@@ -284,17 +290,33 @@ def maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
     BLAS calls on four numbers) many times over on a machine with few cores.
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        return _maximise(objective, x0, total_weight)
+        return _maximise(objective, x0, total_weight, stop)
 
 
-def _maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
+def _stopper(stop: Callable[[np.ndarray], bool]) -> Callable[[Any], None]:
+    """A SciPy callback that ends the search when ``stop`` holds at an iterate."""
+
+    def callback(intermediate_result: Any) -> None:
+        if stop(np.asarray(intermediate_result.x)):
+            raise StopIteration
+
+    return callback
+
+
+def _maximise(
+    objective: Objective,
+    x0: np.ndarray,
+    total_weight: float,
+    stop: Callable[[np.ndarray], bool] | None = None,
+) -> MLE:
     """Maximum likelihood in log-parameters: L-BFGS-B, then Newton steps to polish.
 
     The optimiser works on the mean log-likelihood per customer (well scaled whatever the
     number of customers); the Newton steps use the Hessian that the standard errors need
     anyway and take the estimate to the precision of the gradient. ``converged`` is True
     when the final gradient of the mean log-likelihood is below 1e-6 and the Hessian is
-    negative definite (a proper interior maximum).
+    negative definite (a proper interior maximum). ``stop(log_theta)``, when given, ends the
+    search at an iterate running to the edge of the parameter space (not converged).
     """
 
     def neg_mean(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -309,11 +331,15 @@ def _maximise(objective: Objective, x0: np.ndarray, total_weight: float) -> MLE:
         jac=True,
         method="L-BFGS-B",
         bounds=[(-30.0, 30.0)] * len(x0),
+        callback=None if stop is None else _stopper(stop),
         options={"maxiter": 2_000, "ftol": 1e-12, "gtol": 1e-7},
     )
     theta = np.asarray(res.x, dtype="float64")
     value, grad = objective(theta)
     message = str(res.message)
+    if stop is not None and stop(theta):
+        H = np.full((len(theta), len(theta)), np.nan)
+        return MLE(theta, float(value), grad, H, False, "ran to the edge of the parameter space")
     H = gradient_hessian(objective, theta)
     # Newton steps from the L-BFGS estimate (which can stop early along a flat ridge),
     # halved until the log-likelihood does not fall. The Hessian is

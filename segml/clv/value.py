@@ -17,23 +17,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from segml._units import UNIT_DAYS
+from segml._units import UNIT_DAYS, span_words
 from segml._units import unit_key as _unit
 from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
 from segml.data.table import table_metadata
-from segml.errors import ConvergenceError, DataError, ModelError, examples
+from segml.errors import BoundaryError, ConvergenceError, DataError, ModelError, examples
 
 __all__ = ["CLVModel", "discount_rate_per_unit"]
 
 _YEAR_DAYS = 365.2425
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
-_CHOICES = ("bgnbd", "pnbd", "mbgnbd", "auto")
+_CHOICES = ("bgnbd", "pnbd", "mbgnbd", "nbd", "auto")
 
 
 def discount_rate_per_unit(annual_rate: float, unit: str) -> float:
@@ -67,10 +68,13 @@ class CLVModel(JSONPersistence, BaseEstimator):
 
     Parameters
     ----------
-    frequency : {"bgnbd", "pnbd", "mbgnbd", "auto"}, default "bgnbd"
-        Purchase model. ``"auto"`` fits all three and keeps the one with the lowest mean
-        absolute error of holdout purchases when the table has a holdout window, else the
-        lowest BIC; ``selection_`` records the scores and the reason.
+    frequency : {"bgnbd", "pnbd", "mbgnbd", "nbd", "auto"}, default "bgnbd"
+        Purchase model (``"nbd"``: no dropout). ``"auto"`` fits all four and keeps the one
+        with the lowest mean absolute error of holdout purchases when the table has a
+        holdout window, else the lowest BIC; an estimate at the no-dropout edge is left out
+        with its reason (the NBD is that limit). ``selection_`` records the scores, the
+        reason, the likelihood-ratio test of dropout against the NBD and, when the chosen
+        model has no dropout, ``no_dropout`` in words.
     spend : {"gamma_gamma"}, default "gamma_gamma"
         Spend model.
     margin : float, default 1.0
@@ -158,20 +162,30 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 "chosen": self.frequency,
                 "reason": f"frequency={self.frequency!r} was requested",
             }
+            if self.frequency != "nbd":
+                self.selection_["dropout_test"] = _dropout_test(
+                    {self.frequency: model, **_nbd(table, self.compress)}
+                )
+        window = span_words(float(np.max(table["T"].to_numpy("float64"))), self.unit_)
+        self.selection_["no_dropout"] = _no_dropout_words(self.selection_, window, self.frequency)
         self.spend_model_ = GammaGamma(compress=self.compress).fit(table)
         return self
 
     def _select(self, table: pd.DataFrame) -> tuple[FrequencyModel, dict[str, Any]]:
         fitted: dict[str, FrequencyModel] = {}
         failed: dict[str, str] = {}
-        for name in ("bgnbd", "pnbd", "mbgnbd"):
+        boundary: dict[str, str] = {}
+        for name in ("bgnbd", "pnbd", "mbgnbd", "nbd"):
             try:
                 fitted[name] = FREQUENCY_MODELS[name](compress=self.compress).fit(table)
+            except BoundaryError as exc:
+                boundary[name] = str(exc)
             except ConvergenceError as exc:
                 failed[name] = str(exc)
         if not fitted:
             raise ConvergenceError(
-                "no frequency model converged: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+                "no frequency model converged: "
+                + "; ".join(f"{k}: {v}" for k, v in {**boundary, **failed}.items())
             )
         if {"holdout_frequency", "holdout_duration"} <= set(table.columns):
             actual = table["holdout_frequency"].to_numpy("float64")
@@ -190,15 +204,30 @@ class CLVModel(JSONPersistence, BaseEstimator):
         chosen = min(scores, key=lambda k: scores[k])
         ranked = ", ".join(f"{k} {v:.4f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
         reason = f"lowest {what}: {ranked}"
+        test = _dropout_test(fitted)
+        if test is not None and test["p_value"] > _DROPOUT_ALPHA:
+            # The data do not tell dropout from none: the simpler model, whatever the noise
+            # in the scores says.
+            chosen = "nbd"
+            reason = (
+                f"no dropout identified: the best-fitting dropout model ({test['model']}) "
+                f"fits no better than the NBD (likelihood-ratio p = {test['p_value']:.2f}); "
+                f"{what}: {ranked}"
+            )
+        if boundary:
+            reason += "; at the edge of the parameter space (left out): " + ", ".join(boundary)
         if failed:
             reason += "; not converged (left out): " + ", ".join(failed)
-        return fitted[chosen], {
+        selection = {
             "criterion": criterion,
             "scores": scores,
             "chosen": chosen,
             "reason": reason,
+            "boundary": boundary,
             "not_converged": failed,
+            "dropout_test": test,
         }
+        return fitted[chosen], selection
 
     def default_horizon(self) -> float:
         """One year in the model's time unit (52.18 weeks, 365.24 days or 12 months)."""
@@ -363,3 +392,50 @@ class CLVModel(JSONPersistence, BaseEstimator):
         obj.frequency_model_ = FrequencyModel.from_dict(state["frequency_model"])
         obj.spend_model_ = GammaGamma.from_dict(state["spend_model"])
         return obj
+
+
+_DROPOUT_ALPHA = 0.05
+
+
+def _nbd(table: pd.DataFrame, compress: bool) -> dict[str, FrequencyModel]:
+    """The NBD fitted on ``table`` (empty when it cannot be estimated)."""
+    try:
+        return {"nbd": FREQUENCY_MODELS["nbd"](compress=compress).fit(table)}
+    except ConvergenceError:
+        return {}
+
+
+def _no_dropout_words(selection: dict[str, Any], window: str, requested: str) -> str:
+    """What the chosen model assumes about dropout, in a sentence ("" when dropout is
+    identified)."""
+    test = selection.get("dropout_test")
+    if selection["chosen"] == "nbd":
+        if requested != "auto":
+            return "the NBD model has no dropout: CLV assumes every customer stays for the horizon"
+        return (
+            f"no dropout identified in {window}: CLV assumes every customer stays for the "
+            "horizon; a longer calibration window may show churn"
+        )
+    if test is not None and test["p_value"] > _DROPOUT_ALPHA:
+        return (
+            f"no dropout identified in {window}: {selection['chosen']} fits no better than the "
+            f"NBD, which has none (likelihood-ratio p = {test['p_value']:.2f}), so its P(alive) "
+            "rests on its prior, not on the data; frequency='nbd' or 'auto' says so openly"
+        )
+    return ""
+
+
+def _dropout_test(fitted: dict[str, FrequencyModel]) -> dict[str, Any] | None:
+    """The likelihood-ratio test of the best-fitting dropout model against the NBD.
+
+    The NBD is the dropout models' limit at the edge of their parameter space, so the
+    chi-squared reference with two degrees of freedom is conservative.
+    """
+    if "nbd" not in fitted:
+        return None
+    others = {k: m for k, m in fitted.items() if k != "nbd"}
+    if not others:
+        return None
+    best = max(others, key=lambda k: others[k].log_likelihood_)
+    lr = max(2.0 * (others[best].log_likelihood_ - fitted["nbd"].log_likelihood_), 0.0)
+    return {"model": best, "lr": lr, "df": 2, "p_value": float(chi2.sf(lr, 2))}

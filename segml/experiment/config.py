@@ -19,7 +19,7 @@ A complete file::
     unit = "W"
 
     [clv]
-    frequency = "bgnbd"                # bgnbd | pnbd | mbgnbd | auto
+    frequency = "bgnbd"                # bgnbd | pnbd | mbgnbd | nbd (no dropout) | auto
     discount_rate = 0.10               # annual
     horizon = 52                       # in units; default one year
 
@@ -350,9 +350,10 @@ def parse_config(
         for k, v in _section(raw, "clv", where).items()
     }
     clv = CLVConfig(**{k: v for k, v in clv_raw.items()})
-    if clv.frequency not in ("bgnbd", "pnbd", "mbgnbd", "auto"):
+    if clv.frequency not in ("bgnbd", "pnbd", "mbgnbd", "nbd", "auto"):
         raise ConfigError(
-            f"{where}: [clv] frequency {clv.frequency!r} is not one of bgnbd, pnbd, mbgnbd, auto."
+            f"{where}: [clv] frequency {clv.frequency!r} is not one of bgnbd, pnbd, mbgnbd, "
+            "nbd, auto."
         )
     hyps = tuple(_hypotheses(raw.get("hypotheses", []), where))
     segs = tuple(_segmenters(raw.get("segmenters", []), where))

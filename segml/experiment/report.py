@@ -295,6 +295,9 @@ def render_report(result: ExperimentResult) -> str:
         f"from the Gamma-Gamma model, over {horizon:g} {unit} at {cfg.clv.discount_rate:.0%} "
         f"a year. {esc(result.clv_model.selection_['reason'])}.</p>"
     )
+    no_dropout = str(result.clv_model.selection_.get("no_dropout", ""))
+    if no_dropout:
+        parts.append(f"<p class='warn'>{esc(no_dropout[0].upper() + no_dropout[1:])}.</p>")
     parts.append(_table(params, 4))
     parts.append(
         f"<p class='muted'>log-likelihood {clv['log_likelihood']:.2f}; spend model "
