@@ -82,9 +82,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("value_percentile", "float64", "value"),
     Column("recency_ratio", "float64", "value"),
     Column("days_since_last", "float64", "feature"),
+    Column("batch_percentile", "float64", "score"),
     Column("segment", "int64", "score"),
     Column("segment_name", "string", "score"),
     Column("reason", "string", "score"),
+    Column("out_of_range", "string", "score"),
 )
 
 _BY_NAME = {c.name: c for c in COLUMNS}
@@ -97,9 +99,11 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "expected_spend",
     "clv",
     "value_percentile",
+    "batch_percentile",
     "segment",
     "segment_name",
     "reason",
+    "out_of_range",
 )
 
 #: Columns that describe purchase behaviour or value: a segmentation using any of them cannot

@@ -102,6 +102,27 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _out_of_range_words(summary: dict[str, Any]) -> str:
+    """How many customers were scored outside the training ranges; a warning above 5 %."""
+    n, total = summary["out_of_range"], max(summary["scored"], 1)
+    text = f"scored outside the ranges the model was trained on: {n:,} ({n / total:.1%})"
+    if summary["out_of_range_by_column"]:
+        text += (
+            " ("
+            + ", ".join(f"{col} {k:,}" for col, k in summary["out_of_range_by_column"].items())
+            + ")"
+        )
+    if n > 0.05 * total:
+        warnings.warn(
+            f"{n / total:.0%} of the scored customers lie outside the ranges the model was "
+            "trained on (column out_of_range): their values are extrapolated; retrain on "
+            "recent data.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return text
+
+
 def _selection_lines(selection: dict[str, Any]) -> list[str]:
     """How the frequency model was chosen, and what it assumes, in words."""
     lines = []
@@ -435,6 +456,7 @@ def score(
     _echo("customers per segment:")
     for name, n in summary["segments"].items():
         _echo(f"  {name}: {n:,}")
+    _echo(_out_of_range_words(summary))
     dropped = summary["quality"].get("dropped", {})
     if dropped:
         _echo("transaction rows dropped: " + ", ".join(f"{k} {v:,}" for k, v in dropped.items()))

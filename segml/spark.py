@@ -155,9 +155,12 @@ def score(table: Any, model_uri: str, *, params: dict[str, float] | None = None)
     Returns
     -------
     pyspark.sql.DataFrame
-        The columns of ``OUTPUT_SCHEMA``, one row per input row.
+        The columns of ``OUTPUT_SCHEMA``, one row per input row; ``batch_percentile`` ranks
+        each CLV in the whole table (a window over all rows: one task sorts the CLVs).
     """
     F = _functions()
+    from pyspark.sql import Window
+
     from segml.tracking.spark_udf import model_udf
 
     udf, columns = model_udf(table.sparkSession, model_uri, OUTPUT_SCHEMA, params)
@@ -168,4 +171,9 @@ def score(table: Any, model_uri: str, *, params: dict[str, float] | None = None)
             f"{table.columns}."
         )
     scored = table.withColumn("_segml", udf(F.struct(*[F.col(c) for c in columns])))
-    return scored.select(*[F.col(f"_segml.{c}").alias(c) for c in OUTPUT_COLUMNS])
+    out = scored.select(*[F.col(f"_segml.{c}").alias(c) for c in OUTPUT_COLUMNS])
+    # The batch is the whole table, not one Arrow batch of the UDF: rank every CLV again
+    # (percent_rank, as segml.experiment.scoring.batch_percentile; one task sorts them all).
+    ranked = Window.partitionBy(F.col("clv").isNull()).orderBy("clv")
+    rank = F.when(F.col("clv").isNotNull(), F.percent_rank().over(ranked) * 100.0)
+    return out.withColumn("batch_percentile", rank.cast("double")).select(*OUTPUT_COLUMNS)

@@ -2,13 +2,13 @@
 
 from segml.clv.frequency import (
     FREQUENCY_MODELS,
-    NBD,
     BetaGeo,
     FrequencyModel,
     ModifiedBetaGeo,
     ParetoNBD,
 )
 from segml.clv.holdout import HoldoutEvaluation, evaluate_holdout
+from segml.clv.nbd import NBD
 from segml.clv.spend import GammaGamma
 from segml.clv.value import CLVModel, discount_rate_per_unit
 

@@ -132,6 +132,27 @@ def check_weights(sample_weight: Any, n: int, who: str) -> np.ndarray | None:
     return w
 
 
+def log_wald_interval(
+    params: dict[str, float], standard_errors: dict[str, float], level: float
+) -> pd.DataFrame:
+    """``exp(log t +- z se(t) / t)`` for each positive parameter t (the delta method's
+    interval on the log scale, where the likelihood is closer to quadratic)."""
+    from scipy.stats import norm
+
+    if not 0 < level < 1:
+        raise DataError(f"level must be in (0, 1), got {level!r}.")
+    z = float(norm.ppf(0.5 + level / 2))
+    rows = {}
+    for name, value in params.items():
+        se_log = standard_errors.get(name, np.nan) / value
+        rows[name] = {
+            "estimate": value,
+            "lower": float(value * np.exp(-z * se_log)),
+            "upper": float(value * np.exp(z * se_log)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def to_json_text(state: dict[str, Any], path: str | Path | None) -> str:
     text = json.dumps(state, indent=2, sort_keys=True, allow_nan=True)
     if path is not None:

@@ -104,19 +104,21 @@ def running_to_no_dropout(
     model: str, names: tuple[str, ...], T_max: float
 ) -> Callable[[np.ndarray], bool] | None:
     """A cheap test of an optimiser's iterate (log-parameters in ``names`` order) for the
-    no-dropout edge, to stop the search there rather than follow it for a minute."""
+    no-dropout edge (and Pareto/NBD's edge of identical dropout rates, s past 100), to stop
+    the search there rather than follow it for a minute."""
     if model not in DROPOUT_PARAMS:
         return None
     first, second = (names.index(n) for n in DROPOUT_PARAMS[model])
 
     def stop(log_theta: np.ndarray) -> bool:
-        return _at_edge(model, np.exp(log_theta[first]), np.exp(log_theta[second]), T_max)
+        a, b = np.exp(log_theta[first]), np.exp(log_theta[second])
+        return _at_edge(model, a, b, T_max) or (model == "pnbd" and a > 100.0)
 
     return stop
 
 
 def _at_edge(model: str, first: float, second: float, T_max: float) -> bool:
     """Whether the dropout parameters (a, b) or (s, beta) sit at the no-dropout edge."""
-    if model == "pnbd":  # s -> 0, or a mean dropout rate far below one per window
-        return bool(first < 1e-3 or first / second * T_max < 1e-4)
+    if model == "pnbd":  # s -> 0, or under 0.5 % of new customers gone within the window
+        return bool(first < 1e-3 or first * np.log1p(T_max / second) < 5e-3)
     return bool(first < 1e-3 or first / (first + second) < 1e-4)

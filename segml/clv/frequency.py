@@ -18,8 +18,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import digamma
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -31,6 +29,7 @@ from segml.clv._base import (
     JSONPersistence,
     check_weights,
     frequency_arrays,
+    log_wald_interval,
     segml_version,
 )
 from segml.clv.boundary import no_dropout, running_to_no_dropout
@@ -39,7 +38,6 @@ from segml.clv.conditional import p_alive as conditional_p_alive
 from segml.clv.fitting import Estimate, fit_with_fallbacks, polish
 from segml.clv.likelihood import (
     FREQUENCY_LOGLIK,
-    nbd_loglik,
     standard_errors,
     standard_errors_from_hessian,
 )
@@ -47,7 +45,7 @@ from segml.clv.objectives import GRADIENT_OBJECTIVES, maximise
 from segml.data.table import table_metadata
 from segml.errors import BoundaryError, ConvergenceError, DataError
 
-__all__ = ["FREQUENCY_MODELS", "NBD", "BetaGeo", "ModifiedBetaGeo", "ParetoNBD"]
+__all__ = ["FREQUENCY_MODELS", "BetaGeo", "FrequencyModel", "ModifiedBetaGeo", "ParetoNBD"]
 
 _HINT = (
     "Try a longer calibration window, check that the table has enough repeat buyers "
@@ -61,6 +59,11 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
     _model: ClassVar[str] = ""
     _label: ClassVar[str] = ""
     _param_names: ClassVar[tuple[str, ...]] = ()
+    _registry: ClassVar[dict[str, type[FrequencyModel]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        FrequencyModel._registry[cls._model] = cls
 
     def __init__(self, *, compress: bool = True) -> None:
         self.compress = compress
@@ -219,6 +222,22 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         attempts: list[str],
     ) -> tuple[float, dict[str, float]] | None:
         return polish(self._loglik_fn(), self._param_names, (x, t_x, T), w, start, attempts)
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Intervals of the parameters: Wald on the log scale, ``exp(log t +- z se / t)``.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by parameter: ``estimate``, ``lower``, ``upper``. Coverage is measured
+            by simulation (``tests/clv/test_uncertainty.py``).
+        """
+        check_is_fitted(self, "params_")
+        return log_wald_interval(self.params_, self.standard_errors_, level)
 
     # ------------------------------------------------------------ predictions
     def _prepare(self, table: pd.DataFrame, who: str) -> tuple[Compressed, dict[str, float]]:
@@ -512,86 +531,6 @@ class ParetoNBD(FrequencyModel):
         return [[1.0, 1.0, 1.0, 1.0], [0.5, 2.0, 0.5, 2.0], [2.0, 0.5, 2.0, 5.0]]
 
 
-class NBD(FrequencyModel):
-    """NBD purchase model: gamma-Poisson purchasing and no dropout (Ehrenberg 1959).
-
-    Customers buy as a Poisson process with rate ``lambda ~ Gamma(r, alpha)`` and never
-    leave: P(alive) is 1 and the expected purchases grow linearly with the horizon. It is the
-    limit of BG/NBD and MBG/NBD as ``a -> 0`` and of Pareto/NBD as ``s -> 0``, the model for
-    data in which no dropout is identified, and its log-likelihood is on their footing (the
-    density of the purchase times), so AIC and BIC compare with theirs.
-
-    Parameters
-    ----------
-    compress : bool, default True
-        Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
-
-    Attributes
-    ----------
-    params_ : dict
-        ``r``, ``alpha``.
-    log_likelihood_, standard_errors_, aic_, bic_, n_customers_, n_unique_rows_, fit_info_
-        As for :class:`BetaGeo`.
-
-    Examples
-    --------
-    >>> import segml
-    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
-    >>> nbd = segml.NBD().fit(table)
-    >>> round(nbd.params_["r"], 3), round(nbd.log_likelihood_, 1)
-    (0.385, -9763.7)
-    """
-
-    _model = "nbd"
-    _label = "NBD"
-    _param_names = ("r", "alpha")
-
-    def _estimate(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> Estimate:
-        """Maximum likelihood with the analytic gradient (the likelihood is smooth and has
-        one maximum whenever purchase counts vary more than a Poisson's)."""
-        total_w = float(w.sum())
-        if not np.any(x > 0):
-            raise ConvergenceError(
-                f"NBD cannot be estimated on {round(total_w):,} customers: nobody made a repeat "
-                "purchase. Try a longer calibration window."
-            )
-
-        def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            r, alpha = np.exp(theta)
-            ll = nbd_loglik({"r": r, "alpha": alpha}, x, t_x, T)
-            d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
-            d_alpha = r / alpha - (r + x) / (alpha + T)
-            grad = np.array([r * (w @ d_r), alpha * (w @ d_alpha)])
-            return -float(w @ ll) / total_w, -grad / total_w
-
-        rate = float(w @ x) / float(w @ np.maximum(T, 1e-9))
-        res = minimize(
-            negative,
-            np.log([1.0, 1.0 / rate]),
-            jac=True,
-            method="L-BFGS-B",
-            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
-        )
-        params = dict(zip(self._param_names, map(float, np.exp(res.x)), strict=True))
-        attempt = f"segml L-BFGS-B: {'converged' if res.success else res.message}"
-        if not res.success or params["r"] > 1e4:
-            raise BoundaryError(
-                f"NBD did not converge on {round(total_w):,} customers ({attempt}; r = "
-                f"{params['r']:.4g}, alpha = {params['alpha']:.4g}): purchase counts vary no "
-                "more than a Poisson's, so the data show no heterogeneity in purchase rates. "
-                + self._hint()
-            )
-        return Estimate(params, -res.fun * total_w, None, "segml", (attempt,))
-
-    def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
-        """Expected repeat purchases by time ``t`` of a customer just acquired, ``r t / alpha``."""
-        check_is_fitted(self, "params_")
-        return self.params_["r"] * np.asarray(t, float) / self.params_["alpha"]
-
-
-FREQUENCY_MODELS: dict[str, type[FrequencyModel]] = {
-    "bgnbd": BetaGeo,
-    "pnbd": ParetoNBD,
-    "mbgnbd": ModifiedBetaGeo,
-    "nbd": NBD,
-}
+#: Every frequency model by its name (each subclass registers itself; the NBD is in
+#: :mod:`segml.clv.nbd`).
+FREQUENCY_MODELS: dict[str, type[FrequencyModel]] = FrequencyModel._registry

@@ -16,6 +16,8 @@ from segml.clv._base import (
     Compressed,
     JSONPersistence,
     as_float,
+    check_weights,
+    log_wald_interval,
     require_columns,
     segml_version,
 )
@@ -101,7 +103,7 @@ class GammaGamma(JSONPersistence, BaseEstimator):
             )
         return x, m
 
-    def fit(self, table: pd.DataFrame, y: Any = None) -> GammaGamma:
+    def fit(self, table: pd.DataFrame, y: Any = None, sample_weight: Any = None) -> GammaGamma:
         """Estimate ``p``, ``q``, ``gamma`` on the repeat buyers with positive spend.
 
         Parameters
@@ -109,6 +111,9 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         table : pandas.DataFrame
             Customer table with ``frequency`` and ``monetary_value``.
         y : ignored
+        sample_weight : array of float, optional
+            Number of customers each row stands for (the estimate equals the fit on the
+            expanded table).
 
         Returns
         -------
@@ -122,8 +127,11 @@ class GammaGamma(JSONPersistence, BaseEstimator):
             If no estimate with a finite population mean (``q > 1``) is found.
         """
         x, m = self._arrays(table, "GammaGamma.fit")
+        weights = check_weights(sample_weight, len(x), "GammaGamma.fit")
         repeat = x > 0
         positive = repeat & (m > 0)
+        if weights is not None:
+            positive &= weights > 0
         excluded = {
             "no_repeat_purchase": int((~repeat).sum()),
             "non_positive_spend": int((repeat & ~positive).sum()),
@@ -144,7 +152,12 @@ class GammaGamma(JSONPersistence, BaseEstimator):
                 stacklevel=2,
             )
         fx, fm = x[positive], m[positive]
-        data = Compressed.of(fx, fm) if self.compress else Compressed.identity(fx, fm)
+        fw = None if weights is None else weights[positive]
+        data = (
+            Compressed.of(fx, fm, weights=fw)
+            if self.compress
+            else Compressed.identity(fx, fm, weights=fw)
+        )
         cx, cm, w = data.column(0), data.column(1), data.weights
         estimate = self._estimate(cx, cm, w)
         params, hessian, loglik = estimate.params, estimate.hessian, estimate.log_likelihood
@@ -163,7 +176,7 @@ class GammaGamma(JSONPersistence, BaseEstimator):
             else standard_errors_from_hessian(hessian, params)
         )
         self.population_mean_spend_ = params["p"] * params["gamma"] / (params["q"] - 1)
-        self.n_fitted_ = int(positive.sum())
+        self.n_fitted_ = int(positive.sum()) if fw is None else round(float(fw.sum()))
         self.n_excluded_ = excluded
         corr = _correlation(fx, fm)
         self.frequency_spend_correlation_ = corr
@@ -175,6 +188,17 @@ class GammaGamma(JSONPersistence, BaseEstimator):
             )
         self.fit_info_ = estimate.info
         return self
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Intervals of the parameters: Wald on the log scale, ``exp(log t +- z se / t)``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by parameter: ``estimate``, ``lower``, ``upper``.
+        """
+        check_is_fitted(self, "params_")
+        return log_wald_interval(self.params_, self.standard_errors_, level)
 
     def _estimate(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> Estimate:
         """The estimate by segml's maximum likelihood, lifetimes as the fallback."""

@@ -27,6 +27,7 @@ from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
+from segml.clv.uncertainty import bootstrap, parameter_intervals
 from segml.data.table import table_metadata
 from segml.errors import BoundaryError, ConvergenceError, DataError, ModelError, examples
 
@@ -291,8 +292,38 @@ class CLVModel(JSONPersistence, BaseEstimator):
             [h, *nodes], [np.exp(-delta * h), *(delta * weights * np.exp(-delta * nodes))]
         )
 
+    def bootstrap(
+        self,
+        table: pd.DataFrame,
+        n_draws: int = 200,
+        random_state: int | np.random.Generator | None = 0,
+    ) -> CLVModel:
+        """Draw the parameters' uncertainty: refit on ``n_draws`` resamples of the customers.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            The customer table the model was fitted on.
+        n_draws : int, default 200
+        random_state : int or numpy.random.Generator, optional
+
+        Returns
+        -------
+        self
+            With ``draws_`` (:class:`segml.clv.uncertainty.ParameterDraws`), used by
+            ``predict(..., interval=...)``.
+        """
+        check_is_fitted(self, "frequency_model_")
+        self.draws_ = bootstrap(self, table, n_draws, random_state)
+        return self
+
     def predict(
-        self, table: pd.DataFrame, horizon: float | None = None, discount_rate: float = 0.0
+        self,
+        table: pd.DataFrame,
+        horizon: float | None = None,
+        discount_rate: float = 0.0,
+        *,
+        interval: float | None = None,
     ) -> pd.DataFrame:
         """Score customers: expected purchases, P(alive), expected spend and CLV.
 
@@ -304,13 +335,18 @@ class CLVModel(JSONPersistence, BaseEstimator):
             Future window in the table's unit; default one year.
         discount_rate : float, default 0.0
             Annual discount rate.
+        interval : float, optional
+            A level (e.g. 0.9): add ``<column>_lower`` and ``<column>_upper`` for each of
+            the four columns, parameter intervals from the draws of :meth:`bootstrap` (the
+            uncertainty of the model's parameters, not of the purchases themselves).
 
         Returns
         -------
         pandas.DataFrame
             ``expected_purchases`` (undiscounted, over the horizon), ``p_alive``,
             ``expected_spend`` (per transaction) and ``clv`` (discounted, times margin),
-            indexed like ``table``.
+            indexed like ``table``; with ``interval``, the bounds, and ``attrs["interval"]``
+            (kind, level, draws, failed refits, and the totals' intervals over the table).
 
         Raises
         ------
@@ -351,6 +387,32 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 "inputs are outside what the fitted model can score (check extreme "
                 "frequency, recency or T values)."
             )
+        if interval is None:
+            return out
+        if not 0 < float(interval) < 1:
+            raise DataError(f"interval must be a level in (0, 1), got {interval!r}.")
+        if not hasattr(self, "draws_"):
+            raise DataError(
+                "predict(..., interval=...) needs parameter draws: call "
+                "clv.bootstrap(training_table) after fit (200 refits on the compressed rows)."
+            )
+        bounds, totals = parameter_intervals(
+            self, table, self.draws_, h, discount_rate, float(interval)
+        )
+        out = out.join(bounds)
+        out.attrs["interval"] = {
+            "kind": "parameter",
+            "level": float(interval),
+            "n_draws": len(self.draws_.frequency),
+            "failed_refits": self.draws_.failed,
+            "totals": {
+                "expected_purchases": [
+                    float(purchases @ data.weights),
+                    *totals["expected_purchases"],
+                ],
+                "clv": [float(out["clv"].sum()), *totals["clv"]],
+            },
+        }
         return out
 
     def evaluate_holdout(self, table: pd.DataFrame) -> Any:

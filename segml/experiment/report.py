@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from segml._columns import TARGETABILITY
 from segml._version import segml_version
+from segml.experiment.recommend import AUDIENCE, recommendations
 
 if TYPE_CHECKING:
     from segml.experiment.result import ExperimentResult
@@ -326,11 +326,17 @@ def render_report(result: ExperimentResult) -> str:
             "Cumulative repeat transactions over time, actual vs expected",
         )
     )
+    model = str(clv["frequency_model"])
+    alive_note = {
+        "bgnbd": " BG/NBD gives P(alive) = 1 to every customer without a repeat purchase (the "
+        "bottom row): its customers can drop out only after a purchase (MBG/NBD lifts that).",
+        "nbd": " The NBD has no dropout: P(alive) is 1 for everyone.",
+    }.get(model, "")
     parts.append(
         _img(
             images,
             "p_alive_matrix",
-            "Probability that a customer is still active, by frequency and recency",
+            "Probability that a customer is still active, by frequency and recency." + alive_note,
         )
     )
     parts.append("</section>")
@@ -430,7 +436,7 @@ def render_report(result: ExperimentResult) -> str:
         prof = result.profiles[result.profiles["segmentation"] == result.champion].drop(
             columns="segmentation"
         )
-        audience, uses = _AUDIENCE[str(comp.loc[result.champion, "targetability"])]
+        audience, uses = AUDIENCE[str(comp.loc[result.champion, "targetability"])]
         parts.append(
             f"<p>Champion: <b>{esc(result.champion)}</b> "
             f"({esc(str(comp.loc[result.champion, 'kind']))}; it uses {uses}, so it serves "
@@ -454,7 +460,7 @@ def render_report(result: ExperimentResult) -> str:
     parts.append("</section>")
     # 6. recommendations
     parts.append("<section id='recommendations'><h2>6. Segments to target</h2>")
-    parts.append(_recommendations(result))
+    parts.append(recommendations(result))
     parts.append("</section></body></html>")
     return "\n".join(p for p in parts if p)
 
@@ -519,73 +525,6 @@ def _comparison_summary(comp: pd.DataFrame) -> pd.DataFrame:
         for c, t, e in zip(comp["champion"], comp["tied_with_best"], comp["eligible"], strict=True)
     ]
     return out
-
-
-#: Who each targetability class serves, and what its segmentations use.
-_AUDIENCE = {
-    "prospect": ("Prospects", "only attributes known before any purchase"),
-    "acquisition": ("New customers at their first order", "first-order facts as well"),
-    "behavioural": ("Existing customers", "purchase history"),
-}
-
-
-def _lift_text(row: pd.Series, key: str, where: str) -> str:
-    low, high = row.get(f"{key}_low", np.nan), row.get(f"{key}_high", np.nan)
-    span = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) else ""
-    return f"lift {where} {row[key]:.2f}{span}"
-
-
-def _recommendations(result: ExperimentResult) -> str:
-    """For each audience, the segments whose value is above average with an interval above 1."""
-    comp, esc = result.comparison, html.escape
-    score = comp.attrs.get("score", "oos_normalised_gini")
-    where = "out of sample" if score.startswith("oos") else "in sample"
-    min_lift = result.config.evaluation.min_lift
-    profiles = result.profiles
-    key = "oos_lift" if "oos_lift" in profiles.columns else "lift"
-    key_where = "out of sample" if key == "oos_lift" else "in sample"
-    items = []
-    for cls in TARGETABILITY:
-        pool = comp[(comp["targetability"] == cls) & comp["eligible"]]
-        if not len(pool):
-            continue
-        audience, uses = _AUDIENCE[cls]
-        champion = result.champion if result.champion in pool.index else None
-        best = str(champion if champion is not None else pool[score].idxmax())
-        why = (
-            "the champion"
-            if best == result.champion
-            else f"the best {cls} segmentation, Gini {where} {pool.loc[best, score]:.3f}"
-        )
-        prof = profiles[(profiles["segmentation"] == best) & (profiles["segment"] != -1)]
-        good = prof[(prof[f"{key}_low"] > 1.0) & (prof[key] >= min_lift)] if len(prof) else prof
-        head = f"<b>{esc(audience)}</b> (segmentations using {uses}): <i>{esc(best)}</i> ({why})"
-        if not len(good):
-            items.append(
-                f"<li>{head}: none of its segments has a {key_where} value above the average "
-                f"with a 95 % interval excluding it and a lift of at least {min_lift:g}; "
-                "nothing to target on it alone.</li>"
-            )
-            continue
-        listed = []
-        for _, row in good.sort_values(key, ascending=False).head(3).iterrows():
-            text = (
-                f"<b>{esc(str(row['name']))}</b> ({row['share']:.1%} of customers, "
-                f"{_lift_text(row, key, key_where)}"
-            )
-            if key != "lift":
-                text += f"; {_lift_text(row, 'lift', 'in sample')} on predicted value"
-            listed.append(text + ")")
-        items.append(f"<li>{head}: target " + "; ".join(listed) + ".</li>")
-    if not items:
-        return "<p>No recommendation: no segmentation is eligible.</p>"
-    return (
-        "<p>A segment is recommended when its value is above the average with a 95 % bootstrap "
-        f"interval of its lift above 1 and a lift of at least {min_lift:g} ({key_where}, "
-        "realised value in the holdout window where there is one).</p><ul>"
-        + "".join(items)
-        + "</ul>"
-    )
 
 
 def write_report(result: ExperimentResult, path: str | Path) -> Path:

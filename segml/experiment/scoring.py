@@ -19,7 +19,15 @@ from segml.clv import CLVModel
 from segml.errors import DataError, examples
 from segml.segment.base import Segmenter
 
-__all__ = ["OUTPUT_COLUMNS", "percentile_reference", "required_columns", "score_customers"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "batch_percentile",
+    "out_of_range",
+    "percentile_reference",
+    "required_columns",
+    "score_customers",
+    "training_ranges",
+]
 
 #: What the exported model returns for each customer, in order.
 OUTPUT_COLUMNS = SCORE_COLUMNS
@@ -49,6 +57,56 @@ def value_percentile(clv: np.ndarray, reference: list[float]) -> np.ndarray:
     return np.interp(np.asarray(clv, dtype="float64"), xs, ys)
 
 
+def batch_percentile(clv: np.ndarray, batch: np.ndarray | None = None) -> np.ndarray:
+    """Percent rank (0-100) of each CLV among the CLVs of ``batch`` (default: ``clv`` itself).
+
+    ``100 * (number of batch values below it) / (batch size - 1)``: Spark's
+    ``percent_rank``, ties taking the lowest rank; NaN stays NaN and is not counted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segml.experiment.scoring import batch_percentile
+    >>> batch_percentile(np.array([5.0, 1.0, 3.0, 3.0, np.nan])).tolist()
+    [100.0, 0.0, 33.33333333333333, 33.33333333333333, nan]
+    """
+    values = np.asarray(clv, dtype="float64")
+    known = np.sort(np.asarray(values if batch is None else batch, dtype="float64"))
+    known = known[~np.isnan(known)]
+    out = np.full(len(values), np.nan)
+    finite = ~np.isnan(values)
+    if len(known) == 1:
+        out[finite] = 0.0
+    elif len(known) > 1:
+        out[finite] = 100.0 * np.searchsorted(known, values[finite], "left") / (len(known) - 1)
+    return out
+
+
+def training_ranges(table: pd.DataFrame, segmenter: Segmenter) -> dict[str, list[float]]:
+    """``[min, max]`` of the history and of every numeric column the segmenter uses."""
+    cols = list(HISTORY) + sorted(c for c in segmenter.columns_ if c not in HISTORY)
+    out = {}
+    for col in cols:
+        if col in table.columns and pd.api.types.is_numeric_dtype(table[col].dtype):
+            values = table[col].to_numpy("float64", na_value=np.nan)
+            if np.isfinite(values).any():
+                out[col] = [float(np.nanmin(values)), float(np.nanmax(values))]
+    return out
+
+
+def out_of_range(frame: pd.DataFrame, ranges: Mapping[str, list[float]]) -> np.ndarray:
+    """For each row, the columns outside the range the model was trained on ("" if none)."""
+    flags = np.full(len(frame), "", dtype=object)
+    for col, (low, high) in ranges.items():
+        if col not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+        slack = 1e-9 * max(abs(low), abs(high), 1.0)
+        outside = (values < low - slack) | (values > high + slack)
+        flags[outside] = [f"{f}, {col}" if f else col for f in flags[outside]]
+    return flags
+
+
 def required_columns(segmenter: Segmenter) -> list[str]:
     """Input columns a scoring frame must have (besides ``customer_id``)."""
     cols = list(HISTORY)
@@ -75,7 +133,8 @@ def score_customers(
     clv_model : CLVModel
     segmenter : Segmenter
     meta : mapping
-        ``horizon``, ``discount_rate`` (defaults), ``percentile_reference``.
+        ``horizon``, ``discount_rate`` (defaults), ``percentile_reference`` and, optionally,
+        ``training_ranges`` (see :func:`training_ranges`).
     params : mapping, optional
         ``horizon`` and ``discount_rate`` overriding the defaults.
 
@@ -84,6 +143,9 @@ def score_customers(
     pandas.DataFrame
         One row per input row, in input order: ``OUTPUT_COLUMNS``. ``reason`` is empty for
         scored customers and says why otherwise; ``segment`` is ``-1`` when unassigned.
+        ``value_percentile`` places each CLV in the population the model was fitted on,
+        ``batch_percentile`` in this frame; ``out_of_range`` names the columns outside the
+        ranges the model was trained on (``meta["training_ranges"]``; empty when in range).
 
     Raises
     ------
@@ -133,8 +195,16 @@ def score_customers(
     reason[ok & (history["monetary_value"] < 0)] = "negative monetary_value"
     ok = reason == ""
     out = pd.DataFrame({"customer_id": ids})
-    for col in ("expected_purchases", "p_alive", "expected_spend", "clv", "value_percentile"):
+    for col in (
+        "expected_purchases",
+        "p_alive",
+        "expected_spend",
+        "clv",
+        "value_percentile",
+        "batch_percentile",
+    ):
         out[col] = np.nan
+    out["out_of_range"] = ""
     out["segment"] = -1
     out["segment_name"] = None
     if ok.any():
@@ -151,6 +221,7 @@ def score_customers(
         for col in ("expected_purchases", "p_alive", "expected_spend", "clv"):
             seg_input[col] = scores[col].to_numpy()
         seg_input["value_percentile"] = out.loc[ok, "value_percentile"].to_numpy()
+        out.loc[ok, "out_of_range"] = out_of_range(seg_input, meta.get("training_ranges", {}))
         attrs = [c for c in required_columns(segmenter) if c not in HISTORY]
         no_attr = np.zeros(int(ok.sum()), dtype=bool)
         for col in attrs:
@@ -168,5 +239,6 @@ def score_customers(
         for s, r in zip(out["segment"], reason, strict=True)
     ]
     out["reason"] = reason
+    out["batch_percentile"] = batch_percentile(out["clv"].to_numpy("float64"))
     out["segment"] = out["segment"].astype("int64")
     return out[list(OUTPUT_COLUMNS)]

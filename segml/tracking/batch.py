@@ -20,7 +20,7 @@ from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize
 from segml.errors import DataError, OutputError
-from segml.experiment.scoring import OUTPUT_COLUMNS
+from segml.experiment.scoring import OUTPUT_COLUMNS, batch_percentile
 
 __all__ = ["score_file"]
 
@@ -55,12 +55,40 @@ class _Writer:
             )
         self._first = False
 
-    def commit(self) -> None:
+    def commit(self, clv: np.ndarray) -> None:
+        """Fill ``batch_percentile`` against every CLV written (a second pass over the
+        temporary file, chunk by chunk), then rename the result into place."""
         if self._pq is not None:
             self._pq.close()
         elif self.parquet:  # no rows at all: still a valid, empty file
             pq.write_table(_SCHEMA.empty_table(), self.tmp)
-        os.replace(self.tmp, self.output)
+        batch = np.sort(clv[~np.isnan(clv)])
+        final = self.tmp.with_name(self.tmp.name + ".ranked")
+        try:
+            if self.parquet:
+                with pq.ParquetWriter(final, _SCHEMA) as out:
+                    for chunk in pq.ParquetFile(self.tmp).iter_batches():
+                        frame = chunk.to_pandas()
+                        frame["batch_percentile"] = batch_percentile(
+                            frame["clv"].to_numpy("float64"), batch
+                        )
+                        out.write_table(
+                            pa.Table.from_pandas(frame, schema=_SCHEMA, preserve_index=False)
+                        )
+            else:
+                first = True
+                for frame in pd.read_csv(self.tmp, chunksize=100_000, dtype={"customer_id": str}):
+                    frame["batch_percentile"] = batch_percentile(
+                        frame["clv"].to_numpy("float64"), batch
+                    )
+                    frame.to_csv(final, mode="w" if first else "a", header=first, index=False)
+                    first = False
+                if first:  # no rows: the header alone
+                    pd.DataFrame(columns=list(OUTPUT_COLUMNS)).to_csv(final, index=False)
+            os.replace(final, self.output)
+        finally:
+            final.unlink(missing_ok=True)
+            self.tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         if self._pq is not None:
@@ -113,7 +141,10 @@ def score_file(
     -------
     dict
         ``customers``, ``scored``, ``not_scored`` (reason -> count), ``segments``
-        (name -> count), ``as_of``, ``quality`` (the data-quality report as a dict).
+        (name -> count), ``as_of``, ``out_of_range`` (customers scored outside the ranges
+        the model was trained on), ``out_of_range_by_column`` (column -> count), ``quality``
+        (the data-quality report as a dict). ``batch_percentile`` ranks each CLV in the
+        whole file.
     """
     if chunk_size < 1:
         raise DataError(f"chunk_size must be a positive number of customers, got {chunk_size}.")
@@ -142,6 +173,9 @@ def score_file(
     writer = _Writer(Path(output))
     reasons: Counter[str] = Counter()
     segments: Counter[str] = Counter()
+    outside: Counter[str] = Counter()
+    clv: list[np.ndarray] = []
+    n_outside = 0
     total = len(frame) + len(missing_ids)
     done = 0
     try:
@@ -149,6 +183,10 @@ def score_file(
             chunk = frame.iloc[start : start + chunk_size]
             scored = model.predict(None, chunk, params)
             writer.write(scored)
+            clv.append(scored["clv"].to_numpy("float64"))
+            flagged = [f for f in scored["out_of_range"] if f]
+            n_outside += len(flagged)
+            outside.update(col for f in flagged for col in f.split(", "))
             reasons.update(r for r in scored["reason"] if r)
             segments.update(n for n in scored["segment_name"] if n is not None)
             done += len(chunk)
@@ -166,12 +204,14 @@ def score_file(
             rest["customer_id"] = missing_ids
             rest["segment"] = -1
             rest["reason"] = why
+            rest["out_of_range"] = ""
             for col in (
                 "expected_purchases",
                 "p_alive",
                 "expected_spend",
                 "clv",
                 "value_percentile",
+                "batch_percentile",
             ):
                 rest[col] = np.nan
             writer.write(rest[list(OUTPUT_COLUMNS)])
@@ -179,7 +219,7 @@ def score_file(
             done += len(missing_ids)
             if progress:
                 progress(done, total)
-        writer.commit()
+        writer.commit(np.concatenate(clv) if clv else np.empty(0))
     except BaseException:
         writer.abort()
         raise
@@ -189,5 +229,7 @@ def score_file(
         "not_scored": dict(reasons),
         "segments": dict(sorted(segments.items(), key=lambda kv: -kv[1])),
         "as_of": end.date().isoformat(),
+        "out_of_range": n_outside,
+        "out_of_range_by_column": dict(outside.most_common()),
         "quality": quality,
     }

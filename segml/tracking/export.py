@@ -29,7 +29,12 @@ from segml.clv import CLVModel
 from segml.errors import ModelError
 from segml.experiment.outputs import replace_dir
 from segml.experiment.result import ExperimentResult
-from segml.experiment.scoring import percentile_reference, required_columns, score_customers
+from segml.experiment.scoring import (
+    percentile_reference,
+    required_columns,
+    score_customers,
+    training_ranges,
+)
 from segml.segment.registry import load_segmenter
 from segml.tracking.log import store_lock
 
@@ -125,7 +130,9 @@ class SegmlModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     Input: ``customer_id`` (string), ``frequency``, ``recency``, ``T``, ``monetary_value`` and
     the attributes the segmentation uses. Params: ``horizon``, ``discount_rate``. Output:
     ``customer_id``, ``expected_purchases``, ``p_alive``, ``expected_spend``, ``clv``,
-    ``value_percentile``, ``segment``, ``segment_name`` and ``reason`` (empty when scored).
+    ``value_percentile`` (in the fitted population), ``batch_percentile`` (in this batch),
+    ``segment``, ``segment_name``, ``reason`` (empty when scored) and ``out_of_range`` (the
+    columns outside the ranges the model was trained on).
     """
 
     def load_context(self, context: Any) -> None:
@@ -195,6 +202,7 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         "percentile_reference": percentile_reference(result.table["clv"].to_numpy()),
         "versions": versions,
         "required_columns": required_columns(result.segmenters[champion]),
+        "training_ranges": training_ranges(result.table, result.segmenters[champion]),
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -17,7 +17,8 @@ from conftest import REPO
 from PIL import Image
 
 import segml
-from segml.experiment.report import SECTIONS, _recommendations, write_report
+from segml.experiment.recommend import recommendations as _recommendations
+from segml.experiment.report import SECTIONS, write_report
 
 PLOTS = {
     "holdout_by_frequency",

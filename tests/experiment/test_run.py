@@ -163,3 +163,23 @@ def test_segml_run_retail_nets_returns_and_reports_their_amounts(segml_home, tmp
     revenue = table["total_revenue"].sum() + table["holdout_revenue"].sum()
     dropped = sum(v for k, v in quality["amounts"].items() if k in quality["dropped"])
     assert revenue + dropped == pytest.approx(quality["amount_read"], rel=1e-9)
+
+
+def test_segml_run_on_a_log_without_churn_says_so(segml_home, tmp_path) -> None:
+    tx = segml.simulate_transactions(
+        2000, frequency_params={"r": 0.5, "alpha": 10.0, "a": 1e-6, "b": 1.0}, random_state=3
+    )
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "tx.csv", index=False)
+    (tmp_path / "steady.toml").write_text(
+        '[experiment]\nname = "steady"\n\n[data]\ntransactions = "tx.csv"\n'
+        'calibration_end = "2024-09-30"\nholdout_end = "2025-06-30"\nunit = "W"\n\n'
+        '[clv]\nfrequency = "auto"\n\n[[segmenters]]\nname = "tiers"\nmethod = "value_tiers"\n'
+    )
+    out = tmp_path / "out"
+    run = CliRunner().invoke(main, ["run", str(tmp_path / "steady.toml"), "--output-dir", str(out)])
+    assert run.exit_code == 0, run.output
+    sentence = "no dropout identified in 9 months: CLV assumes every customer stays"
+    assert sentence in run.output
+    assert "dropout against the NBD (no dropout)" in run.output
+    html = (out / "report.html").read_text()
+    assert "No dropout identified in 9 months" in html and "NBD has no dropout" in html

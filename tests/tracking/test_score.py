@@ -84,6 +84,36 @@ def test_scores_equal_the_experiment_and_keep_every_customer(cdnow_model, tmp_pa
     assert "scored 2,357 of 2,359 customers as of 1997-09-30" in run.output
     assert "first purchase after as_of: 1" in run.output
     assert "customers per segment:" in run.output
+    # scored on the training window: nobody out of range, and the two percentiles agree
+    assert "outside the ranges the model was trained on: 0 (0.0%)" in run.output
+    assert (scored["out_of_range"] == "").all()
+    np.testing.assert_allclose(
+        scored["value_percentile"].astype(float), result.table["value_percentile"], atol=0.1
+    )
+    # the batch percentile ranks each CLV in the whole file, not in its chunk of 500
+    clv = scored["clv"].astype(float).to_numpy()
+    below = (clv[:, None] > clv[None, :]).sum(axis=1)
+    np.testing.assert_allclose(
+        scored["batch_percentile"].astype(float), 100 * below / (len(clv) - 1)
+    )
+
+
+def test_scoring_past_the_training_range_says_so(cdnow_model, tmp_path) -> None:
+    model, _ = cdnow_model
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--model", str(model), "--transactions", str(cdnow_csv(tmp_path / "tx.csv"))]
+    with pytest.warns(UserWarning, match="outside the ranges the model was trained on"):
+        run = CliRunner().invoke(main, [*args, "--as-of", "1998-06-30", "--output", str(out)])
+    assert run.exit_code == 0, run.output
+    scores = pd.read_parquet(out)
+    # trained to 1997-09-30 (T 27-39 weeks), scored 39 weeks later: every T is past the range
+    assert (scores["out_of_range"].str.split(", ").map(lambda cols: "T" in cols)).all()
+    assert "outside the ranges the model was trained on: 2,357 (100.0%)" in run.output
+    assert "T 2,357" in run.output
+    # the fitted population's percentile drops (the batch is older); the batch's own is flat
+    assert scores["value_percentile"].median() < 5
+    assert scores["batch_percentile"].median() == pytest.approx(50, abs=1)
+    assert scores["value_percentile"].notna().all()
 
 
 def test_parquet_output_and_default_as_of(cdnow_model, tmp_path) -> None:

@@ -1,0 +1,174 @@
+"""Parameter uncertainty of a CLV model: a bootstrap over customers on the compressed rows.
+
+Resampling customers with replacement is the same as multinomial weights on the unique
+``(frequency, recency, T, monetary_value)`` rows; each draw refits the frequency and the
+spend model on those weights (segml's own maximum likelihood), so the draws keep the
+correlation between the parameters of both. Every customer is then predicted with every
+draw: unlike a bootstrap that predicts only the customers drawn, every customer gets an
+interval and identical histories get identical intervals. Portfolio and segment totals come
+from the same draws (sums of draws, not sums of bounds).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from segml.clv._base import Compressed, as_float, frequency_arrays
+from segml.clv.spend import GammaGamma
+from segml.errors import DataError, FitError
+
+if TYPE_CHECKING:
+    from segml.clv.value import CLVModel
+
+__all__ = ["ParameterDraws", "bootstrap", "parameter_intervals"]
+
+_COLUMNS = ("expected_purchases", "p_alive", "expected_spend", "clv")
+_BLOCK = 50_000  # customers per block when reducing draws to quantiles
+
+
+@dataclass
+class ParameterDraws:
+    """Bootstrap draws of a CLV model's parameters.
+
+    Attributes
+    ----------
+    frequency, spend : list of dict
+        The frequency and spend parameters of each successful draw, paired.
+    failed : int
+        Draws whose refit did not converge (left out; reported).
+    """
+
+    frequency: list[dict[str, float]] = field(default_factory=list)
+    spend: list[dict[str, float]] = field(default_factory=list)
+    failed: int = 0
+
+    def frame(self) -> pd.DataFrame:
+        """One row per draw, one column per parameter."""
+        return pd.DataFrame([{**f, **s} for f, s in zip(self.frequency, self.spend, strict=True)])
+
+
+def bootstrap(
+    model: CLVModel,
+    table: pd.DataFrame,
+    n_draws: int = 200,
+    random_state: int | np.random.Generator | None = 0,
+) -> ParameterDraws:
+    """Refit ``model``'s frequency and spend models on ``n_draws`` bootstrap resamples.
+
+    Parameters
+    ----------
+    model : CLVModel
+        Fitted; its frequency model class and the Gamma-Gamma spend model are refitted.
+    table : pandas.DataFrame
+        The customer table the model was fitted on.
+    n_draws : int, default 200
+    random_state : int or numpy.random.Generator, optional
+
+    Returns
+    -------
+    ParameterDraws
+    """
+    if n_draws < 2:
+        raise DataError(f"n_draws must be at least 2, got {n_draws!r}.")
+    x, t_x, T = frequency_arrays(table, "bootstrap")
+    m = as_float(table["monetary_value"])
+    data = Compressed.of(x, t_x, T, m)
+    rows = pd.DataFrame(data.values, columns=["frequency", "recency", "T", "monetary_value"])
+    n = round(float(data.weights.sum()))
+    probs = data.weights / data.weights.sum()
+    rng = np.random.default_rng(random_state)
+    freq_cls = type(model.frequency_model_)
+    out = ParameterDraws()
+    for _ in range(n_draws):
+        counts = rng.multinomial(n, probs).astype("float64")
+        keep = counts > 0
+        sub, w = rows[keep], counts[keep]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # each refit's own advice, once per draw
+                freq = freq_cls(compress=True).fit(sub, sample_weight=w)
+                spend = GammaGamma(compress=True).fit(sub, sample_weight=w)
+        except (FitError, DataError):
+            out.failed += 1
+            continue
+        out.frequency.append(dict(freq.params_))
+        out.spend.append(dict(spend.params_))
+    if len(out.frequency) < 2:
+        raise FitError(
+            f"only {len(out.frequency)} of {n_draws} bootstrap refits converged: the data "
+            "cannot give the model's parameters an interval."
+        )
+    return out
+
+
+def parameter_intervals(
+    model: CLVModel,
+    table: pd.DataFrame,
+    draws: ParameterDraws,
+    horizon: float,
+    discount_rate: float,
+    level: float,
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Per-customer intervals of the four predictions, and portfolio totals, from ``draws``.
+
+    Returns
+    -------
+    bounds : pandas.DataFrame
+        ``<column>_lower`` and ``<column>_upper`` for ``expected_purchases``, ``p_alive``,
+        ``expected_spend`` and ``clv``, indexed like ``table``.
+    totals : dict
+        ``expected_purchases`` and ``clv`` summed over the customers, ``[lower, upper]``.
+    """
+    freq_model = model.frequency_model_
+    data = freq_model._compressed(table)
+    x, m = as_float(table["frequency"]), as_float(table["monetary_value"])
+    spend_rows = Compressed.of(x, np.where(x > 0, m, 0.0))
+    spend_frame = pd.DataFrame(spend_rows.values, columns=["frequency", "monetary_value"])
+    delta = model._delta(discount_rate) if discount_rate else 0.0
+    k = len(draws.frequency)
+    purchases = np.empty((k, len(data.weights)))
+    alive = np.empty_like(purchases)
+    discounted = np.empty_like(purchases)
+    spend = np.empty((k, len(spend_rows.weights)))
+    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
+        freq = copy.copy(freq_model)
+        freq.params_ = fp
+        predictor = freq.predictor(data)
+        purchases[d] = predictor.expected(horizon)
+        alive[d] = predictor.p_alive
+        discounted[d] = (
+            model._discounted_unique(predictor, horizon, delta) if delta else purchases[d]
+        )
+        gg = copy.copy(model.spend_model_)
+        gg.params_ = sp
+        spend[d] = gg.expected_spend(spend_frame).to_numpy()
+    tail = 50.0 * (1.0 - level)
+    bounds = {}
+    for name, values in (("expected_purchases", purchases), ("p_alive", alive)):
+        low, high = np.percentile(values, [tail, 100.0 - tail], axis=0)
+        bounds[f"{name}_lower"], bounds[f"{name}_upper"] = low[data.inverse], high[data.inverse]
+    low, high = np.percentile(spend, [tail, 100.0 - tail], axis=0)
+    bounds["expected_spend_lower"] = low[spend_rows.inverse]
+    bounds["expected_spend_upper"] = high[spend_rows.inverse]
+    n = len(table)
+    clv_low, clv_high, clv_total = np.empty(n), np.empty(n), np.zeros(k)
+    for start in range(0, n, _BLOCK):
+        block = slice(start, start + _BLOCK)
+        values = (
+            model.margin * spend[:, spend_rows.inverse[block]] * discounted[:, data.inverse[block]]
+        )
+        clv_low[block], clv_high[block] = np.percentile(values, [tail, 100.0 - tail], axis=0)
+        clv_total += values.sum(axis=1)
+    bounds["clv_lower"], bounds["clv_upper"] = clv_low, clv_high
+    totals = {
+        "expected_purchases": np.percentile(purchases @ data.weights, [tail, 100 - tail]).tolist(),
+        "clv": np.percentile(clv_total, [tail, 100.0 - tail]).tolist(),
+    }
+    order = [f"{c}_{side}" for c in _COLUMNS for side in ("lower", "upper")]
+    return pd.DataFrame(bounds, index=table.index)[order], totals
