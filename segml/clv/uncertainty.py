@@ -26,7 +26,13 @@ from segml.errors import DataError, FitError
 if TYPE_CHECKING:
     from segml.clv.value import CLVModel
 
-__all__ = ["ParameterDraws", "bootstrap", "parameter_intervals"]
+__all__ = [
+    "ParameterDraws",
+    "bootstrap",
+    "parameter_intervals",
+    "predictive_draws",
+    "predictive_intervals",
+]
 
 _COLUMNS = ("expected_purchases", "p_alive", "expected_spend", "clv")
 _BLOCK = 50_000  # customers per block when reducing draws to quantiles
@@ -172,3 +178,113 @@ def parameter_intervals(
     }
     order = [f"{c}_{side}" for c in _COLUMNS for side in ("lower", "upper")]
     return pd.DataFrame(bounds, index=table.index)[order], totals
+
+
+def predictive_intervals(
+    model: CLVModel,
+    table: pd.DataFrame,
+    draws: ParameterDraws,
+    horizon: float,
+    discount_rate: float,
+    level: float,
+    random_state: int | np.random.Generator | None = 0,
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Intervals of each customer's purchases and value in the horizon: parameters drawn,
+    then the customer's own process drawn from its closed-form conditional posterior.
+
+    For each parameter draw and each distinct history: alive with P(alive); the purchase
+    rate ``lambda ~ Gamma(r + x, alpha + T)``; for BG/NBD the dropout probability
+    ``p ~ Beta(a, b + x)`` (MBG/NBD ``Beta(a, b + x + 1)``) and purchases
+    ``min(Poisson(lambda h), Geometric(p))``; for Pareto/NBD the dropout rate
+    ``mu ~ Gamma(s, beta + T)`` and purchases ``Poisson(lambda min(Exp(mu), h))``; for the
+    NBD ``Poisson(lambda h)``. Spend: the customer's mean ``nu ~ Gamma(q + p x, gamma + x m)``
+    (Gamma-Gamma) and the total of ``k`` purchases ``Gamma(p k, nu)``, discounted by the
+    draw's mean discount factor over the horizon.
+
+    Returns
+    -------
+    bounds, totals
+        As :func:`parameter_intervals`: ``expected_purchases`` and ``clv`` bounds are
+        predictive (discrete counts make the purchase interval conservative), ``p_alive``
+        and ``expected_spend`` bounds are the parameter intervals (their predictive
+        counterparts are an indicator and a single purchase).
+    """
+    bounds, _ = parameter_intervals(model, table, draws, horizon, discount_rate, level)
+    rows, counts, values = predictive_draws(
+        model, table, draws, horizon, discount_rate, random_state
+    )
+    tail = 50.0 * (1.0 - level)
+    for name, sims in (("expected_purchases", counts), ("clv", values)):
+        low, high = np.percentile(sims, [tail, 100.0 - tail], axis=0, method="inverted_cdf")
+        bounds[f"{name}_lower"], bounds[f"{name}_upper"] = low[rows.inverse], high[rows.inverse]
+    totals = {
+        name: np.percentile(sims @ rows.weights, [tail, 100.0 - tail]).tolist()
+        for name, sims in (("expected_purchases", counts), ("clv", values))
+    }
+    return bounds, totals
+
+
+def predictive_draws(
+    model: CLVModel,
+    table: pd.DataFrame,
+    draws: ParameterDraws,
+    horizon: float,
+    discount_rate: float,
+    random_state: int | np.random.Generator | None = 0,
+) -> tuple[Compressed, np.ndarray, np.ndarray]:
+    """The simulations behind :func:`predictive_intervals`: the distinct histories
+    (``Compressed`` rows of frequency, recency, T and monetary value, with the map back to
+    ``table``), and per parameter draw and history one draw of the purchases and of the
+    value in the horizon, each of shape ``(n_draws, n_histories)``."""
+    freq_model = model.frequency_model_
+    x, t_x, T = frequency_arrays(table, "predict")
+    m = np.where(x > 0, as_float(table["monetary_value"]), 0.0)
+    rows = Compressed.of(x, t_x, T, m)
+    rx, rt, rT, rm = (rows.column(i) for i in range(4))
+    rng = np.random.default_rng(random_state)
+    delta = model._delta(discount_rate) if discount_rate else 0.0
+    k = len(draws.frequency)
+    counts = np.empty((k, len(rx)))
+    values = np.empty_like(counts)
+    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
+        freq = copy.copy(freq_model)
+        freq.params_ = fp
+        predictor = freq.predictor(Compressed.identity(rx, rt, rT))
+        purchases = predictor.expected(horizon)
+        if delta:
+            discounted = model._discounted_unique(predictor, horizon, delta)
+            factor = np.divide(
+                discounted, purchases, out=np.ones_like(purchases), where=purchases > 0
+            )
+        else:
+            factor = np.ones_like(purchases)
+        n = _purchases(freq_model._model, fp, predictor.p_alive, rx, rT, horizon, rng)
+        nu = rng.gamma(sp["q"] + sp["p"] * rx, 1.0 / (sp["gamma"] + rx * rm))
+        spend = np.where(n > 0, rng.gamma(np.maximum(sp["p"] * n, 1e-300), 1.0 / nu), 0.0)
+        counts[d], values[d] = n, model.margin * spend * factor
+    return rows, counts, values
+
+
+def _purchases(
+    model: str,
+    params: dict[str, float],
+    p_alive: np.ndarray,
+    x: np.ndarray,
+    T: np.ndarray,
+    horizon: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One draw of each history's purchases in ``(T, T + horizon]`` given the parameters."""
+    alive = rng.random(len(x)) < p_alive
+    lam = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + T))
+    if model in ("bgnbd", "mbgnbd"):
+        shift = 0.0 if model == "bgnbd" else 1.0
+        p = rng.beta(params["a"], params["b"] + x + shift)
+        n = np.minimum(rng.poisson(lam * horizon), rng.geometric(np.clip(p, 1e-12, 1.0)))
+    elif model == "pnbd":
+        mu = rng.gamma(params["s"], 1.0 / (params["beta"] + T))
+        life = rng.exponential(1.0 / np.maximum(mu, 1e-300))
+        n = rng.poisson(lam * np.minimum(life, horizon))
+    else:  # the NBD: nobody leaves
+        n = rng.poisson(lam * horizon)
+    return np.where(alive, n, 0).astype("float64")

@@ -27,7 +27,7 @@ from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
-from segml.clv.uncertainty import bootstrap, parameter_intervals
+from segml.clv.uncertainty import bootstrap, parameter_intervals, predictive_intervals
 from segml.data.table import table_metadata
 from segml.errors import BoundaryError, ConvergenceError, DataError, ModelError, examples
 
@@ -324,6 +324,8 @@ class CLVModel(JSONPersistence, BaseEstimator):
         discount_rate: float = 0.0,
         *,
         interval: float | None = None,
+        interval_kind: str = "predictive",
+        random_state: int | np.random.Generator | None = 0,
     ) -> pd.DataFrame:
         """Score customers: expected purchases, P(alive), expected spend and CLV.
 
@@ -337,8 +339,14 @@ class CLVModel(JSONPersistence, BaseEstimator):
             Annual discount rate.
         interval : float, optional
             A level (e.g. 0.9): add ``<column>_lower`` and ``<column>_upper`` for each of
-            the four columns, parameter intervals from the draws of :meth:`bootstrap` (the
-            uncertainty of the model's parameters, not of the purchases themselves).
+            the four columns, from the parameter draws of :meth:`bootstrap`.
+        interval_kind : {"predictive", "parameter"}, default "predictive"
+            ``"predictive"``: what the customer will do, the parameters' uncertainty and the
+            purchase and dropout process itself (for ``expected_purchases`` and ``clv``; see
+            :func:`segml.clv.uncertainty.predictive_intervals`); ``"parameter"``: the
+            uncertainty of the expectations alone, which holds about 1 % of actual counts.
+        random_state : int or numpy.random.Generator, optional
+            Seed of the predictive draws.
 
         Returns
         -------
@@ -396,12 +404,19 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 "predict(..., interval=...) needs parameter draws: call "
                 "clv.bootstrap(training_table) after fit (200 refits on the compressed rows)."
             )
-        bounds, totals = parameter_intervals(
-            self, table, self.draws_, h, discount_rate, float(interval)
-        )
+        if interval_kind not in ("predictive", "parameter"):
+            raise DataError(f"interval_kind={interval_kind!r}: choose 'predictive' or 'parameter'.")
+        if interval_kind == "parameter":
+            bounds, totals = parameter_intervals(
+                self, table, self.draws_, h, discount_rate, float(interval)
+            )
+        else:
+            bounds, totals = predictive_intervals(
+                self, table, self.draws_, h, discount_rate, float(interval), random_state
+            )
         out = out.join(bounds)
         out.attrs["interval"] = {
-            "kind": "parameter",
+            "kind": interval_kind,
             "level": float(interval),
             "n_draws": len(self.draws_.frequency),
             "failed_refits": self.draws_.failed,
