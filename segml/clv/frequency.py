@@ -38,7 +38,7 @@ from segml.clv.conditional import p_alive as conditional_p_alive
 from segml.clv.fitting import Estimate, fit_with_fallbacks, polish
 from segml.clv.likelihood import (
     FREQUENCY_LOGLIK,
-    standard_errors,
+    hessian_log_params,
     standard_errors_from_hessian,
 )
 from segml.clv.objectives import GRADIENT_OBJECTIVES, maximise
@@ -106,11 +106,10 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             p = dict(zip(self._param_names, np.exp(log_theta), strict=True))
             return float(np.sum(w * loglik(p, cx, ct, cT)))
 
-        ses = (
-            standard_errors(total, params)
-            if hessian is None
-            else standard_errors_from_hessian(hessian, params)
-        )
+        if hessian is None:
+            hessian = hessian_log_params(total, np.log([params[n] for n in self._param_names]))
+        ses = standard_errors_from_hessian(hessian, params)
+        self._log_hessian = hessian
         self._check_boundary(params, (cx, ct, cT, w), ses)
         if not all(np.isfinite(v) for v in ses.values()):
             raise ConvergenceError(

@@ -24,7 +24,7 @@ from segml.clv._base import (
 from segml.clv.fitting import Estimate, fit_with_fallbacks
 from segml.clv.likelihood import (
     gamma_gamma_loglik,
-    standard_errors,
+    hessian_log_params,
     standard_errors_from_hessian,
 )
 from segml.clv.objectives import gamma_gamma_objective, maximise
@@ -170,11 +170,10 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         self.log_likelihood_ = (
             total(np.log([params[n] for n in _NAMES])) if loglik is None else loglik
         )
-        self.standard_errors_ = (
-            standard_errors(total, params)
-            if hessian is None
-            else standard_errors_from_hessian(hessian, params)
-        )
+        if hessian is None:
+            hessian = hessian_log_params(total, np.log([params[n] for n in _NAMES]))
+        self.standard_errors_ = standard_errors_from_hessian(hessian, params)
+        self._log_hessian = hessian
         self.population_mean_spend_ = params["p"] * params["gamma"] / (params["q"] - 1)
         self.n_fitted_ = int(positive.sum()) if fw is None else round(float(fw.sum()))
         self.n_excluded_ = excluded

@@ -32,6 +32,7 @@ __all__ = [
     "parameter_intervals",
     "predictive_draws",
     "predictive_intervals",
+    "value_draws",
 ]
 
 _COLUMNS = ("expected_purchases", "p_alive", "expected_spend", "clv")
@@ -48,15 +49,23 @@ class ParameterDraws:
         The frequency and spend parameters of each successful draw, paired.
     failed : int
         Draws whose refit did not converge (left out; reported).
+    method : str
+        ``"refit"`` (bootstrap over customers) or ``"normal"`` (asymptotic normal).
     """
 
     frequency: list[dict[str, float]] = field(default_factory=list)
     spend: list[dict[str, float]] = field(default_factory=list)
     failed: int = 0
+    method: str = "refit"
 
     def frame(self) -> pd.DataFrame:
         """One row per draw, one column per parameter."""
         return pd.DataFrame([{**f, **s} for f, s in zip(self.frequency, self.spend, strict=True)])
+
+
+#: Above this many customers ``method="auto"`` draws from the asymptotic normal: the MLE's
+#: normal limit is accurate there, and refits would take minutes.
+NORMAL_ABOVE = 100_000
 
 
 def bootstrap(
@@ -64,8 +73,9 @@ def bootstrap(
     table: pd.DataFrame,
     n_draws: int = 200,
     random_state: int | np.random.Generator | None = 0,
+    method: str = "auto",
 ) -> ParameterDraws:
-    """Refit ``model``'s frequency and spend models on ``n_draws`` bootstrap resamples.
+    """Draws of ``model``'s frequency and spend parameters.
 
     Parameters
     ----------
@@ -75,6 +85,10 @@ def bootstrap(
         The customer table the model was fitted on.
     n_draws : int, default 200
     random_state : int or numpy.random.Generator, optional
+    method : {"auto", "refit", "normal"}, default "auto"
+        ``"refit"``: the bootstrap over customers; ``"normal"``: draws of the log-parameters
+        from the MLE's asymptotic normal (inverse observed information of each model);
+        ``"auto"``: refits up to ``NORMAL_ABOVE`` customers, normal draws above.
 
     Returns
     -------
@@ -82,6 +96,10 @@ def bootstrap(
     """
     if n_draws < 2:
         raise DataError(f"n_draws must be at least 2, got {n_draws!r}.")
+    if method not in ("auto", "refit", "normal"):
+        raise DataError(f"method={method!r}: choose 'auto', 'refit' or 'normal'.")
+    if method == "normal" or (method == "auto" and len(table) > NORMAL_ABOVE):
+        return _normal_draws(model, n_draws, random_state)
     x, t_x, T = frequency_arrays(table, "bootstrap")
     m = as_float(table["monetary_value"])
     data = Compressed.of(x, t_x, T, m)
@@ -113,6 +131,33 @@ def bootstrap(
     return out
 
 
+def _normal_draws(
+    model: CLVModel, n_draws: int, random_state: int | np.random.Generator | None
+) -> ParameterDraws:
+    """Log-parameters drawn from N(estimate, inverse observed information), per model (the
+    frequency and spend likelihoods are separate, so their estimates are independent)."""
+    rng = np.random.default_rng(random_state)
+    sides = []
+    for fitted in (model.frequency_model_, model.spend_model_):
+        hessian = getattr(fitted, "_log_hessian", None)
+        if hessian is None:
+            raise DataError(
+                "normal draws need the fit's information matrix, which a model loaded from "
+                "JSON does not carry: use method='refit'."
+            )
+        names = list(fitted.params_)
+        centre = np.log([fitted.params_[n] for n in names])
+        try:
+            cov = np.linalg.inv(-np.asarray(hessian))
+            logs = rng.multivariate_normal(centre, cov, size=n_draws, method="cholesky")
+        except np.linalg.LinAlgError:
+            raise FitError(
+                "the information matrix is not positive definite: no normal draws."
+            ) from None
+        sides.append([dict(zip(names, map(float, np.exp(row)), strict=True)) for row in logs])
+    return ParameterDraws(frequency=sides[0], spend=sides[1], method="normal")
+
+
 def parameter_intervals(
     model: CLVModel,
     table: pd.DataFrame,
@@ -131,29 +176,10 @@ def parameter_intervals(
     totals : dict
         ``expected_purchases`` and ``clv`` summed over the customers, ``[lower, upper]``.
     """
-    freq_model = model.frequency_model_
-    data = freq_model._compressed(table)
-    x, m = as_float(table["frequency"]), as_float(table["monetary_value"])
-    spend_rows = Compressed.of(x, np.where(x > 0, m, 0.0))
-    spend_frame = pd.DataFrame(spend_rows.values, columns=["frequency", "monetary_value"])
-    delta = model._delta(discount_rate) if discount_rate else 0.0
+    data, spend_rows, purchases, alive, discounted, spend = _expectation_draws(
+        model, table, draws, horizon, discount_rate
+    )
     k = len(draws.frequency)
-    purchases = np.empty((k, len(data.weights)))
-    alive = np.empty_like(purchases)
-    discounted = np.empty_like(purchases)
-    spend = np.empty((k, len(spend_rows.weights)))
-    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
-        freq = copy.copy(freq_model)
-        freq.params_ = fp
-        predictor = freq.predictor(data)
-        purchases[d] = predictor.expected(horizon)
-        alive[d] = predictor.p_alive
-        discounted[d] = (
-            model._discounted_unique(predictor, horizon, delta) if delta else purchases[d]
-        )
-        gg = copy.copy(model.spend_model_)
-        gg.params_ = sp
-        spend[d] = gg.expected_spend(spend_frame).to_numpy()
     tail = 50.0 * (1.0 - level)
     bounds = {}
     for name, values in (("expected_purchases", purchases), ("p_alive", alive)):
@@ -209,7 +235,7 @@ def predictive_intervals(
         and ``expected_spend`` bounds are the parameter intervals (their predictive
         counterparts are an indicator and a single purchase).
     """
-    bounds, _ = parameter_intervals(model, table, draws, horizon, discount_rate, level)
+    bounds = _bounds_of_alive_and_spend(model, table, draws, level)
     rows, counts, values = predictive_draws(
         model, table, draws, horizon, discount_rate, random_state
     )
@@ -221,7 +247,24 @@ def predictive_intervals(
         name: np.percentile(sims @ rows.weights, [tail, 100.0 - tail]).tolist()
         for name, sims in (("expected_purchases", counts), ("clv", values))
     }
-    return bounds, totals
+    order = [f"{c}_{side}" for c in _COLUMNS for side in ("lower", "upper")]
+    return pd.DataFrame(bounds, index=table.index)[order], totals
+
+
+def _bounds_of_alive_and_spend(
+    model: CLVModel, table: pd.DataFrame, draws: ParameterDraws, level: float
+) -> dict[str, np.ndarray]:
+    """Parameter intervals of P(alive) and expected spend (no horizon, no discounting)."""
+    data, spend_rows, _, alive, _, spend = _expectation_draws(model, table, draws, 0.0, 0.0)
+    tail = 50.0 * (1.0 - level)
+    out = {}
+    for name, sims, inverse in (
+        ("p_alive", alive, data.inverse),
+        ("expected_spend", spend, spend_rows.inverse),
+    ):
+        low, high = np.percentile(sims, [tail, 100.0 - tail], axis=0)
+        out[f"{name}_lower"], out[f"{name}_upper"] = low[inverse], high[inverse]
+    return out
 
 
 def predictive_draws(
@@ -240,7 +283,11 @@ def predictive_draws(
     x, t_x, T = frequency_arrays(table, "predict")
     m = np.where(x > 0, as_float(table["monetary_value"]), 0.0)
     rows = Compressed.of(x, t_x, T, m)
-    rx, rt, rT, rm = (rows.column(i) for i in range(4))
+    rx, rT, rm = rows.column(0), rows.column(2), rows.column(3)
+    # the model's expectations depend on (x, t_x, T) only: computed on those rows, mapped
+    history = freq_model._compressed(table)
+    _, first = np.unique(rows.inverse, return_index=True)
+    to_history = history.inverse[first]
     rng = np.random.default_rng(random_state)
     delta = model._delta(discount_rate) if discount_rate else 0.0
     k = len(draws.frequency)
@@ -249,16 +296,17 @@ def predictive_draws(
     for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
         freq = copy.copy(freq_model)
         freq.params_ = fp
-        predictor = freq.predictor(Compressed.identity(rx, rt, rT))
+        predictor = freq.predictor(history)
         purchases = predictor.expected(horizon)
         if delta:
             discounted = model._discounted_unique(predictor, horizon, delta)
             factor = np.divide(
                 discounted, purchases, out=np.ones_like(purchases), where=purchases > 0
-            )
+            )[to_history]
         else:
-            factor = np.ones_like(purchases)
-        n = _purchases(freq_model._model, fp, predictor.p_alive, rx, rT, horizon, rng)
+            factor = np.ones(len(rx))
+        alive = predictor.p_alive[to_history]
+        n = _purchases(freq_model._model, fp, alive, rx, rT, horizon, rng)
         nu = rng.gamma(sp["q"] + sp["p"] * rx, 1.0 / (sp["gamma"] + rx * rm))
         spend = np.where(n > 0, rng.gamma(np.maximum(sp["p"] * n, 1e-300), 1.0 / nu), 0.0)
         counts[d], values[d] = n, model.margin * spend * factor
@@ -288,3 +336,53 @@ def _purchases(
     else:  # the NBD: nobody leaves
         n = rng.poisson(lam * horizon)
     return np.where(alive, n, 0).astype("float64")
+
+
+def _expectation_draws(
+    model: CLVModel,
+    table: pd.DataFrame,
+    draws: ParameterDraws,
+    horizon: float,
+    discount_rate: float,
+) -> tuple[Compressed, Compressed, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per draw: expected purchases, P(alive) and discounted purchases on the distinct
+    ``(x, t_x, T)`` rows, expected spend on the distinct ``(x, m)`` rows."""
+    freq_model = model.frequency_model_
+    data = freq_model._compressed(table)
+    x, m = as_float(table["frequency"]), as_float(table["monetary_value"])
+    spend_rows = Compressed.of(x, np.where(x > 0, m, 0.0))
+    spend_frame = pd.DataFrame(spend_rows.values, columns=["frequency", "monetary_value"])
+    delta = model._delta(discount_rate) if discount_rate else 0.0
+    k = len(draws.frequency)
+    purchases = np.empty((k, len(data.weights)))
+    alive = np.empty_like(purchases)
+    discounted = np.empty_like(purchases)
+    spend = np.empty((k, len(spend_rows.weights)))
+    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
+        freq = copy.copy(freq_model)
+        freq.params_ = fp
+        predictor = freq.predictor(data)
+        purchases[d] = predictor.expected(horizon)
+        alive[d] = predictor.p_alive
+        discounted[d] = (
+            model._discounted_unique(predictor, horizon, delta) if delta else purchases[d]
+        )
+        gg = copy.copy(model.spend_model_)
+        gg.params_ = sp
+        spend[d] = gg.expected_spend(spend_frame).to_numpy()
+    return data, spend_rows, purchases, alive, discounted, spend
+
+
+def value_draws(
+    model: CLVModel,
+    table: pd.DataFrame,
+    draws: ParameterDraws,
+    horizon: float,
+    discount_rate: float,
+) -> np.ndarray:
+    """Each customer's expected CLV under each parameter draw, shape ``(n_draws, n)``: sums
+    over any group of customers give that group's total value draw by draw."""
+    data, spend_rows, _, _, discounted, spend = _expectation_draws(
+        model, table, draws, horizon, discount_rate
+    )
+    return model.margin * spend[:, spend_rows.inverse] * discounted[:, data.inverse]

@@ -297,6 +297,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
         table: pd.DataFrame,
         n_draws: int = 200,
         random_state: int | np.random.Generator | None = 0,
+        method: str = "auto",
     ) -> CLVModel:
         """Draw the parameters' uncertainty: refit on ``n_draws`` resamples of the customers.
 
@@ -306,6 +307,10 @@ class CLVModel(JSONPersistence, BaseEstimator):
             The customer table the model was fitted on.
         n_draws : int, default 200
         random_state : int or numpy.random.Generator, optional
+        method : {"auto", "refit", "normal"}, default "auto"
+            Refits on multinomial weights of the compressed rows (the bootstrap over
+            customers), or draws from the MLE's asymptotic normal; ``"auto"`` refits up to
+            100,000 customers (see :func:`segml.clv.uncertainty.bootstrap`).
 
         Returns
         -------
@@ -314,7 +319,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
             ``predict(..., interval=...)``.
         """
         check_is_fitted(self, "frequency_model_")
-        self.draws_ = bootstrap(self, table, n_draws, random_state)
+        self.draws_ = bootstrap(self, table, n_draws, random_state, method)
         return self
 
     def predict(
@@ -419,6 +424,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
             "kind": interval_kind,
             "level": float(interval),
             "n_draws": len(self.draws_.frequency),
+            "draws": self.draws_.method,
             "failed_refits": self.draws_.failed,
             "totals": {
                 "expected_purchases": [

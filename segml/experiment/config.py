@@ -22,6 +22,7 @@ A complete file::
     frequency = "bgnbd"                # bgnbd | pnbd | mbgnbd | nbd (no dropout) | auto
     discount_rate = 0.10               # annual
     horizon = 52                       # in units; default one year
+    intervals = 200                    # bootstrap refits for value intervals; 0: none
 
     [[hypotheses]]
     name = "big_first_order"
@@ -99,6 +100,7 @@ _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "horizon": ((float, int), False),
         "discount_rate": ((float, int), False),
         "margin": ((float, int), False),
+        "intervals": ((int,), False),
     },
     "hypotheses": {"name": ((str,), True), "rule": ((str,), True), "expect": ((str,), False)},
     "segmenters": {"name": ((str,), True), "method": ((str,), True)},
@@ -153,6 +155,7 @@ class CLVConfig:
     horizon: float | None = None
     discount_rate: float = 0.0
     margin: float = 1.0
+    intervals: int = 200
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,11 @@ def parse_config(
         for k, v in _section(raw, "clv", where).items()
     }
     clv = CLVConfig(**{k: v for k, v in clv_raw.items()})
+    if clv.intervals < 0 or clv.intervals == 1:
+        raise ConfigError(
+            f"{where}: [clv] intervals = {clv.intervals} must be 0 (no value intervals) or the "
+            "number of bootstrap refits (at least 2; 200 by default)."
+        )
     if clv.frequency not in ("bgnbd", "pnbd", "mbgnbd", "nbd", "auto"):
         raise ConfigError(
             f"{where}: [clv] frequency {clv.frequency!r} is not one of bgnbd, pnbd, mbgnbd, "

@@ -443,6 +443,12 @@ def render_report(result: ExperimentResult) -> str:
             f"{audience.lower()}).</p>"
         )
         parts.append(_table(_profile_summary(prof), index=False))
+        if "total_value_low" in prof.columns:
+            parts.append(
+                "<p class='muted'>Total value intervals: the CLV model's parameter "
+                f"uncertainty, {cfg.clv.intervals} bootstrap refits over customers, each "
+                "segment's total summed draw by draw.</p>"
+            )
         parts.append(
             "<details><summary>Every column of the profile</summary>"
             + _table(prof, index=False)
@@ -482,6 +488,13 @@ def _profile_summary(prof: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"segment": prof["name"], "customers": prof["customers"]})
     out["share"] = prof["share"].map("{:.1%}".format)
     out["share of predicted value"] = prof["value_share"].map("{:.1%}".format)
+    if "total_value_low" in prof.columns:
+        out["total value [95 %]"] = [
+            f"{v:,.0f} [{lo:,.0f}, {hi:,.0f}]"
+            for v, lo, hi in zip(
+                prof["total_value"], prof["total_value_low"], prof["total_value_high"], strict=True
+            )
+        ]
     out["lift in sample [95 %]"] = lift("lift")
     if "oos_lift" in prof.columns:
         out["lift out of sample [95 %]"] = lift("oos_lift")

@@ -13,10 +13,12 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from segml.clv import CLVModel, evaluate_holdout
 from segml.clv.holdout import cumulative_tracking
+from segml.clv.uncertainty import value_draws
 from segml.data.datasets import load_cdnow, make_b2b
 from segml.data.quality import quality_report
 from segml.data.read import _read_transactions, speaking_toml
@@ -75,6 +77,32 @@ def _load_data(config: ExperimentConfig) -> tuple[pd.DataFrame, pd.DataFrame | N
 def _hash(tx: pd.DataFrame) -> str:
     hashed = pd.util.hash_pandas_object(tx, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+#: Above this many values (draws times customers) segment totals get no interval (memory).
+_MAX_DRAW_VALUES = 50_000_000
+
+
+def _value_draws(
+    config: ExperimentConfig, clv: CLVModel, table: pd.DataFrame, say: Progress
+) -> np.ndarray | None:
+    """Each customer's CLV under bootstrap draws of the parameters, for segment totals."""
+    n_draws = config.clv.intervals
+    if not n_draws:
+        return None
+    if n_draws * len(table) > _MAX_DRAW_VALUES:
+        warnings.warn(
+            f"{n_draws} draws of {len(table):,} customers' value would take "
+            f"{n_draws * len(table) * 8 / 1e9:.1f} GB: segment totals get no interval "
+            "(set [clv] intervals lower).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    say(f"value intervals ({n_draws} bootstrap refits of the CLV model)")
+    clv.bootstrap(table, n_draws, random_state=config.evaluation.random_state)
+    horizon = clv.default_horizon() if config.clv.horizon is None else config.clv.horizon
+    return value_draws(clv, table, clv.draws_, horizon, config.clv.discount_rate)
 
 
 def build_segmenter(spec: SegmenterConfig) -> Segmenter:
@@ -152,6 +180,7 @@ def run_experiment(
     clv_values = table["clv"].to_numpy()
     table["value_percentile"] = value_percentile(clv_values, percentile_reference(clv_values))
     table.attrs = attrs
+    draws = _value_draws(config, clv, table, say)
     done("clv")
 
     step("hypotheses")
@@ -222,6 +251,7 @@ def run_experiment(
             holdout=holdout_col,
             n_resamples=ev.n_intervals,
             random_state=ev.random_state,
+            value_draws=draws if ev.value == "clv" else None,
         )
         profiles.append(p.reset_index().assign(segmentation=name))
     profile_frame = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()

@@ -137,6 +137,7 @@ def profile(
     holdout: str | pd.Series | None = None,
     n_resamples: int = 200,
     random_state: int | np.random.Generator | None = 0,
+    value_draws: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per segment: size, value and what characterises it, ranked by mean value.
 
@@ -167,13 +168,19 @@ def profile(
         Bootstrap resamples of the lift intervals (0: no intervals).
     random_state : int or numpy.random.Generator, optional
         Seed of the bootstrap.
+    value_draws : numpy.ndarray, optional
+        Draws of each customer's value, shape ``(n_draws, n_customers)`` (e.g.
+        :func:`segml.clv.uncertainty.value_draws`, the model's parameter uncertainty): each
+        segment's mean and total value get a 95 % interval from the same draws.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by label: ``name``, ``customers``, ``share``, ``mean_value``,
         ``median_value``, ``total_value``, ``value_share``, ``lift`` (mean value over the
-        overall mean), ``lift_low``, ``lift_high``; with ``holdout``, ``oos_mean``,
+        overall mean), ``lift_low``, ``lift_high``; with ``value_draws``,
+        ``mean_value_low``, ``mean_value_high``, ``total_value_low``, ``total_value_high``;
+        with ``holdout``, ``oos_mean``,
         ``oos_lift``, ``oos_lift_low``, ``oos_lift_high``; ``mean_<feature>`` columns and
         ``top_<attribute>`` columns (``"level (share%)"``).
 
@@ -194,6 +201,7 @@ def profile(
     values = _value_series(table, value).to_numpy()
     realised = None if holdout is None else _value_series(table, holdout).to_numpy()
     bounds = _lift_bounds(labels, values, realised, n_resamples, random_state)
+    totals = _total_bounds(labels, value_draws)
     if features is None:
         features = [c for c in _DEFAULT_FEATURES if c in table.columns]
     if attributes is None:
@@ -227,6 +235,7 @@ def profile(
             "value_share": float(seg_values.sum() / total) if total else float("nan"),
             "lift": float(seg_values.mean() / overall) if overall else float("nan"),
             **bounds.get(label, {}),
+            **totals.get(label, {}),
         }
         if realised is not None:
             seg_real, overall_real = realised[inside], realised.mean()
@@ -264,6 +273,29 @@ def _lift_bounds(
             f"{name}_{side}": float(bound[i, j])
             for j, name in enumerate(names)
             for side, bound in (("low", low), ("high", high))
+        }
+        for i, seg in enumerate(segments)
+    }
+
+
+def _total_bounds(labels: np.ndarray, draws: np.ndarray | None) -> dict[int, dict[str, float]]:
+    """95 % intervals of each segment's mean and total value, summed draw by draw."""
+    if draws is None:
+        return {}
+    if draws.ndim != 2 or draws.shape[1] != len(labels):
+        raise DataError(
+            f"value_draws must have shape (n_draws, {len(labels):,}), got {draws.shape}."
+        )
+    segments, codes = np.unique(labels, return_inverse=True)
+    sizes = np.bincount(codes, minlength=len(segments))
+    sums = np.stack([np.bincount(codes, weights=d, minlength=len(segments)) for d in draws])
+    low, high = np.percentile(sums, [2.5, 97.5], axis=0)
+    return {
+        int(seg): {
+            "mean_value_low": float(low[i] / sizes[i]),
+            "mean_value_high": float(high[i] / sizes[i]),
+            "total_value_low": float(low[i]),
+            "total_value_high": float(high[i]),
         }
         for i, seg in enumerate(segments)
     }

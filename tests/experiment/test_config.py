@@ -73,6 +73,14 @@ def test_minimal_file_and_defaults(tmp_path) -> None:
         (('method = "kmeans"', 'method = "sklearn.cluster.KMeans"'), "is not a segmenter"),
         (("k = 3", 'k = "three"'), r"\[segmenters\[0\]\] k must be int or list, got str"),
         (
+            ('holdout_end = "1998-06-30"', 'holdout_end = "1998-06-30"\n[clv]\nintervals = 1'),
+            r"\[clv\] intervals = 1 must be 0 \(no value intervals\) or the number",
+        ),
+        (
+            ('holdout_end = "1998-06-30"', 'holdout_end = "1998-06-30"\n[clv]\nfrequency = "nbdd"'),
+            r"\[clv\] frequency 'nbdd' is not one of bgnbd, pnbd, mbgnbd, nbd, auto",
+        ),
+        (
             ('dataset = "cdnow"', 'dataset = "cdnw"'),
             r"dataset 'cdnw' is not built in \(did you mean 'cdnow'\?\)",
         ),

@@ -163,6 +163,26 @@ def test_profile_lifts_have_intervals_in_and_out_of_sample(cdnow) -> None:
     assert "oos_lift" not in plain.columns and "lift_low" not in plain.columns
 
 
+def test_segment_totals_get_intervals_from_the_same_draws(cdnow) -> None:
+    from segml.clv.uncertainty import value_draws
+
+    clv = segml.CLVModel().fit(cdnow).bootstrap(cdnow, n_draws=50, random_state=0)
+    table = cdnow.join(clv.predict(cdnow, horizon=39))
+    draws = value_draws(clv, table, clv.draws_, 39.0, 0.0)
+    assert draws.shape == (50, len(cdnow))
+    # under the fitted parameters the draws' centre is the point prediction
+    assert np.median(draws, axis=0) == pytest.approx(table["clv"], rel=0.25)
+    tiers = segml.ValueTierSegmenter().fit(table)
+    p = segml.profile(tiers.labels_, table, "clv", value_draws=draws, n_resamples=0)
+    assert (p["total_value_low"] <= p["total_value"]).all()
+    assert (p["total_value"] <= p["total_value_high"]).all()
+    assert (p["mean_value_low"] * p["customers"]).to_numpy() == pytest.approx(
+        p["total_value_low"].to_numpy()
+    )
+    with pytest.raises(segml.DataError, match="value_draws must have shape"):
+        segml.profile(tiers.labels_, table, "clv", value_draws=draws[:, :10])
+
+
 def test_lift_intervals_cover_the_population_lift_on_skewed_values() -> None:
     from segml.segment.intervals import lift_intervals
 
