@@ -340,6 +340,23 @@ def main() -> None:
                 lambda: normalised_gini_draws(labellings, actual, predicted, n_resamples=200)
             )
             extra = {"segmentations": len(draws), "resamples": len(next(iter(draws.values())))}
+        elif case == "clv_intervals":
+            import segml
+
+            model = segml.CLVModel(unit="W").fit(table)  # fitted outside the timing
+            kw = {"horizon": 52.1775, "discount_rate": 0.1268}
+            point, _ = timed(lambda: model.predict(table, **kw))
+
+            def run():
+                model.bootstrap(table, n_draws=200)  # normal draws above 100,000 customers
+                return model.predict(table, interval=0.9, **kw)
+
+            seconds, out = timed(run)
+            extra = {
+                "point_prediction_seconds": point,
+                "draws": out.attrs["interval"]["draws"],
+                "total_clv_interval": out.attrs["interval"]["totals"]["clv"],
+            }
         elif case == "scoring":
             import segml
             from segml.tracking.export import load_model
