@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml._columns import SCORE_COLUMNS
+from segml._columns import COLUMNS, SCORE_COLUMNS
 from segml.clv import CLVModel
 from segml.errors import DataError, examples
 from segml.segment.base import Segmenter
 
 __all__ = [
+    "NUMERIC_OUTPUTS",
     "OUTPUT_COLUMNS",
     "batch_percentile",
     "out_of_range",
@@ -31,6 +32,8 @@ __all__ = [
 
 #: What the exported model returns for each customer, in order.
 OUTPUT_COLUMNS = SCORE_COLUMNS
+#: The numeric outputs, missing (NaN) for a customer that cannot be scored.
+NUMERIC_OUTPUTS = tuple(c.name for c in COLUMNS if c.name in SCORE_COLUMNS and c.dtype == "float64")
 HISTORY = ("frequency", "recency", "T", "monetary_value")
 _COMPUTED = {
     "clv",
@@ -195,14 +198,7 @@ def score_customers(
     reason[ok & (history["monetary_value"] < 0)] = "negative monetary_value"
     ok = reason == ""
     out = pd.DataFrame({"customer_id": ids})
-    for col in (
-        "expected_purchases",
-        "p_alive",
-        "expected_spend",
-        "clv",
-        "value_percentile",
-        "batch_percentile",
-    ):
+    for col in NUMERIC_OUTPUTS:
         out[col] = np.nan
     out["out_of_range"] = ""
     out["segment"] = -1

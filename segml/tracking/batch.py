@@ -20,7 +20,7 @@ from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize
 from segml.errors import DataError, OutputError
-from segml.experiment.scoring import OUTPUT_COLUMNS, batch_percentile
+from segml.experiment.scoring import NUMERIC_OUTPUTS, OUTPUT_COLUMNS, batch_percentile
 
 __all__ = ["score_file"]
 
@@ -205,14 +205,7 @@ def score_file(
             rest["segment"] = -1
             rest["reason"] = why
             rest["out_of_range"] = ""
-            for col in (
-                "expected_purchases",
-                "p_alive",
-                "expected_spend",
-                "clv",
-                "value_percentile",
-                "batch_percentile",
-            ):
+            for col in NUMERIC_OUTPUTS:
                 rest[col] = np.nan
             writer.write(rest[list(OUTPUT_COLUMNS)])
             reasons.update(why)

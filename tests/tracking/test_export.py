@@ -56,9 +56,12 @@ def test_loaded_model_equals_the_experiment(cdnow_result, model_dir) -> None:
         "out_of_range",
     ]
     assert out["customer_id"].tolist() == table.index.tolist()
-    # scored on its own training table: nothing out of range, and the batch is the population
+    # scored on its own training table: nothing out of range; the batch percentile is the
+    # percent rank, ties taking the lowest (value_percentile averages them)
     assert (out["out_of_range"] == "").all()
-    np.testing.assert_allclose(out["batch_percentile"], out["value_percentile"], atol=0.1)
+    clv = out["clv"].to_numpy()
+    below = (clv[:, None] > clv[None, :]).sum(axis=1)
+    np.testing.assert_allclose(out["batch_percentile"], 100 * below / (len(clv) - 1))
     np.testing.assert_allclose(out["clv"], table["clv"], rtol=1e-12)
     np.testing.assert_allclose(out["p_alive"], table["p_alive"], rtol=1e-12)
     np.testing.assert_allclose(out["value_percentile"], table["value_percentile"], rtol=1e-12)
