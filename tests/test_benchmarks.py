@@ -43,6 +43,7 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
         "Pareto/NBD fit",
         "12-month discounted CLV",
         "comparison intervals, 7 segmentations",
+        "CLV predictive intervals",
         "k-means fit + assign",
         "HDBSCAN sample fit + assign",
         "segml run end to end",
