@@ -88,8 +88,8 @@ def _value_draws(
 ) -> np.ndarray | None:
     """Each customer's CLV under bootstrap draws of the parameters, for segment totals."""
     n_draws = config.clv.intervals
-    if not n_draws:
-        return None
+    if not n_draws or config.evaluation.value != "clv":
+        return None  # the draws are of CLV: segments valued otherwise get no interval
     if n_draws * len(table) > _MAX_DRAW_VALUES:
         warnings.warn(
             f"{n_draws} draws of {len(table):,} customers' value would take "
@@ -251,7 +251,7 @@ def run_experiment(
             holdout=holdout_col,
             n_resamples=ev.n_intervals,
             random_state=ev.random_state,
-            value_draws=draws if ev.value == "clv" else None,
+            value_draws=draws,
         )
         profiles.append(p.reset_index().assign(segmentation=name))
     profile_frame = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame()
