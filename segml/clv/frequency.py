@@ -14,6 +14,7 @@ several starting points, polished on the same likelihood, and only then does the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +36,7 @@ from segml.clv._base import (
 from segml.clv.boundary import no_dropout, running_to_no_dropout
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.conditional import p_alive as conditional_p_alive
+from segml.clv.distribution import check_counts, purchase_pmf
 from segml.clv.fitting import Estimate, fit_with_fallbacks, polish
 from segml.clv.likelihood import (
     FREQUENCY_LOGLIK,
@@ -330,6 +332,48 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             self._model, params, data.column(0), data.column(1), data.column(2)
         )
         return pd.Series(pred[data.inverse], index=table.index, name="p_alive")
+
+    def probability_of_purchases(
+        self, table: pd.DataFrame, n: int | Sequence[int], horizon: float
+    ) -> pd.Series | pd.DataFrame:
+        """Predictive distribution of each customer's purchases in the next ``horizon``.
+
+        P(exactly ``n`` purchases in ``(T, T + horizon]`` | the customer's history), at the
+        fitted parameters (for parameter uncertainty as well, use
+        ``CLVModel.predict(..., interval=...)``). Over all ``n`` the probabilities sum to 1
+        and their mean is :meth:`expected_purchases`. Formulas in
+        :mod:`segml.clv.distribution`.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            Customer table with ``frequency``, ``recency`` and ``T``.
+        n : int or sequence of int
+            Purchase count(s), each ``>= 0``.
+        horizon : float
+            Length of the future window, in the table's time unit.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            For one ``n`` a Series, else one column per ``n``; indexed like ``table``.
+
+        Examples
+        --------
+        >>> import segml
+        >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
+        >>> model = segml.BetaGeo().fit(table)
+        >>> pmf = model.probability_of_purchases(table.head(2), [0, 1, 2], horizon=39)
+        >>> pmf.round(3).values.tolist()
+        [[0.445, 0.239, 0.144], [0.883, 0.068, 0.028]]
+        """
+        data, params = self._prepare(table, "probability_of_purchases")
+        counts, h = check_counts(n, horizon)
+        x, t_x, T = data.column(0), data.column(1), data.column(2)
+        columns = {k: purchase_pmf(self._model, params, k, x, t_x, T, h) for k in counts}
+        if np.ndim(n) == 0:
+            return pd.Series(columns[counts[0]][data.inverse], index=table.index, name=f"p_{n}")
+        return pd.DataFrame({k: v[data.inverse] for k, v in columns.items()}, index=table.index)
 
     def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
         """Expected repeat purchases by time ``t`` of a customer just acquired, E[X(t)].

@@ -13,6 +13,7 @@ conditional expectation, on the unique (x, t_x, T) rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -239,6 +240,19 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 "CLVModel(unit='W')."
             )
         return _YEAR_DAYS / UNIT_DAYS[self.unit_]
+
+    def probability_of_purchases(
+        self, table: pd.DataFrame, n: int | Sequence[int], horizon: float | None = None
+    ) -> pd.Series | pd.DataFrame:
+        """P(exactly ``n`` purchases in the next ``horizon`` units | history), per customer.
+
+        The fitted frequency model's
+        :meth:`~segml.clv.frequency.FrequencyModel.probability_of_purchases`; ``horizon``
+        defaults to one year.
+        """
+        check_is_fitted(self, "frequency_model_")
+        h = self.default_horizon() if horizon is None else horizon
+        return self.frequency_model_.probability_of_purchases(table, n, h)
 
     def discounted_purchases(
         self, table: pd.DataFrame, horizon: float, discount_rate: float
