@@ -82,6 +82,11 @@ def alive_expected(
 ) -> np.ndarray:
     """E[purchases in (T, T + t] | alive at T, x purchases by T]."""
     r, alpha = params["r"], params["alpha"]
+    if model in ("bgnbd", "mbgnbd") and abs(params["a"] - 1.0) < 1e-6:
+        # a = 1 is a removable singularity of the closed form (0 / 0); it is smooth in a,
+        # so the mean of the two sides is the limit to about 1e-10.
+        sides = [alive_expected(model, {**params, "a": a}, t, x, T) for a in (1 - 1e-5, 1 + 1e-5)]
+        return (sides[0] + sides[1]) / 2.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if model in ("bgnbd", "mbgnbd"):
             a, b = params["a"], params["b"]
@@ -101,7 +106,12 @@ def alive_expected(
         if model == "pnbd":
             s, beta = params["s"], params["beta"]
             ratio = (r + x) * (beta + T) / (alpha + T)
-            return ratio * (1.0 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
+            log_growth = np.log1p(t / (beta + T))
+            # (1 - ((beta + T) / (beta + T + t))^(s - 1)) / (s - 1), whose limit at s = 1
+            # is log_growth; expm1 keeps it exact near there.
+            if s == 1:
+                return ratio * log_growth
+            return ratio * -np.expm1(-(s - 1) * log_growth) / (s - 1)
     raise ValueError(f"unknown frequency model {model!r}")  # pragma: no cover
 
 

@@ -12,7 +12,9 @@ from the same draws (sums of draws, not sums of bounds).
 from __future__ import annotations
 
 import copy
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +65,11 @@ class ParameterDraws:
         return pd.DataFrame([{**f, **s} for f, s in zip(self.frequency, self.spend, strict=True)])
 
 
+def _workers(tasks: int) -> int:
+    """Threads for ``tasks`` independent draws: one per core, at most 8."""
+    return max(1, min(tasks, os.cpu_count() or 1, 8))
+
+
 #: Above this many customers ``method="auto"`` draws from the asymptotic normal: the MLE's
 #: normal limit is accurate there, and refits would take minutes.
 NORMAL_ABOVE = 100_000
@@ -106,23 +113,31 @@ def bootstrap(
     rows = pd.DataFrame(data.values, columns=["frequency", "recency", "T", "monetary_value"])
     n = round(float(data.weights.sum()))
     probs = data.weights / data.weights.sum()
-    rng = np.random.default_rng(random_state)
+    streams = np.random.default_rng(random_state).spawn(n_draws)
     freq_cls = type(model.frequency_model_)
-    out = ParameterDraws()
-    for _ in range(n_draws):
-        counts = rng.multinomial(n, probs).astype("float64")
+
+    def refit(stream: np.random.Generator) -> tuple[dict[str, float], dict[str, float]] | None:
+        counts = stream.multinomial(n, probs).astype("float64")
         keep = counts > 0
         sub, w = rows[keep], counts[keep]
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # each refit's own advice, once per draw
-                freq = freq_cls(compress=True).fit(sub, sample_weight=w)
-                spend = GammaGamma(compress=True).fit(sub, sample_weight=w)
+            freq = freq_cls(compress=True).fit(sub, sample_weight=w)
+            spend = GammaGamma(compress=True).fit(sub, sample_weight=w)
         except (FitError, DataError):
-            out.failed += 1
-            continue
-        out.frequency.append(dict(freq.params_))
-        out.spend.append(dict(spend.params_))
+            return None
+        return dict(freq.params_), dict(spend.params_)
+
+    out = ParameterDraws()
+    # Each refit's own advice would repeat once per draw; the filter is process-wide, so it
+    # is set once around the threads (the refits' array work runs outside the GIL).
+    with warnings.catch_warnings(), ThreadPoolExecutor(_workers(n_draws)) as pool:
+        warnings.simplefilter("ignore")
+        for result in pool.map(refit, streams):
+            if result is None:
+                out.failed += 1
+            else:
+                out.frequency.append(result[0])
+                out.spend.append(result[1])
     if len(out.frequency) < 2:
         raise FitError(
             f"only {len(out.frequency)} of {n_draws} bootstrap refits converged: the data "
@@ -181,13 +196,6 @@ def parameter_intervals(
     )
     k = len(draws.frequency)
     tail = 50.0 * (1.0 - level)
-    bounds = {}
-    for name, values in (("expected_purchases", purchases), ("p_alive", alive)):
-        low, high = np.percentile(values, [tail, 100.0 - tail], axis=0)
-        bounds[f"{name}_lower"], bounds[f"{name}_upper"] = low[data.inverse], high[data.inverse]
-    low, high = np.percentile(spend, [tail, 100.0 - tail], axis=0)
-    bounds["expected_spend_lower"] = low[spend_rows.inverse]
-    bounds["expected_spend_upper"] = high[spend_rows.inverse]
     n = len(table)
     clv_low, clv_high, clv_total = np.empty(n), np.empty(n), np.zeros(k)
     for start in range(0, n, _BLOCK):
@@ -195,13 +203,20 @@ def parameter_intervals(
         values = (
             model.margin * spend[:, spend_rows.inverse[block]] * discounted[:, data.inverse[block]]
         )
-        clv_low[block], clv_high[block] = np.percentile(values, [tail, 100.0 - tail], axis=0)
         clv_total += values.sum(axis=1)
-    bounds["clv_lower"], bounds["clv_upper"] = clv_low, clv_high
+        clv_low[block], clv_high[block] = _sorted_bounds(values, tail, discrete=False)
     totals = {
         "expected_purchases": np.percentile(purchases @ data.weights, [tail, 100 - tail]).tolist(),
         "clv": np.percentile(clv_total, [tail, 100.0 - tail]).tolist(),
     }
+    bounds = {"clv_lower": clv_low, "clv_upper": clv_high}
+    for name, sims, inverse in (
+        ("expected_purchases", purchases, data.inverse),
+        ("p_alive", alive, data.inverse),
+        ("expected_spend", spend, spend_rows.inverse),
+    ):
+        low, high = _sorted_bounds(sims, tail, discrete=False)
+        bounds[f"{name}_lower"], bounds[f"{name}_upper"] = low[inverse], high[inverse]
     order = [f"{c}_{side}" for c in _COLUMNS for side in ("lower", "upper")]
     return pd.DataFrame(bounds, index=table.index)[order], totals
 
@@ -218,8 +233,8 @@ def predictive_intervals(
     """Intervals of each customer's purchases and value in the horizon: parameters drawn,
     then the customer's own process drawn from its closed-form conditional posterior.
 
-    For each parameter draw and each distinct history: alive with P(alive); the purchase
-    rate ``lambda ~ Gamma(r + x, alpha + T)``; for BG/NBD the dropout probability
+    For each parameter draw and each customer: alive with P(alive); the purchase rate
+    ``lambda ~ Gamma(r + x, alpha + T)``; for BG/NBD the dropout probability
     ``p ~ Beta(a, b + x)`` (MBG/NBD ``Beta(a, b + x + 1)``) and purchases
     ``min(Poisson(lambda h), Geometric(p))``; for Pareto/NBD the dropout rate
     ``mu ~ Gamma(s, beta + T)`` and purchases ``Poisson(lambda min(Exp(mu), h))``; for the
@@ -233,38 +248,75 @@ def predictive_intervals(
         As :func:`parameter_intervals`: ``expected_purchases`` and ``clv`` bounds are
         predictive (discrete counts make the purchase interval conservative), ``p_alive``
         and ``expected_spend`` bounds are the parameter intervals (their predictive
-        counterparts are an indicator and a single purchase).
+        counterparts are an indicator and a single purchase). The totals sum independent
+        draws of every customer, identical histories included.
     """
-    bounds = _bounds_of_alive_and_spend(model, table, draws, level)
-    rows, counts, values = predictive_draws(
-        model, table, draws, horizon, discount_rate, random_state
-    )
+    sim = predictive_draws(model, table, draws, horizon, discount_rate, random_state)
     tail = 50.0 * (1.0 - level)
-    for name, sims in (("expected_purchases", counts), ("clv", values)):
-        low, high = np.percentile(sims, [tail, 100.0 - tail], axis=0, method="inverted_cdf")
-        bounds[f"{name}_lower"], bounds[f"{name}_upper"] = low[rows.inverse], high[rows.inverse]
+    bounds = {}
+    for name, sims, inverse in (
+        ("expected_purchases", sim.counts, sim.rows.inverse),
+        ("clv", sim.values, sim.rows.inverse),
+        ("p_alive", sim.alive, sim.histories.inverse),
+        ("expected_spend", sim.spend, sim.spend_rows.inverse),
+    ):
+        discrete = name in ("expected_purchases", "clv")
+        low, high = _sorted_bounds(sims, tail, discrete)
+        bounds[f"{name}_lower"], bounds[f"{name}_upper"] = low[inverse], high[inverse]
     totals = {
-        name: np.percentile(sims @ rows.weights, [tail, 100.0 - tail]).tolist()
-        for name, sims in (("expected_purchases", counts), ("clv", values))
+        name: np.percentile(sims, [tail, 100.0 - tail]).tolist()
+        for name, sims in sim.totals.items()
     }
     order = [f"{c}_{side}" for c in _COLUMNS for side in ("lower", "upper")]
     return pd.DataFrame(bounds, index=table.index)[order], totals
 
 
-def _bounds_of_alive_and_spend(
-    model: CLVModel, table: pd.DataFrame, draws: ParameterDraws, level: float
-) -> dict[str, np.ndarray]:
-    """Parameter intervals of P(alive) and expected spend (no horizon, no discounting)."""
-    data, spend_rows, _, alive, _, spend = _expectation_draws(model, table, draws, 0.0, 0.0)
-    tail = 50.0 * (1.0 - level)
-    out = {}
-    for name, sims, inverse in (
-        ("p_alive", alive, data.inverse),
-        ("expected_spend", spend, spend_rows.inverse),
-    ):
-        low, high = np.percentile(sims, [tail, 100.0 - tail], axis=0)
-        out[f"{name}_lower"], out[f"{name}_upper"] = low[inverse], high[inverse]
-    return out
+def _sorted_bounds(sims: np.ndarray, tail: float, discrete: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The ``tail`` and ``100 - tail`` percentiles over the draws (axis 0), sorting ``sims``
+    in place (a sort along the draws is faster than numpy's partition there). ``discrete``:
+    order statistics (numpy's ``inverted_cdf``), else linear interpolation."""
+    sims.sort(axis=0)
+    k = len(sims)
+    out = []
+    for q in (tail / 100.0, 1.0 - tail / 100.0):
+        if discrete:
+            out.append(sims[max(int(np.ceil(q * k)) - 1, 0)].astype("float64"))
+            continue
+        pos = q * (k - 1)
+        below, frac = int(np.floor(pos)), pos - np.floor(pos)
+        above = min(below + 1, k - 1)
+        out.append(sims[below] + frac * (sims[above].astype("float64") - sims[below]))
+    return out[0], out[1]
+
+
+@dataclass
+class PredictiveDraws:
+    """The simulations behind :func:`predictive_intervals`, one row per parameter draw.
+
+    Attributes
+    ----------
+    rows : Compressed
+        The distinct ``(frequency, recency, T, monetary value)`` histories, with the map
+        back to the table.
+    counts, values : numpy.ndarray
+        One draw of each history's purchases and value in the horizon, ``(n_draws, rows)``.
+    histories, spend_rows : Compressed
+        The distinct ``(x, t_x, T)`` and ``(x, m)`` rows of ``alive`` and ``spend``.
+    alive, spend : numpy.ndarray
+        P(alive) and the expected spend per purchase under each parameter draw.
+    totals : dict
+        The portfolio's purchases and value under each draw: sums over every customer of
+        independent draws (customers with identical histories are separate customers).
+    """
+
+    rows: Compressed
+    counts: np.ndarray
+    values: np.ndarray
+    histories: Compressed
+    alive: np.ndarray
+    spend_rows: Compressed
+    spend: np.ndarray
+    totals: dict[str, np.ndarray]
 
 
 def predictive_draws(
@@ -274,68 +326,112 @@ def predictive_draws(
     horizon: float,
     discount_rate: float,
     random_state: int | np.random.Generator | None = 0,
-) -> tuple[Compressed, np.ndarray, np.ndarray]:
-    """The simulations behind :func:`predictive_intervals`: the distinct histories
-    (``Compressed`` rows of frequency, recency, T and monetary value, with the map back to
-    ``table``), and per parameter draw and history one draw of the purchases and of the
-    value in the horizon, each of shape ``(n_draws, n_histories)``."""
+) -> PredictiveDraws:
+    """Simulate every customer's purchases and value under every parameter draw.
+
+    Returns
+    -------
+    PredictiveDraws
+    """
     freq_model = model.frequency_model_
     x, t_x, T = frequency_arrays(table, "predict")
     m = np.where(x > 0, as_float(table["monetary_value"]), 0.0)
     rows = Compressed.of(x, t_x, T, m)
-    rx, rT, rm = rows.column(0), rows.column(2), rows.column(3)
+    # Each customer is simulated (a copy per customer of its history row); the first copy
+    # of each row gives that row's interval, all copies the portfolio totals.
+    copies = np.repeat(np.arange(len(rows.weights)), rows.weights.astype("int64"))
+    first = np.searchsorted(copies, np.arange(len(rows.weights)))
+    cx, cT, cm = rows.column(0)[copies], rows.column(2)[copies], rows.column(3)[copies]
     # the model's expectations depend on (x, t_x, T) only: computed on those rows, mapped
     history = freq_model._compressed(table)
-    _, first = np.unique(rows.inverse, return_index=True)
-    to_history = history.inverse[first]
-    rng = np.random.default_rng(random_state)
+    _, first_of_row = np.unique(rows.inverse, return_index=True)
+    to_history = history.inverse[first_of_row][copies]
+    spend_rows = Compressed.of(x, m)
+    spend_frame = pd.DataFrame(spend_rows.values, columns=["frequency", "monetary_value"])
     delta = model._delta(discount_rate) if discount_rate else 0.0
     k = len(draws.frequency)
-    counts = np.empty((k, len(rx)))
+    # one generator per parameter draw: the same result however the draws are scheduled
+    streams = np.random.default_rng(random_state).spawn(k)
+    counts = np.empty((k, len(rows.weights)), dtype="float32")
     values = np.empty_like(counts)
-    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
+    alive = np.empty((k, len(history.weights)))
+    spend = np.empty((k, len(spend_rows.weights)))
+    totals = {"expected_purchases": np.empty(k), "clv": np.empty(k)}
+
+    def one(d: int) -> None:
+        fp, sp = draws.frequency[d], draws.spend[d]
         freq = copy.copy(freq_model)
         freq.params_ = fp
         predictor = freq.predictor(history)
-        purchases = predictor.expected(horizon)
+        alive[d] = predictor.p_alive
+        gg = copy.copy(model.spend_model_)
+        gg.params_ = sp
+        spend[d] = gg.expected_spend(spend_frame).to_numpy()
+        factor = np.ones(len(history.weights))
         if delta:
+            purchases = predictor.expected(horizon)
             discounted = model._discounted_unique(predictor, horizon, delta)
-            factor = np.divide(
-                discounted, purchases, out=np.ones_like(purchases), where=purchases > 0
-            )[to_history]
-        else:
-            factor = np.ones(len(rx))
-        alive = predictor.p_alive[to_history]
-        n = _purchases(freq_model._model, fp, alive, rx, rT, horizon, rng)
-        nu = rng.gamma(sp["q"] + sp["p"] * rx, 1.0 / (sp["gamma"] + rx * rm))
-        spend = np.where(n > 0, rng.gamma(np.maximum(sp["p"] * n, 1e-300), 1.0 / nu), 0.0)
-        counts[d], values[d] = n, model.margin * spend * factor
-    return rows, counts, values
+            np.divide(discounted, purchases, out=factor, where=purchases > 0)
+        n, value = _simulate(
+            freq_model._model,
+            fp,
+            sp,
+            predictor.p_alive[to_history],
+            cx,
+            cT,
+            cm,
+            horizon,
+            streams[d],
+        )
+        value *= model.margin * factor[to_history]
+        counts[d], values[d] = n[first], value[first]
+        totals["expected_purchases"][d], totals["clv"][d] = n.sum(), value.sum()
+
+    # numpy's samplers and scipy's special functions release the GIL: threads use every core
+    with ThreadPoolExecutor(_workers(k)) as pool:
+        list(pool.map(one, range(k)))
+    return PredictiveDraws(rows, counts, values, history, alive, spend_rows, spend, totals)
 
 
-def _purchases(
+def _simulate(
     model: str,
-    params: dict[str, float],
+    fp: dict[str, float],
+    sp: dict[str, float],
     p_alive: np.ndarray,
     x: np.ndarray,
     T: np.ndarray,
+    m: np.ndarray,
     horizon: float,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """One draw of each history's purchases in ``(T, T + horizon]`` given the parameters."""
-    alive = rng.random(len(x)) < p_alive
-    lam = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + T))
+) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of each customer's purchases in ``(T, T + horizon]`` and their spend, given
+    the parameters. Only what a count needs is drawn: whether the customer is alive; if so,
+    the Poisson count of the whole horizon; only where that is positive, whether and when
+    the customer leaves (BG/NBD: the count is cut at the geometric number of purchases
+    before dropout; Pareto/NBD: each of the count's uniform purchase times survives if it
+    precedes the exponential lifetime); only for buyers, their spend."""
+    n = np.zeros(len(x))
+    live = np.flatnonzero(rng.random(len(x)) < p_alive)
+    lam = rng.gamma(fp["r"] + x[live], 1.0 / (fp["alpha"] + T[live]))
+    whole = rng.poisson(lam * horizon)
+    some = whole > 0
+    cut, k = live[some], whole[some]
     if model in ("bgnbd", "mbgnbd"):
         shift = 0.0 if model == "bgnbd" else 1.0
-        p = rng.beta(params["a"], params["b"] + x + shift)
-        n = np.minimum(rng.poisson(lam * horizon), rng.geometric(np.clip(p, 1e-12, 1.0)))
+        p = rng.beta(fp["a"], fp["b"] + x[cut] + shift)
+        n[cut] = np.minimum(k, rng.geometric(np.clip(p, 1e-12, 1.0)))
     elif model == "pnbd":
-        mu = rng.gamma(params["s"], 1.0 / (params["beta"] + T))
+        mu = rng.gamma(fp["s"], 1.0 / (fp["beta"] + T[cut]))
         life = rng.exponential(1.0 / np.maximum(mu, 1e-300))
-        n = rng.poisson(lam * np.minimum(life, horizon))
+        n[cut] = rng.binomial(k, np.minimum(life / horizon, 1.0))
     else:  # the NBD: nobody leaves
-        n = rng.poisson(lam * horizon)
-    return np.where(alive, n, 0).astype("float64")
+        n[cut] = k
+    value = np.zeros(len(x))
+    buy = np.flatnonzero(n > 0)
+    bx, bm = x[buy], m[buy]
+    nu = rng.gamma(sp["q"] + sp["p"] * bx, 1.0 / (sp["gamma"] + bx * bm))
+    value[buy] = rng.gamma(sp["p"] * n[buy], 1.0 / nu)
+    return n, value
 
 
 def _expectation_draws(

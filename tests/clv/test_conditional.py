@@ -8,7 +8,7 @@ import pytest
 
 import segml
 from segml.clv import _lifetimes as engine
-from segml.clv.conditional import ConditionalPredictor, p_alive
+from segml.clv.conditional import ConditionalPredictor, alive_expected, p_alive
 
 MODELS = [segml.BetaGeo, segml.ModifiedBetaGeo, segml.ParetoNBD]
 
@@ -90,3 +90,14 @@ def test_u_shaped_dropout_a_plus_b_below_one_is_finite_and_right() -> None:
     mc, se = _simulate_bgnbd_future_of_a_non_buyer(params, 46.0, 52.0)
     assert abs(long[0] - mc) < 4 * se, (long[0], mc, se)
     assert long[0] == pytest.approx(0.351, abs=5e-4)
+
+
+@pytest.mark.parametrize(("model", "name"), [("bgnbd", "a"), ("mbgnbd", "a"), ("pnbd", "s")])
+def test_expectation_is_continuous_where_the_closed_form_is_zero_over_zero(model, name) -> None:
+    # BG/NBD's and MBG/NBD's closed form divides by a - 1, Pareto/NBD's by s - 1.
+    params = {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0, "s": 1.0, "beta": 2.0}
+    x, T = np.array([0.0, 3.0, 12.0]), np.array([1.0, 5.0, 20.0])
+    at_one = alive_expected(model, params, 10.0, x, T)
+    near = [alive_expected(model, {**params, name: 1.0 + e}, 10.0, x, T) for e in (-1e-4, 1e-4)]
+    assert np.isfinite(at_one).all()
+    np.testing.assert_allclose(at_one, (near[0] + near[1]) / 2, rtol=1e-7)
