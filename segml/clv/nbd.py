@@ -81,8 +81,11 @@ class NBD(FrequencyModel):
             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
         )
         params = dict(zip(self._param_names, map(float, np.exp(res.x)), strict=True))
-        attempt = f"segml L-BFGS-B: {'converged' if res.success else res.message}"
-        if not res.success or params["r"] > 1e4:
+        # With ftol this tight the line search can stop "abnormally" at the maximum itself:
+        # a vanishing gradient is convergence whatever the status says.
+        converged = res.success or float(np.max(np.abs(res.jac))) < 1e-7
+        attempt = f"segml L-BFGS-B: {'converged' if converged else res.message}"
+        if not converged or params["r"] > 1e4:
             raise BoundaryError(
                 f"NBD did not converge on {round(total_w):,} customers ({attempt}; r = "
                 f"{params['r']:.4g}, alpha = {params['alpha']:.4g}): purchase counts vary no "
