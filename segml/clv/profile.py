@@ -98,7 +98,8 @@ def profile_frame(
 
     def total(log_theta: np.ndarray) -> float:
         p = dict(zip(names, np.exp(log_theta), strict=True))
-        return float(np.sum(w * loglik(p, x, t_x, T)))
+        with np.errstate(all="ignore"):  # far along a profile terms can overflow: -inf, NaN
+            return float(np.sum(w * loglik(p, x, t_x, T)))
 
     log_hat = np.log([params[n] for n in names])
     log_ses = [standard_errors[n] / params[n] for n in names]
