@@ -14,6 +14,7 @@ conditional expectation, on the unique (x, t_x, T) rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,12 @@ from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
-from segml.clv.uncertainty import bootstrap, parameter_intervals, predictive_intervals
+from segml.clv.uncertainty import (
+    ParameterDraws,
+    bootstrap,
+    parameter_intervals,
+    predictive_intervals,
+)
 from segml.data.table import table_metadata
 from segml.errors import BoundaryError, ConvergenceError, DataError, ModelError, examples
 
@@ -152,6 +158,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
         """
         self._check_params()
         require_columns(table, ("frequency", "recency", "T", "monetary_value"), "CLVModel.fit")
+        self.__dict__.pop("draws_", None)  # draws of an earlier fit describe another estimate
         unit = self.unit or table_metadata(table).get("unit")
         self.unit_ = None if unit is None else _unit(unit)
         if self.frequency == "auto":
@@ -470,6 +477,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
             "frequency_model": self.frequency_model_.to_dict(),
             "spend_model": self.spend_model_.to_dict(),
             "segml_version": segml_version(),
+            **({"draws": asdict(self.draws_)} if hasattr(self, "draws_") else {}),
         }
 
     @classmethod
@@ -488,6 +496,8 @@ class CLVModel(JSONPersistence, BaseEstimator):
         obj.selection_ = dict(state["selection"])
         obj.frequency_model_ = FrequencyModel.from_dict(state["frequency_model"])
         obj.spend_model_ = GammaGamma.from_dict(state["spend_model"])
+        if "draws" in state:  # parameter draws travel with the model: intervals after loading
+            obj.draws_ = ParameterDraws(**state["draws"])
         return obj
 
 
