@@ -62,12 +62,17 @@ def test_profile_intervals_cover_the_truth_at_the_nominal_rate() -> None:
         assert 0.84 <= count / reps <= 0.96, (name, count / reps)
 
 
-def test_profile_needs_the_fitted_data_and_a_known_method(bgnbd) -> None:
+def test_profile_of_a_model_loaded_from_json_asks_for_a_refit(bgnbd) -> None:
     loaded = segml.BetaGeo.from_json(bgnbd.to_json())
     with pytest.raises(segml.DataError, match="loaded from JSON"):
         loaded.conf_int(method="profile")
     assert loaded.conf_int().equals(bgnbd.conf_int())
-    with pytest.raises(segml.DataError, match="choose 'wald' or 'profile'"):
-        bgnbd.conf_int(method="bootstrap")
-    with pytest.raises(segml.DataError, match="level"):
-        bgnbd.conf_int(1.5, method="profile")
+
+
+@pytest.mark.parametrize(
+    ("level", "method", "match"),
+    [(0.95, "bootstrap", "choose 'wald' or 'profile'"), (1.5, "profile", "level")],
+)
+def test_conf_int_rejects_an_unknown_method_or_level(bgnbd, level, method, match) -> None:
+    with pytest.raises(segml.DataError, match=match):
+        bgnbd.conf_int(level, method=method)

@@ -126,7 +126,7 @@ def test_conf_int_of_the_spend_model_brackets_its_estimate(cdnow) -> None:
     assert weighted.params_ == pytest.approx(gg.params_, rel=1e-5)
 
 
-def test_draws_travel_with_the_saved_model_and_a_refit_drops_them(cdnow, tmp_path) -> None:
+def test_draws_travel_with_the_saved_model(cdnow, tmp_path) -> None:
     clv = segml.CLVModel().fit(cdnow).bootstrap(cdnow, n_draws=20, random_state=3)
     path = tmp_path / "clv.json"
     clv.to_json(path)
@@ -136,6 +136,10 @@ def test_draws_travel_with_the_saved_model_and_a_refit_drops_them(cdnow, tmp_pat
     ours = clv.predict(cdnow, horizon=39, interval=0.9, interval_kind="parameter")
     again = loaded.predict(cdnow, horizon=39, interval=0.9, interval_kind="parameter")
     np.testing.assert_allclose(again["clv_upper"], ours["clv_upper"], rtol=1e-12)
+
+
+def test_a_refit_drops_the_draws_of_the_earlier_estimate(cdnow) -> None:
+    clv = segml.CLVModel().fit(cdnow).bootstrap(cdnow, n_draws=5, random_state=3)
     clv.fit(cdnow)
     assert not hasattr(clv, "draws_")
     assert "draws" not in clv.to_dict()
