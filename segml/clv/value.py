@@ -27,6 +27,7 @@ from segml._units import UNIT_DAYS, span_words
 from segml._units import unit_key as _unit
 from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
+from segml.clv.discount import discount_nodes
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.spend import GammaGamma
 from segml.clv.uncertainty import (
@@ -41,7 +42,6 @@ from segml.errors import BoundaryError, ConvergenceError, DataError, ModelError,
 __all__ = ["CLVModel", "discount_rate_per_unit"]
 
 _YEAR_DAYS = 365.2425
-_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
 _CHOICES = ("bgnbd", "pnbd", "mbgnbd", "nbd", "auto")
 
 
@@ -271,7 +271,9 @@ class CLVModel(JSONPersistence, BaseEstimator):
         table : pandas.DataFrame
             Customer table.
         horizon : float
-            Length of the future window in the table's unit.
+            Length of the future window in the table's unit; ``numpy.inf`` (with a
+            positive rate) gives the discounted expected residual transactions (DERT), the
+            purchase side of a lifetime value (:mod:`segml.clv.discount`).
         discount_rate : float
             Annual discount rate (0.1 = 10 %).
 
@@ -281,12 +283,15 @@ class CLVModel(JSONPersistence, BaseEstimator):
         """
         check_is_fitted(self, "frequency_model_")
         model = self.frequency_model_
+        h = float(horizon)
+        if np.isnan(h) or h < 0 or (np.isinf(h) and not discount_rate > 0):
+            raise DataError(
+                f"horizon must be >= 0, and infinite only with a positive discount rate; got "
+                f"horizon={horizon!r}, discount_rate={discount_rate!r}."
+            )
         if discount_rate == 0:
             return model.expected_purchases(table, horizon)
         delta = self._delta(discount_rate)
-        h = float(horizon)
-        if not np.isfinite(h) or h < 0:
-            raise DataError(f"horizon must be finite and >= 0, got {horizon!r}.")
         data = model._compressed(table)  # once: every node is evaluated on the unique rows
         return pd.Series(
             self._discounted_unique(model.predictor(data), h, delta)[data.inverse],
@@ -306,12 +311,8 @@ class CLVModel(JSONPersistence, BaseEstimator):
     @staticmethod
     def _discounted_unique(predictor: ConditionalPredictor, h: float, delta: float) -> np.ndarray:
         """Discounted expected purchases over ``(0, h]`` at continuous rate ``delta``."""
-        nodes = 0.5 * h * (_NODES + 1.0)
-        weights = 0.5 * h * _WEIGHTS
-        # By parts: e^{-dH} E(H) + d * integral_0^H e^{-dt} E(t) dt.
-        return predictor.expected_sum(
-            [h, *nodes], [np.exp(-delta * h), *(delta * weights * np.exp(-delta * nodes))]
-        )
+        horizons, weights = discount_nodes(h, delta)
+        return predictor.expected_sum(horizons.tolist(), weights.tolist())
 
     def bootstrap(
         self,
