@@ -143,3 +143,12 @@ def test_a_refit_drops_the_draws_of_the_earlier_estimate(cdnow) -> None:
     clv.fit(cdnow)
     assert not hasattr(clv, "draws_")
     assert "draws" not in clv.to_dict()
+
+
+def test_predictive_draws_repeat_exactly_whatever_the_threads_do(cdnow, booted) -> None:
+    from segml.clv.uncertainty import predictive_draws
+
+    clv, _ = booted
+    one, two = (predictive_draws(clv, cdnow, clv.draws_, 39.0, 0.1, random_state=7) for _ in "ab")
+    assert np.array_equal(one.counts, two.counts) and np.array_equal(one.values, two.values)
+    np.testing.assert_array_equal(one.totals["clv"], two.totals["clv"])
