@@ -397,3 +397,58 @@ def test_a_time_format_that_does_not_match_iso_dates(tmp_path) -> None:
         segml.read_transactions(raw, amount="amount", time_format="%d/%m/%Y")
     with speaking_toml(), pytest.raises(segml.DataError, match=r"\[data\] section \(customer = "):
         segml.read_transactions(raw, customer="client", amount="amount")
+
+
+def _float_dates() -> pd.DataFrame:
+    return frame(
+        customer_id=["a", "a", "b", "b"],
+        date=[20240105.0, np.nan, 20240301.0, 20240302.0],
+        amount=[1.0, 2.0, 3.0, 4.0],
+    )
+
+
+@pytest.mark.parametrize("route", ["frame", "parquet"])
+def test_dates_stored_as_yyyymmdd_floats_with_a_blank(tmp_path, route) -> None:
+    raw = _float_dates()
+    source: object = raw
+    if route == "parquet":
+        source = tmp_path / "log.parquet"
+        raw.to_parquet(source)
+    tx = segml.read_transactions(source, amount="amount", time_format="%Y%m%d")
+    assert tx["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-05", "2024-03-01", "2024-03-02"]
+    assert segml.quality_report(tx).dropped == {"unparsable_time": 1}
+
+
+def _epochs(scale: int) -> pd.DataFrame:
+    dates = [1704412800 * scale, 1709251200 * scale]  # 2024-01-05 and 2024-03-01, UTC
+    return frame(customer_id=["a", "b"], date=dates, amount=[1.0, 2.0])
+
+
+@pytest.mark.parametrize(("fmt", "scale"), [("epoch_s", 1), ("epoch_ms", 1000)])
+def test_epoch_timestamps_with_their_time_format(fmt, scale) -> None:
+    raw = _epochs(scale)
+    for column in (raw["date"], raw["date"].astype(str)):  # numbers, or digits read from CSV
+        tx = segml.read_transactions(raw.assign(date=column), amount="amount", time_format=fmt)
+        assert tx["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-05", "2024-03-01"]
+        assert any("epoch timestamps" in note for note in segml.quality_report(tx).notes)
+
+
+@pytest.mark.parametrize(
+    ("scale", "given", "hint"),
+    [
+        (1, None, "look like epoch seconds: set time_format='epoch_s'"),
+        (1, "%Y%m%d", "look like epoch seconds: set time_format='epoch_s'"),
+        (1000, "epoch_s", "look like epoch milliseconds: set time_format='epoch_ms'"),
+    ],
+)
+def test_epoch_timestamps_without_the_right_time_format(scale, given, hint) -> None:
+    raw = _epochs(scale)
+    with pytest.raises(segml.DataError, match=hint):
+        segml.read_transactions(raw, amount="amount", time_format=given)
+
+
+def test_a_time_format_that_fits_nothing_is_not_suggested_again() -> None:
+    raw = frame(customer_id=["a"], date=["05.01.2024"], amount=[1.0])
+    with pytest.raises(segml.DataError, match="check that time_format='%Y%m%d' matches") as err:
+        segml.read_transactions(raw, amount="amount", time_format="%Y%m%d")
+    assert "set time_format='%Y%m%d'" not in str(err.value)

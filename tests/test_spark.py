@@ -264,3 +264,25 @@ def test_spark_and_pandas_agree_on_random_messy_logs(
         kept = got.toPandas()
     revenue = kept["total_revenue"].sum() + (kept["holdout_revenue"].sum() if hold else 0.0)
     assert revenue + report.amount_dropped == pytest.approx(report.amount_read, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("dates", "fmt"),
+    [
+        ([20240105.0, None, 20240301.0, 20240302.0], "%Y%m%d"),
+        ([1704412800, 1704499200, 1709251200, 1709337600], "epoch_s"),
+        ([1704412800000, 1704499200000, 1709251200000, 1709337600000], "epoch_ms"),
+    ],
+    ids=["yyyymmdd-floats", "epoch-s", "epoch-ms"],
+)
+def test_spark_reads_numeric_dates_like_pandas(spark, dates, fmt) -> None:
+    lines = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "b"], "date": dates, "amount": [1.0, 2.0, 3.0, 4.0]}
+    )
+    windows = {"calibration_end": "2024-02-15", "holdout_end": "2024-04-30"}
+    tx = segml.read_transactions(lines, amount="amount", time_format=fmt)
+    table = segml.summarize(tx, **windows)
+    got = segml_spark.summarize(
+        spark_frame(spark, lines), amount="amount", time_format=fmt, **windows
+    )
+    assert_same_tables(table, got)

@@ -60,6 +60,7 @@ MAX_AMOUNT = 1e12
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
+_NUMBER = re.compile(r"^\s*-?\d+(\.\d*)?\s*$")
 _ISO = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 
 
@@ -153,9 +154,11 @@ def _parse_times(
         return raw  # nanoseconds are in range by construction
     if pd.api.types.is_datetime64_dtype(raw.dtype):
         return _in_range(raw)
+    if time_format in EPOCH_UNITS:
+        return _epoch(raw, EPOCH_UNITS[time_format], tz, report)
     values = raw if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype) else None
-    if values is None:  # numbers such as 19970101
-        values = raw.astype("Int64").astype("str") if raw.notna().all() else raw.astype("str")
+    if values is None:  # numbers such as 19970101, or 19970101.0 in a column with blanks
+        values = _number_strings(raw)
     fmt = time_format or "ISO8601"
     try:
         parsed = pd.to_datetime(values, format=fmt, errors="coerce")
@@ -169,6 +172,49 @@ def _parse_times(
         report.note(f"time-zone aware timestamps converted to {tz} and made naive")
         parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
     return _in_range(parsed)
+
+
+#: ``time_format`` values for numeric epochs, with pandas' unit
+EPOCH_UNITS: dict[str, Literal["s", "ms"]] = {"epoch_s": "s", "epoch_ms": "ms"}
+
+
+def _number_strings(raw: pd.Series) -> pd.Series:
+    """Numbers as the digits a date format reads: whole floats lose their ``.0``."""
+    numbers = raw.to_numpy("float64", na_value=np.nan)
+    known = ~np.isnan(numbers)
+    if np.all(numbers[known] == np.round(numbers[known])):
+        return pd.Series(numbers).astype("Int64").astype("str")  # a blank becomes "<NA>"
+    return raw.astype("str")
+
+
+def _epoch(
+    raw: pd.Series, unit: Literal["s", "ms"], tz: str, report: DataQualityReport
+) -> pd.Series:
+    """Seconds or milliseconds since 1970-01-01 UTC, as naive times in ``tz``."""
+    numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+    limit = {"s": 9.2e9, "ms": 9.2e12}[unit]  # past 2262 pandas' nanoseconds overflow
+    numbers = numbers.where(numbers.abs() < limit)
+    parsed = pd.to_datetime(numbers, unit=unit, errors="coerce", utc=True)
+    report.note(f"epoch timestamps ({unit}) read as UTC instants, converted to {tz} and made naive")
+    return _in_range(parsed.dt.tz_convert(tz).dt.tz_localize(None))
+
+
+def _time_hint(sample: list[Any], time_format: str | None) -> str:
+    """What to try when no timestamp parsed, from what the values look like."""
+    if time_format is not None and all(_ISO.match(str(v)) for v in sample):
+        return (
+            f"they look like ISO 8601 dates: leave out {_setting('time_format', time_format)}"
+            " (ISO 8601 is the default)"
+        )
+    digits = [len(str(v).split(".")[0].lstrip("-")) for v in sample if _NUMBER.match(str(v))]
+    if digits and len(digits) == len(sample):
+        if all(9 <= d <= 10 for d in digits):
+            return f"they look like epoch seconds: set {_setting('time_format', 'epoch_s')}"
+        if all(12 <= d <= 13 for d in digits):
+            return f"they look like epoch milliseconds: set {_setting('time_format', 'epoch_ms')}"
+    if time_format is not None:
+        return f"check that {_setting('time_format', time_format)} matches the data"
+    return f"set {_setting('time_format', '%Y%m%d')} (or the format your data uses)"
 
 
 def _in_range(parsed: pd.Series) -> pd.Series:
@@ -214,8 +260,10 @@ def read_transactions(
     keep : sequence of str
         Further columns to keep unchanged (order ids, channels, ...).
     time_format : str, optional
-        ``strftime`` format of the timestamps, e.g. ``"%Y%m%d"``. Default: ISO 8601.
-        Timestamps are never guessed from the data.
+        ``strftime`` format of the timestamps, e.g. ``"%Y%m%d"`` (numbers such as
+        ``19970101`` or ``19970101.0`` read as their digits), or ``"epoch_s"`` /
+        ``"epoch_ms"`` for seconds / milliseconds since 1970-01-01 UTC (converted to
+        ``timezone``). Default: ISO 8601. Timestamps are never guessed from the data.
     timezone : str
         Time-zone aware timestamps are converted to this zone, then made naive.
     returns : {"net", "drop"}
@@ -446,13 +494,7 @@ def _valid_rows(
     bad_time = out["date"].isna().to_numpy() & ok
     if bad_time.any() and bad_time.sum() == ok.sum():
         sample = raw_times.reset_index(drop=True)[bad_time].head(5).tolist()
-        if time_format is not None and all(_ISO.match(str(v)) for v in sample):
-            hint = (
-                f"they look like ISO 8601 dates: leave out {_setting('time_format', time_format)}"
-                " (ISO 8601 is the default)"
-            )
-        else:
-            hint = f"set {_setting('time_format', '%Y%m%d')} (or the format your data uses)"
+        hint = _time_hint(sample, time_format)
         raise DataError(
             f"no timestamp in column {time!r} could be parsed with format "
             f"{time_format or 'ISO8601'!r}; received e.g. {examples(sample)}; {hint}."

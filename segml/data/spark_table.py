@@ -83,8 +83,14 @@ def _ids(frame: Any, column: str, F: Any) -> Any:
 def _times(frame: Any, column: str, time_format: str | None, F: Any) -> Any:
     kind = dict(frame.dtypes)[column]
     col = F.col(f"`{column}`")
+    numeric = kind in ("double", "float", "int", "bigint", "smallint", "tinyint")
     if kind in ("timestamp", "timestamp_ntz", "date"):
         ts = col.cast("timestamp")
+    elif time_format in ("epoch_s", "epoch_ms"):
+        seconds = F.expr(f"try_cast(`{column}` as double)")
+        ts = (seconds / 1000 if time_format == "epoch_ms" else seconds).cast("timestamp")
+    elif time_format is not None and numeric:  # 19970101.0 read as its digits
+        ts = F.try_to_timestamp(col.cast("bigint").cast("string"), F.lit(java_pattern(time_format)))
     elif time_format is not None:
         ts = F.try_to_timestamp(col.cast("string"), F.lit(java_pattern(time_format)))
     else:
