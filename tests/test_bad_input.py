@@ -452,3 +452,43 @@ def test_a_time_format_that_fits_nothing_is_not_suggested_again() -> None:
     with pytest.raises(segml.DataError, match="check that time_format='%Y%m%d' matches") as err:
         segml.read_transactions(raw, amount="amount", time_format="%Y%m%d")
     assert "set time_format='%Y%m%d'" not in str(err.value)
+
+
+CSV_TEXT = "customer_id,date,amount\nJosé,2024-01-05,1.5\nb,2024-02-01,2\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_csv_with_a_byte_order_mark(tmp_path, encoding) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(CSV_TEXT, encoding=encoding)
+    tx = segml.read_transactions(path, amount="amount")
+    assert sorted(tx["customer_id"]) == ["José", "b"]
+
+
+def test_a_utf16_csv_without_a_byte_order_mark(tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_bytes(CSV_TEXT.encode("utf-16-le"))
+    with pytest.raises(segml.DataError, match=r"looks like UTF-16 .*encoding='utf-16-le'"):
+        segml.read_transactions(path, amount="amount")
+    tx = segml.read_transactions(path, amount="amount", encoding="utf-16-le")
+    assert sorted(tx["customer_id"]) == ["José", "b"]
+
+
+EXPERIMENT_TEXT = (
+    '[experiment]\nname = "cafe"\ndescription = "Qui achète ? Café."\n[data]\n'
+    'dataset = "cdnow"\ncalibration_end = "1997-09-30"\nholdout_end = "1998-06-30"\n'
+    '[[segmenters]]\nname = "tiers"\nmethod = "value_tiers"\n'
+)
+
+
+def test_an_experiment_file_with_a_byte_order_mark(tmp_path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_text(EXPERIMENT_TEXT, encoding="utf-8-sig")
+    assert segml.load_config(path).data.calibration_end == "1997-09-30"
+
+
+def test_an_experiment_file_not_in_utf8(tmp_path) -> None:
+    path = tmp_path / "latin.toml"
+    path.write_bytes(EXPERIMENT_TEXT.encode("latin-1"))
+    with pytest.raises(segml.ConfigError, match=r"not UTF-8 text .*save it as UTF-8"):
+        segml.load_config(path)

@@ -105,6 +105,31 @@ def _missing_columns(df: pd.DataFrame, wanted: dict[str, str], what: str) -> Non
     )
 
 
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _text_encoding(path: Path) -> str:
+    """UTF-8, or the encoding a byte-order mark declares (a mark is a statement, not a guess).
+
+    Raises
+    ------
+    segml.DataError
+        For UTF-16 text without a mark (every other byte zero), naming the encoding to pass.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    for mark, encoding in _BOMS:
+        if head.startswith(mark):
+            return encoding
+    if len(head) >= 4 and head.count(0) * 3 >= len(head):
+        order = "utf-16-le" if head[1] == 0 else "utf-16-be"
+        raise DataError(
+            f"{str(path)!r} looks like UTF-16 text without a byte-order mark (every other "
+            f"byte is zero); pass encoding={order!r}."
+        )
+    return "utf-8"
+
+
 def _read_source(
     source: Source, str_cols: list[str], columns: list[str] | None = None, **csv: Any
 ) -> Any:
@@ -123,6 +148,8 @@ def _read_source(
     try:
         if suffix.endswith((".parquet", ".pq")):
             return read_parquet(path, str_cols[0], columns)
+        if "encoding" not in csv:
+            csv["encoding"] = _text_encoding(path)
         return pd.read_csv(path, dtype=dict.fromkeys(str_cols, str), **csv)
     except UnicodeDecodeError as exc:
         encoding = csv.get("encoding", "utf-8")

@@ -330,7 +330,13 @@ def load_config(path: str | Path) -> ExperimentConfig:
     """
     file = Path(path)
     require_regular_file(file, "experiment file", ConfigError)
-    text = file.read_text(encoding="utf-8")
+    try:
+        # utf-8-sig: a byte-order mark, which some editors write, is not part of the TOML
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8; save it as UTF-8."
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
