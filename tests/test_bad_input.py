@@ -492,3 +492,18 @@ def test_an_experiment_file_not_in_utf8(tmp_path) -> None:
     path.write_bytes(EXPERIMENT_TEXT.encode("latin-1"))
     with pytest.raises(segml.ConfigError, match=r"not UTF-8 text .*save it as UTF-8"):
         segml.load_config(path)
+
+
+def test_customer_ids_that_pandas_reads_as_missing(tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text(
+        "customer_id,date,amount\nNA,2024-01-05,1\nNULL,2024-01-06,2\n,2024-01-07,3\n"
+        "b,2024-02-01,2\n"
+    )
+    report = segml.quality_report(segml.read_transactions(path, amount="amount"))
+    assert report.dropped == {"missing_customer_id": 3}
+    (note,) = [n for n in report.notes if "customer ids written as" in n]
+    assert "'NA', 'NULL'" in note and "keep_default_na=False, na_values=['']" in note
+    kept = segml.read_transactions(path, amount="amount", keep_default_na=False, na_values=[""])
+    assert sorted(kept["customer_id"]) == ["NA", "NULL", "b"]
+    assert segml.quality_report(kept).dropped == {"missing_customer_id": 1}

@@ -130,6 +130,29 @@ def _text_encoding(path: Path) -> str:
     return "utf-8"
 
 
+def _note_na_words_in_ids(
+    source: Source, frame: pd.DataFrame, customer: str, csv: dict[str, Any], report: Any
+) -> None:
+    """Say which words pandas read as a missing customer id, and how to keep them as ids."""
+    if isinstance(source, pd.DataFrame) or "keep_default_na" in csv or "na_values" in csv:
+        return
+    path = Path(source)
+    missing = frame[customer].isna().to_numpy() if customer in frame.columns else None
+    if path.suffix.lower() != ".csv" or missing is None or not missing.any():
+        return
+    options = {k: v for k, v in csv.items() if k in ("sep", "encoding", "skiprows", "header")}
+    options.setdefault("encoding", _text_encoding(path))
+    raw = pd.read_csv(path, usecols=[customer], dtype=str, keep_default_na=False, **options)
+    words = raw[customer].to_numpy(dtype=object)[missing]
+    words = words[words != ""]
+    if len(words):
+        report.note(
+            f"{len(words):,} customer ids written as {examples(sorted(set(words)))} were read as "
+            "missing (pandas' default missing-value words) and dropped; if they are real ids, "
+            "pass keep_default_na=False, na_values=[''] to keep them"
+        )
+
+
 def _read_source(
     source: Source, str_cols: list[str], columns: list[str] | None = None, **csv: Any
 ) -> Any:
@@ -391,6 +414,7 @@ def _read_transactions(
     frame = _read_source(source, [customer, time], list(roles.values()), **csv_options)
     _missing_columns(frame, roles, "the transaction data")
     report = DataQualityReport(rows_read=len(frame))
+    _note_na_words_in_ids(source, frame, customer, csv_options, report)
     out, id_codes = _canonical(frame, roles, keep, time_format, timezone, thousands, report)
     if len(out) == 0:
         raise DataError("the transaction data has no rows.")
