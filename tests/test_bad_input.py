@@ -507,3 +507,32 @@ def test_customer_ids_that_pandas_reads_as_missing(tmp_path) -> None:
     kept = segml.read_transactions(path, amount="amount", keep_default_na=False, na_values=[""])
     assert sorted(kept["customer_id"]) == ["NA", "NULL", "b"]
     assert segml.quality_report(kept).dropped == {"missing_customer_id": 1}
+
+
+@pytest.mark.parametrize("route", ["frame", "csv"])
+def test_decimal_commas_read_with_a_thousands_separator(tmp_path, route) -> None:
+    raw = frame(
+        customer_id=["a", "b", "c"], date=["2024-01-05"] * 3, amount=["1,5", "1,234.50", "12"]
+    )
+    source: object = raw
+    if route == "csv":
+        source = tmp_path / "log.csv"
+        raw.to_csv(source, index=False)
+    tx = segml.read_transactions(source, amount="amount", thousands=",")
+    assert sorted(tx["amount"]) == [12.0, 1234.5]  # "1,5" is not fifteen
+    report = segml.quality_report(tx)
+    assert report.dropped == {"invalid_amount": 1}
+    assert any("without groups of three digits" in n and "decimal=','" in n for n in report.notes)
+
+
+def test_decimal_commas_read_as_decimals(tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("customer_id;date;amount\na;2024-01-05;1,5\nb;2024-01-06;1234,50\n")
+    tx = segml.read_transactions(path, amount="amount", sep=";", decimal=",")
+    assert sorted(tx["amount"]) == [1.5, 1234.5]
+
+
+def test_an_amount_column_of_booleans() -> None:
+    raw = frame(customer_id=["a", "b"], date=["2024-01-05"] * 2, amount=[True, False])
+    with pytest.raises(segml.DataError, match="holds true/false values, not amounts"):
+        segml.read_transactions(raw, amount="amount")

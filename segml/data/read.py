@@ -409,9 +409,10 @@ def _read_transactions(
     if return_of is not None:
         roles["return_of"] = return_of
         keep = [*keep, return_of] if return_of not in keep else keep
-    if thousands is not None:
-        csv_options["thousands"] = thousands
-    frame = _read_source(source, [customer, time], list(roles.values()), **csv_options)
+    text_cols = [customer, time]
+    if thousands is not None:  # amounts as text: segml checks the digit groups
+        text_cols += [c for c in (amount, unit_price) if c is not None]
+    frame = _read_source(source, text_cols, list(roles.values()), **csv_options)
     _missing_columns(frame, roles, "the transaction data")
     report = DataQualityReport(rows_read=len(frame))
     _note_na_words_in_ids(source, frame, customer, csv_options, report)
@@ -511,9 +512,14 @@ def _canonical(
 
 def _amounts(raw: pd.Series, thousands: str | None, report: DataQualityReport) -> Any:
     """Amounts as float64 (NaN where unreadable), noting text that has thousands separators."""
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        raise DataError(
+            "the amount column holds true/false values, not amounts: map the column with the "
+            "order value (amount=...) or quantity and unit_price."
+        )
     if thousands is not None and not pd.api.types.is_numeric_dtype(raw.dtype):
-        raw = raw.astype("str").str.replace(thousands, "", regex=False)
-    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        raw = _without_separators(raw, thousands, report)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
         return _floats(raw)  # numbers: nothing was text
     numeric = pd.to_numeric(raw, errors="coerce").astype("float64")
     unparsed = raw[numeric.isna() & raw.notna()].astype("str")
@@ -524,6 +530,23 @@ def _amounts(raw: pd.Series, thousands: str | None, report: DataQualityReport) -
             "(e.g. '1,234.50'); pass thousands=',' to read them"
         )
     return numeric
+
+
+def _without_separators(raw: pd.Series, thousands: str, report: DataQualityReport) -> pd.Series:
+    """Text amounts with the separator taken out where it groups digits in threes; where it
+    does not (``"1,5"``: a decimal comma) the amount is left unreadable and noted."""
+    text = raw.astype("str").str.strip()
+    sep = re.escape(thousands)
+    grouped = text.str.fullmatch(rf"[-+]?\d{{1,3}}({sep}\d{{3}})+(\.\d*)?")
+    misgrouped = text.str.contains(thousands, regex=False) & ~grouped & raw.notna()
+    if misgrouped.any():
+        report.note(
+            f"{int(misgrouped.sum()):,} amounts such as {examples(text[misgrouped])} use "
+            f"{thousands!r} without groups of three digits, so it is not a thousands separator "
+            "there (a decimal comma?): left unread; for a CSV with decimal commas pass "
+            "decimal=',' (and sep=';') instead of thousands"
+        )
+    return text.where(~misgrouped, "").str.replace(thousands, "", regex=False).where(raw.notna())
 
 
 def _valid_rows(
