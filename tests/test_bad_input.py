@@ -536,3 +536,16 @@ def test_an_amount_column_of_booleans() -> None:
     raw = frame(customer_id=["a", "b"], date=["2024-01-05"] * 2, amount=[True, False])
     with pytest.raises(segml.DataError, match="holds true/false values, not amounts"):
         segml.read_transactions(raw, amount="amount")
+
+
+@pytest.mark.parametrize(
+    ("mapping", "roles"),
+    [
+        ({"customer": "date"}, "as customer and as time"),
+        ({"quantity": "amount"}, "as amount and as quantity"),
+    ],
+)
+def test_one_column_mapped_twice(mapping, roles) -> None:
+    raw = frame(customer_id=["a"], date=["2024-01-05"], amount=[1.0])
+    with pytest.raises(segml.DataError, match=f"mapped twice, {roles}"):
+        segml.read_transactions(raw, **{"amount": "amount", **mapping})

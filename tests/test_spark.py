@@ -286,3 +286,14 @@ def test_spark_reads_numeric_dates_like_pandas(spark, dates, fmt) -> None:
         spark_frame(spark, lines), amount="amount", time_format=fmt, **windows
     )
     assert_same_tables(table, got)
+
+
+def test_spark_refuses_one_column_mapped_twice(spark) -> None:
+    lines = pd.DataFrame({"customer_id": ["a"], "date": ["2024-01-05"], "amount": [1.0]})
+    with pytest.raises(segml.DataError, match="mapped twice, as amount and as quantity"):
+        segml_spark.summarize(
+            spark_frame(spark, lines),
+            amount="amount",
+            quantity="amount",
+            calibration_end="2024-02-01",
+        )

@@ -130,6 +130,20 @@ def _text_encoding(path: Path) -> str:
     return "utf-8"
 
 
+def one_role_per_column(roles: dict[str, str]) -> None:
+    """A column is the customer, the time, an amount... but only one of them."""
+    seen: dict[str, str] = {}
+    for role, col in roles.items():
+        if role.startswith("keep["):
+            continue
+        if col in seen:
+            raise DataError(
+                f"column {col!r} is mapped twice, as {seen[col]} and as {role}: each role needs "
+                "its own column."
+            )
+        seen[col] = role
+
+
 def _note_na_words_in_ids(
     source: Source, frame: pd.DataFrame, customer: str, csv: dict[str, Any], report: Any
 ) -> None:
@@ -409,6 +423,7 @@ def _read_transactions(
     if return_of is not None:
         roles["return_of"] = return_of
         keep = [*keep, return_of] if return_of not in keep else keep
+    one_role_per_column(roles)
     text_cols = [customer, time]
     if thousands is not None:  # amounts as text: segml checks the digit groups
         text_cols += [c for c in (amount, unit_price) if c is not None]

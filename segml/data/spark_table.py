@@ -16,7 +16,7 @@ from typing import Any
 from segml._units import UNIT_DAYS
 from segml._units import unit_key as _unit
 from segml.data.quality import DataQualityReport
-from segml.data.read import MAX_AMOUNT
+from segml.data.read import MAX_AMOUNT, one_role_per_column
 from segml.data.returns import RESIDUE
 from segml.errors import DataError
 
@@ -376,6 +376,7 @@ def summarize_spark(
         roles["amount"] = amount
     roles |= {"quantity": quantity} if quantity else {}
     roles |= {"return_of": return_of} if return_of else {}
+    one_role_per_column(roles)
     missing = {r: c for r, c in roles.items() if c not in transactions.columns}
     if missing:
         named = ", ".join(f"{r} column {c!r}" for r, c in missing.items())
