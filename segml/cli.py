@@ -380,7 +380,9 @@ def comparison_lines(comp: pd.DataFrame) -> list[str]:
 @click.option("--time", "time_col", default="date", show_default=True, help="Timestamp column.")
 @click.option("--amount", default="amount", show_default=True, help="Amount column.")
 @click.option(
-    "--time-format", default=None, help="strftime format of the timestamps (default ISO 8601)."
+    "--time-format",
+    default=None,
+    help="strftime format of the timestamps, or epoch_s / epoch_ms (default ISO 8601).",
 )
 @click.option(
     "--customer-key", default="customer_id", show_default=True, help="Id column of --customers."

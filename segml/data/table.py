@@ -67,7 +67,8 @@ def _id_index(uniques: Any, positions: np.ndarray) -> pd.Index:
     return pd.Index(np.asarray(uniques, dtype=object)[positions], name="customer_id").astype("str")
 
 
-def _timestamp(value: Any, name: str) -> pd.Timestamp:
+def timestamp(value: Any, name: str) -> pd.Timestamp:
+    """``value`` as a naive timestamp, or a ``DataError`` naming ``name``."""
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
@@ -353,8 +354,8 @@ def summarize(
 
 
 def _windows(calibration_end: Any, holdout_end: Any) -> tuple[pd.Timestamp, pd.Timestamp | None]:
-    cal_end = _timestamp(calibration_end, "calibration_end")
-    hold_end = None if holdout_end is None else _timestamp(holdout_end, "holdout_end")
+    cal_end = timestamp(calibration_end, "calibration_end")
+    hold_end = None if holdout_end is None else timestamp(holdout_end, "holdout_end")
     if hold_end is not None and hold_end <= cal_end:
         raise DataError(
             f"holdout_end ({hold_end.date()}) must be after calibration_end ({cal_end.date()})."

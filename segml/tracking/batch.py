@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from segml._columns import arrow_schema
 from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
-from segml.data.table import summarize
+from segml.data.table import summarize, timestamp
 from segml.errors import DataError, OutputError
 from segml.experiment.scoring import NUMERIC_OUTPUTS, OUTPUT_COLUMNS, batch_percentile
 
@@ -161,7 +161,11 @@ def score_file(
     tx = read_transactions(
         raw, customer=customer, time=time, amount=amount, time_format=time_format
     )
-    end = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(tx["date"].max()).normalize()
+    end = (
+        timestamp(as_of, "as_of")
+        if as_of is not None
+        else pd.Timestamp(tx["date"].max()).normalize()
+    )
     unit = model.meta.get("unit") or "W"
     table = summarize(
         tx, calibration_end=end, unit=unit, customers=customers, customer_key=customer_key

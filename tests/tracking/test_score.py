@@ -279,3 +279,13 @@ def test_a_float_id_column_scores_each_customer_once(cdnow_model, tmp_path) -> N
     assert scores["customer_id"].is_unique
     assert not scores["customer_id"].str.endswith(".0").any()
     assert set(scores["customer_id"]) == {str(int(i)) for i in ids.dropna()}
+
+
+@pytest.mark.parametrize("as_of", ["garbage", "1998-13-45"])
+def test_an_as_of_that_is_not_a_date(cdnow_model, tmp_path, as_of) -> None:
+    model, _ = cdnow_model
+    args = ["score", "--model", str(model), "--transactions", str(cdnow_csv(tmp_path / "t.csv"))]
+    run = CliRunner().invoke(main, [*args, "--output", str(tmp_path / "o.csv"), "--as-of", as_of])
+    assert run.exit_code == 4, run.output  # DataError
+    assert f"as_of={as_of!r} is not a date" in run.output
+    assert not (tmp_path / "o.csv").exists()
