@@ -549,3 +549,42 @@ def test_one_column_mapped_twice(mapping, roles) -> None:
     raw = frame(customer_id=["a"], date=["2024-01-05"], amount=[1.0])
     with pytest.raises(segml.DataError, match=f"mapped twice, {roles}"):
         segml.read_transactions(raw, **{"amount": "amount", **mapping})
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        (
+            "k = [2, 3, 4, 5, 6, 7, 8]",
+            "k = [2.5]",
+            r"\[segmenters\[0\]\] k must be an integer from 2",
+        ),
+        ("k = [2, 3, 4, 5, 6, 7, 8]", "k = [0, 1]", r"k must be an integer from 2 to 1,000"),
+        ("k = [2, 3, 4, 5, 6, 7, 8]", "k = []", r"or a non-empty list of them, got \[\]"),
+        ("k = [2, 3, 4, 5, 6, 7, 8]", 'k = ["a"]', r"got \['a'\]"),
+        ("random_state = 0", "random_state = -1", r"random_state must be an integer from 0"),
+        ("max_leaves = 6", "max_leaves = 1", r"max_leaves must be an integer from 2"),
+        ('method = "hdbscan"', 'method = "hdbscan"\nmin_cluster_size = 0', r"min_cluster_size"),
+        ('method = "value_tiers"', 'method = "value_tiers"\ntiers = [0.5, 0.6]', r"summing to 1"),
+        (
+            "min_share = 0.03",
+            "min_share = 2",
+            r"\[evaluation\] min_share must be a share in \(0, 1\)",
+        ),
+        ("min_share = 0.03", "min_share = -1", r"min_share must be a share"),
+        ("max_k = 10", "max_k = 0", r"max_k must be an integer from 2"),
+        ("n_bootstrap = 20", "n_bootstrap = -1", r"n_bootstrap must be an integer from 0"),
+        ("n_bootstrap = 20", "n_bootstrap = 1000000000", r"to 10,000, got 1000000000"),
+        ("alpha = 0.05", "alpha = 1.5", r"alpha must be a level in \(0, 1\)"),
+        ("horizon = 39 ", "horizon = -39 ", r"\[clv\] horizon must be a positive finite"),
+        ("horizon = 39 ", "horizon = nan ", r"horizon must be a positive finite number"),
+        ("discount_rate = 0.10", "discount_rate = inf", r"discount_rate must be an annual rate"),
+        ('spend = "gamma_gamma"', 'spend = "gamma_gamma"\nmargin = 1.5', r"margin must be a rate"),
+    ],
+)
+def test_experiment_values_out_of_range(tmp_path, old, new, pattern) -> None:
+    text = (REPO / "experiments" / "cdnow.toml").read_text()
+    assert old in text
+    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
+    with pytest.raises(segml.ConfigError, match=pattern):
+        segml.load_config(tmp_path / "e.toml")

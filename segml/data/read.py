@@ -49,6 +49,7 @@ from segml.data.parquet import read_parquet
 from segml.data.policies import _apply_amount_policies, _exact_duplicates
 from segml.data.quality import DataQualityReport, attach
 from segml.data.quality import example_ids as _ids
+from segml.data.times import parse_times
 from segml.errors import DataError, did_you_mean, examples
 
 __all__ = ["MAX_AMOUNT", "factorize_ids", "id_strings", "read_transactions"]
@@ -208,61 +209,6 @@ def _floats(values: pd.Series) -> np.ndarray:
     return values.to_numpy("float64", na_value=np.nan)
 
 
-def _parse_times(
-    raw: pd.Series, time_format: str | None, tz: str, report: DataQualityReport
-) -> pd.Series:
-    if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        report.note(f"time-zone aware timestamps converted to {tz} and made naive")
-        return _in_range(raw.dt.tz_convert(tz).dt.tz_localize(None))
-    if raw.dtype == "datetime64[ns]":
-        return raw  # nanoseconds are in range by construction
-    if pd.api.types.is_datetime64_dtype(raw.dtype):
-        return _in_range(raw)
-    if time_format in EPOCH_UNITS:
-        return _epoch(raw, EPOCH_UNITS[time_format], tz, report)
-    values = raw if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype) else None
-    if values is None:  # numbers such as 19970101, or 19970101.0 in a column with blanks
-        values = _number_strings(raw)
-    fmt = time_format or "ISO8601"
-    try:
-        parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-    except (ValueError, TypeError):
-        parsed = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
-        report.note(
-            f"timestamps with mixed UTC offsets (or naive and aware mixed; naive ones taken as "
-            f"UTC) converted to {tz} and made naive"
-        )
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        report.note(f"time-zone aware timestamps converted to {tz} and made naive")
-        parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
-    return _in_range(parsed)
-
-
-#: ``time_format`` values for numeric epochs, with pandas' unit
-EPOCH_UNITS: dict[str, Literal["s", "ms"]] = {"epoch_s": "s", "epoch_ms": "ms"}
-
-
-def _number_strings(raw: pd.Series) -> pd.Series:
-    """Numbers as the digits a date format reads: whole floats lose their ``.0``."""
-    numbers = raw.to_numpy("float64", na_value=np.nan)
-    known = ~np.isnan(numbers)
-    if np.all(numbers[known] == np.round(numbers[known])):
-        return pd.Series(numbers).astype("Int64").astype("str")  # a blank becomes "<NA>"
-    return raw.astype("str")
-
-
-def _epoch(
-    raw: pd.Series, unit: Literal["s", "ms"], tz: str, report: DataQualityReport
-) -> pd.Series:
-    """Seconds or milliseconds since 1970-01-01 UTC, as naive times in ``tz``."""
-    numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
-    limit = {"s": 9.2e9, "ms": 9.2e12}[unit]  # past 2262 pandas' nanoseconds overflow
-    numbers = numbers.where(numbers.abs() < limit)
-    parsed = pd.to_datetime(numbers, unit=unit, errors="coerce", utc=True)
-    report.note(f"epoch timestamps ({unit}) read as UTC instants, converted to {tz} and made naive")
-    return _in_range(parsed.dt.tz_convert(tz).dt.tz_localize(None))
-
-
 def _time_hint(sample: list[Any], time_format: str | None) -> str:
     """What to try when no timestamp parsed, from what the values look like."""
     if time_format is not None and all(_ISO.match(str(v)) for v in sample):
@@ -279,12 +225,6 @@ def _time_hint(sample: list[Any], time_format: str | None) -> str:
     if time_format is not None:
         return f"check that {_setting('time_format', time_format)} matches the data"
     return f"set {_setting('time_format', '%Y%m%d')} (or the format your data uses)"
-
-
-def _in_range(parsed: pd.Series) -> pd.Series:
-    """Nanosecond timestamps; dates outside 1677-2262 become missing (counted as unparsable)."""
-    ok = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
-    return parsed.where(ok).astype("datetime64[ns]")
 
 
 def read_transactions(
@@ -509,7 +449,7 @@ def _canonical(
     # by one into a frame costs a copy each at ten million rows).
     out: Any = {}
     out["customer_id"], id_codes = _ids_with_codes(frame[roles["customer"]].reset_index(drop=True))
-    out["date"] = _parse_times(
+    out["date"] = parse_times(
         frame[roles["time"]].reset_index(drop=True), time_format, timezone, report
     )
     if "amount" in roles:

@@ -57,6 +57,7 @@ import pandas as pd
 from segml._columns import table_columns
 from segml._validation import check_name, require_regular_file
 from segml.errors import ConfigError, did_you_mean
+from segml.experiment.ranges import check_range
 from segml.segment.registry import METHODS, parameters
 from segml.segment.rules import Rule, RuleError
 
@@ -286,6 +287,7 @@ def _check_type(section: str, key: str, value: Any, types: tuple[type, ...], whe
         raise ConfigError(
             f"{where}: [{section}] {key} must be {names}, got {type(value).__name__} {value!r}."
         )
+    check_range(section, key, value, where)
 
 
 def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
