@@ -588,3 +588,36 @@ def test_experiment_values_out_of_range(tmp_path, old, new, pattern) -> None:
     (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
     with pytest.raises(segml.ConfigError, match=pattern):
         segml.load_config(tmp_path / "e.toml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        (
+            'spend = "gamma_gamma"',
+            'spend = "lognormal"',
+            r"\[clv\] spend must be one of 'gamma_gamma'",
+        ),
+        (
+            'dataset = "cdnow"',
+            'dataset = "cdnow"\nreturns = "keep"',
+            r"returns must be one of 'net'",
+        ),
+        (
+            'dataset = "cdnow"',
+            'dataset = "cdnow"\nduplicates = "merge"',
+            r"duplicates must be one of",
+        ),
+        (
+            'holdout_end = "1998-06-30"',
+            'holdout_end = "1997-06-30"',
+            r"holdout_end must come after calibration_end",
+        ),
+    ],
+)
+def test_experiment_settings_that_are_not_among_their_choices(tmp_path, old, new, pattern) -> None:
+    text = (REPO / "experiments" / "cdnow.toml").read_text()
+    assert old in text
+    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
+    with pytest.raises(segml.ConfigError, match=pattern):
+        segml.load_config(tmp_path / "e.toml")

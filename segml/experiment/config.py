@@ -444,6 +444,10 @@ def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
                 pd.Timestamp(values[key])
             except (ValueError, TypeError):
                 raise ConfigError(f"{where}: [data] {key} {values[key]!r} is not a date.") from None
+    if "holdout_end" in values and pd.Timestamp(values["holdout_end"]) <= pd.Timestamp(
+        values["calibration_end"]
+    ):
+        raise ConfigError(f"{where}: [data] holdout_end must come after calibration_end.")
     if values.get("unit", "W") not in ("D", "W", "M"):
         raise ConfigError(f"{where}: [data] unit must be 'D', 'W' or 'M', got {values['unit']!r}.")
     return DataConfig(**values)

@@ -1,4 +1,4 @@
-"""The range of every numeric value of an experiment file, checked when the file is loaded.
+"""The range of every value of an experiment file, checked when the file is loaded.
 
 Types are checked by :mod:`segml.experiment.config`; this module says which values of the
 right type make sense, so that ``k = [0]``, ``min_share = 2`` or ``n_bootstrap = 10**9`` is a
@@ -68,6 +68,15 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+#: key -> the values it may take (string settings)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "spend": ("gamma_gamma",),
+    "returns": ("net", "drop"),
+    "zero_amounts": ("keep", "drop"),
+    "duplicates": ("keep", "drop"),
+}
+
+
 def check_range(section: str, key: str, value: Any, where: str) -> None:
     """Raise :class:`segml.ConfigError` if ``value`` (of the right type) is out of range.
 
@@ -83,3 +92,6 @@ def check_range(section: str, key: str, value: Any, where: str) -> None:
     rule = RANGES.get(key)
     if rule is not None and not rule[0](value):
         raise ConfigError(f"{where}: [{section}] {key} must be {rule[1]}, got {value!r}.")
+    if key in CHOICES and value not in CHOICES[key]:
+        options = ", ".join(repr(c) for c in CHOICES[key])
+        raise ConfigError(f"{where}: [{section}] {key} must be one of {options}, got {value!r}.")
