@@ -68,8 +68,9 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         super().__init_subclass__(**kwargs)
         FrequencyModel._registry[cls._model] = cls
 
-    def __init__(self, *, compress: bool = True) -> None:
+    def __init__(self, *, compress: bool = True, warm_start: bool = False) -> None:
         self.compress = compress
+        self.warm_start = warm_start
 
     # ---------------------------------------------------------------- fitting
     def fit(self, table: pd.DataFrame, y: Any = None, sample_weight: Any = None) -> FrequencyModel:
@@ -157,9 +158,13 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         names = self._param_names
         factory = GRADIENT_OBJECTIVES.get(self._model)
 
+        # warm start (the bootstrap's refits): from the previous estimate, the gradient
+        # optimiser only, so a resample that does not converge fails fast and is counted
+        warm = dict(self.params_) if self.warm_start and hasattr(self, "params_") else None
+
         def own() -> Any:
             assert factory is not None
-            guess = self._own_start(x, t_x, T, w)
+            guess = warm or self._own_start(x, t_x, T, w)
             stop = running_to_no_dropout(self._model, names, float(T.max()))
             return maximise(factory(x, t_x, T, w), np.log([guess[n] for n in names]), w.sum(), stop)
 
@@ -174,11 +179,13 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             accept=lambda _params, mle: bool(mle.converged),
             on_rejected=lambda est: self._check_boundary(est, (x, t_x, T, w)),
             lifetimes=lambda start: engine.fit_frequency(self._model, x, t_x, T, w, start),
-            lifetimes_starts=self._lifetimes_starts(T),
+            lifetimes_starts=[] if warm else self._lifetimes_starts(T),
             total_loglik=lambda params: float(np.sum(w * loglik(params, x, t_x, T))),
             valid=valid,
-            polish=lambda start, attempts: self._own_optimiser(x, t_x, T, w, start, attempts),
-            last_resort=[dict.fromkeys(names, v) for v in (0.5, 1.0, 2.0)],
+            polish=lambda start, attempts: (
+                None if warm else polish(loglik, names, (x, t_x, T), w, start, attempts)
+            ),
+            last_resort=[warm] if warm else [dict.fromkeys(names, v) for v in (0.5, 1.0, 2.0)],
             failure=lambda attempts: (
                 f"{self._label} did not converge on {len(x):,} unique customer rows "
                 f"({int(w.sum()):,} customers) after {len(attempts)} attempts: "
@@ -214,17 +221,6 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             "frequency='nbd' (the NBD model, that limit) or frequency='auto' (which compares "
             "it with the others); a longer calibration window may show churn."
         )
-
-    def _own_optimiser(
-        self,
-        x: np.ndarray,
-        t_x: np.ndarray,
-        T: np.ndarray,
-        w: np.ndarray,
-        start: dict[str, float],
-        attempts: list[str],
-    ) -> tuple[float, dict[str, float]] | None:
-        return polish(self._loglik_fn(), self._param_names, (x, t_x, T), w, start, attempts)
 
     def conf_int(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
         """Intervals of the parameters.
@@ -465,6 +461,8 @@ class BetaGeo(FrequencyModel):
     ----------
     compress : bool, default True
         Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
+    warm_start : bool, default False
+        Start a refit from the previous estimate, with segml's own optimisers only.
 
     Attributes
     ----------
@@ -504,8 +502,8 @@ class ModifiedBetaGeo(FrequencyModel):
 
     Parameters
     ----------
-    compress : bool, default True
-        Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
+    compress, warm_start
+        As for :class:`BetaGeo`.
 
     Attributes
     ----------
@@ -535,8 +533,8 @@ class ParetoNBD(FrequencyModel):
 
     Parameters
     ----------
-    compress : bool, default True
-        Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
+    compress, warm_start
+        As for :class:`BetaGeo`.
 
     Attributes
     ----------
@@ -571,10 +569,8 @@ class ParetoNBD(FrequencyModel):
         ses: dict[str, float] | None = None,
     ) -> None:
         n_rows, n_customers = len(data[3]), float(data[3].sum())
-        # s is the shape of the gamma distribution of dropout rates: as s and beta grow
-        # together the rates become identical across customers (coefficient of variation
-        # 1 / sqrt(s)), a limit the Pareto/NBD likelihood approaches but never attains
-        # (checked on an estimate the gradient optimiser did not accept).
+        # as s and beta grow together the dropout rates become identical (CV 1 / sqrt(s)):
+        # a limit the likelihood approaches but never attains
         if ses is None and est["s"] >= 20:
             raise BoundaryError(
                 f"Pareto/NBD did not converge on {n_rows:,} unique customer rows "
@@ -588,8 +584,7 @@ class ParetoNBD(FrequencyModel):
         super()._check_boundary(est, data, ses)
 
     def _lifetimes_starts(self, T: np.ndarray) -> list[list[float] | None]:
-        # lifetimes' Pareto/NBD fitter works on raw (not log) parameters, time scaled
-        # so that max(T) = 10.
+        # lifetimes' Pareto/NBD fitter: raw (not log) parameters, time scaled to max(T) = 10
         return [[1.0, 1.0, 1.0, 1.0], [0.5, 2.0, 0.5, 2.0], [2.0, 0.5, 2.0, 5.0]]
 
 

@@ -33,6 +33,8 @@ class NBD(FrequencyModel):
     ----------
     compress : bool, default True
         Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
+    warm_start : bool, default False
+        Ignored: the NBD's likelihood has one maximum, found from the moments at once.
 
     Attributes
     ----------

@@ -65,9 +65,15 @@ class ParameterDraws:
         return pd.DataFrame([{**f, **s} for f, s in zip(self.frequency, self.spend, strict=True)])
 
 
-def _workers(tasks: int) -> int:
-    """Threads for ``tasks`` independent draws: one per core, at most 8."""
+def _workers(tasks: int, size: int) -> int:
+    """Threads for ``tasks`` independent draws over ``size`` rows each: one per core (at
+    most 8) where the array work outweighs the interpreter's, else one."""
+    if size < _THREADS_ABOVE:
+        return 1
     return max(1, min(tasks, os.cpu_count() or 1, 8))
+
+
+_THREADS_ABOVE = 50_000  # rows per draw; below, threads contend for the GIL and slow down
 
 
 #: Above this many customers ``method="auto"`` draws from the asymptotic normal: the MLE's
@@ -114,14 +120,16 @@ def bootstrap(
     n = round(float(data.weights.sum()))
     probs = data.weights / data.weights.sum()
     streams = np.random.default_rng(random_state).spawn(n_draws)
-    freq_cls = type(model.frequency_model_)
 
     def refit(stream: np.random.Generator) -> tuple[dict[str, float], dict[str, float]] | None:
         counts = stream.multinomial(n, probs).astype("float64")
         keep = counts > 0
         sub, w = rows[keep], counts[keep]
         try:
-            freq = freq_cls(compress=True).fit(sub, sample_weight=w)
+            # from the estimate itself: a resample near it converges at once, one that
+            # does not is a failed draw (counted), not a minute of fallbacks
+            freq = copy.copy(model.frequency_model_).set_params(warm_start=True)
+            freq.fit(sub, sample_weight=w)
             spend = GammaGamma(compress=True).fit(sub, sample_weight=w)
         except (FitError, DataError):
             return None
@@ -130,7 +138,7 @@ def bootstrap(
     out = ParameterDraws()
     # Each refit's own advice would repeat once per draw; the filter is process-wide, so it
     # is set once around the threads (the refits' array work runs outside the GIL).
-    with warnings.catch_warnings(), ThreadPoolExecutor(_workers(n_draws)) as pool:
+    with warnings.catch_warnings(), ThreadPoolExecutor(_workers(n_draws, len(rows))) as pool:
         warnings.simplefilter("ignore")
         for result in pool.map(refit, streams):
             if result is None:
@@ -388,7 +396,7 @@ def predictive_draws(
         totals["expected_purchases"][d], totals["clv"][d] = n.sum(), value.sum()
 
     # numpy's samplers and scipy's special functions release the GIL: threads use every core
-    with ThreadPoolExecutor(_workers(k)) as pool:
+    with ThreadPoolExecutor(_workers(k, len(copies))) as pool:
         list(pool.map(one, range(k)))
     return PredictiveDraws(rows, counts, values, history, alive, spend_rows, spend, totals)
 
