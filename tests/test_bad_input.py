@@ -221,6 +221,15 @@ def test_a_csv_with_thousands_separators(tmp_path) -> None:
     assert fixed["amount"].tolist() == [1234.5, 7.0]
 
 
+def _refused_edit(tmp_path, old: str, new: str, pattern: str) -> None:
+    """experiments/cdnow.toml with ``old`` replaced by ``new`` is a ConfigError matching."""
+    text = (REPO / "experiments" / "cdnow.toml").read_text()
+    assert old in text
+    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
+    with pytest.raises(segml.ConfigError, match=pattern):
+        segml.load_config(tmp_path / "e.toml")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "pattern"),
     [
@@ -235,11 +244,7 @@ def test_a_csv_with_thousands_separators(tmp_path) -> None:
     ],
 )
 def test_experiment_files(tmp_path, old, new, pattern) -> None:
-    text = (REPO / "experiments" / "cdnow.toml").read_text()
-    assert old in text
-    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
-    with pytest.raises(segml.ConfigError, match=pattern):
-        segml.load_config(tmp_path / "e.toml")
+    _refused_edit(tmp_path, old, new, pattern)
 
 
 @pytest.fixture(scope="module")
@@ -583,11 +588,7 @@ def test_one_column_mapped_twice(mapping, roles) -> None:
     ],
 )
 def test_experiment_values_out_of_range(tmp_path, old, new, pattern) -> None:
-    text = (REPO / "experiments" / "cdnow.toml").read_text()
-    assert old in text
-    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
-    with pytest.raises(segml.ConfigError, match=pattern):
-        segml.load_config(tmp_path / "e.toml")
+    _refused_edit(tmp_path, old, new, pattern)
 
 
 @pytest.mark.parametrize(
@@ -616,8 +617,4 @@ def test_experiment_values_out_of_range(tmp_path, old, new, pattern) -> None:
     ],
 )
 def test_experiment_settings_that_are_not_among_their_choices(tmp_path, old, new, pattern) -> None:
-    text = (REPO / "experiments" / "cdnow.toml").read_text()
-    assert old in text
-    (tmp_path / "e.toml").write_text(text.replace(old, new, 1))
-    with pytest.raises(segml.ConfigError, match=pattern):
-        segml.load_config(tmp_path / "e.toml")
+    _refused_edit(tmp_path, old, new, pattern)
