@@ -207,7 +207,7 @@ def test_interrupted_score_leaves_no_output(cdnow_model, tmp_path, sig, code) ->
             "--output",
             str(out),
             "--chunk-size",
-            "10",  # hundreds of chunks: still scoring when the signal arrives, even under load
+            "1",  # thousands of chunks: still scoring when the signal arrives, under load too
         ],
         stderr=subprocess.PIPE,
         text=True,
