@@ -211,6 +211,8 @@ def test_interrupted_score_leaves_no_output(cdnow_model, tmp_path, sig, code) ->
         ],
         stderr=subprocess.PIPE,
         text=True,
+        # a test worker may run with SIGINT ignored, which the child would inherit
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     for line in proc.stderr:
