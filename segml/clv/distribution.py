@@ -19,9 +19,8 @@ differs is how the customer may leave within the window:
   customer buys for ``min(tau, t)`` with ``tau`` Lomax distributed. The mixture over
   ``tau`` is integrated by Gauss-Legendre quadrature in ``v = log(1 + tau / (beta + T))``,
   where the integrand is analytic at both ends (on the scale of tau's distribution function
-  it has a branch point, and converged to only 1e-3): exact to rounding in the tests,
-  equal to lifetimes' closed form (Fader & Hardie's note 028), which sums hypergeometric
-  terms of alternating sign.
+  it has a branch point); tested equal to lifetimes' closed form (Fader & Hardie's note
+  028), which sums hypergeometric terms of alternating sign.
 """
 
 from __future__ import annotations
