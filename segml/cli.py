@@ -412,9 +412,11 @@ def score(
     tracking_uri: str | None,
 ) -> None:
     """Score every customer of a transaction file with an exported segml model."""
+    from segml.data.times import check_time_settings
     from segml.tracking.batch import score_file
     from segml.tracking.export import load_model
 
+    check_time_settings(time_format, "UTC")  # before a model is fetched from a server
     say = _progress()
     say(f"loading {model_uri}")
     try:

@@ -88,6 +88,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
+def b2b_tree_model(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    """The B2B experiment's value tree exported, and a new batch: transactions, customers."""
+    from dataclasses import replace
+
+    from segml.tracking.export import save_model
+
+    config = segml.load_config(REPO / "experiments" / "b2b.toml")
+    config = replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
+    result = segml.run_experiment(config)
+    path = save_model(result, tmp_path_factory.mktemp("m") / "b2b", champion="value_tree")
+    tx, customers = segml.make_b2b(300, random_state=99)
+    return path, tx, customers
+
+
+@pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite tracking store per test session (migration takes seconds)."""
     from mlflow.tracking import MlflowClient

@@ -110,6 +110,30 @@ def test_spark_scoring_equals_in_process_scoring(cdnow_spark, tmp_path: Path) ->
     assert (scored["segment_name"] == local["segment_name"]).all()
 
 
+def test_spark_scoring_keeps_customers_a_left_join_left_without_attributes(
+    spark, b2b_tree_model
+) -> None:
+    """The README's left join: customers absent from the attribute table get nulls in an
+    integer and a text column; each keeps its row with a reason, the job does not fail."""
+    model, tx, customers = b2b_tree_model
+    table = segml.summarize(tx, calibration_end="2024-12-29")
+    attrs = customers.assign(annual_revenue=customers["annual_revenue"].round().astype("int64"))
+    known = attrs.iloc[5:]
+    sdf = spark_frame(spark, table.reset_index()).join(
+        spark_frame(spark, known), "customer_id", "left"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scored = segml_spark.score(sdf, str(model)).toPandas().set_index("customer_id")
+    assert len(scored) == len(table)
+    absent = sorted(set(table.index) - set(known["customer_id"]))
+    assert absent and (scored.loc[absent, "segment"] == -1).all()
+    assert scored.loc[absent, "reason"].str.startswith("missing attribute").all()
+    local = load_model(str(model)).predict(None, table.join(attrs.set_index("customer_id")))
+    present = local.set_index("customer_id").drop(index=absent)
+    np.testing.assert_array_equal(scored.loc[present.index, "segment"], present["segment"])
+
+
 def test_spark_errors_are_clear(cdnow_spark) -> None:
     with pytest.raises(segml.DataError, match="time column 'when'"):
         segml_spark.summarize(cdnow_spark, calibration_end="1997-09-30", time="when")

@@ -10,6 +10,7 @@ import pandas as pd
 from segml._setops import in_index
 from segml._validation import require_regular_file
 from segml.data.ids import _as_id_strings
+from segml.data.parquet import unreadable
 from segml.data.quality import DataQualityReport
 from segml.data.read import _missing_columns
 from segml.errors import DataError, examples
@@ -27,7 +28,12 @@ def join_attributes(
         path = Path(customers)
         require_regular_file(path, "customer attribute file", DataError)
         if path.suffix.lower() in (".parquet", ".pq"):
-            customers = pd.read_parquet(path)
+            import pyarrow as pa
+
+            try:
+                customers = pd.read_parquet(path)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise unreadable(path, exc) from None
         else:
             customers = pd.read_csv(path, dtype={key: str})
     if key not in customers.columns and key in (customers.index.names or []):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from segml.data._fast import encode as _encode
+from segml.errors import DataError
 
 #: Rows per batch: large enough for vectorised work, small next to a ten-million-row log.
 BATCH_ROWS = 1 << 20
@@ -141,12 +142,42 @@ class _Ids:
         return _categorical(words, pd.Index(merged.dictionary.to_pandas()))
 
 
+def unreadable(path: Path, exc: Exception) -> DataError:
+    """The error for a file named ``.parquet`` that pyarrow cannot read, saying what it is."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head.startswith(b"PAR1"):
+        text = head.decode("utf-8", errors="replace")
+        looks = (
+            f"it starts with {text[:30]!r}, which looks like text (a CSV named .parquet? "
+            "rename it to .csv)"
+            if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+            else "it does not start with Parquet's 'PAR1' marker"
+        )
+        return DataError(f"{str(path)!r} is not a Parquet file: {looks}.")
+    return DataError(f"{str(path)!r} is a truncated or damaged Parquet file ({exc}).")
+
+
 def read_parquet(path: Path, id_column: str, columns: list[str] | None = None) -> pd.DataFrame:
     """The ``columns`` of a Parquet file (all when None), ``id_column`` as a Categorical.
 
     When a requested column is missing, the file's columns come back without rows so that
     the caller can name what is missing and what is there.
+
+    Raises
+    ------
+    segml.DataError
+        If the file is not Parquet (a CSV named ``.parquet``) or is truncated or damaged.
     """
+    import pyarrow as pa
+
+    try:
+        return _read_parquet(path, id_column, columns)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise unreadable(path, exc) from None
+
+
+def _read_parquet(path: Path, id_column: str, columns: list[str] | None) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

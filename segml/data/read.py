@@ -49,7 +49,7 @@ from segml.data.parquet import read_parquet
 from segml.data.policies import _apply_amount_policies, _exact_duplicates
 from segml.data.quality import DataQualityReport, attach
 from segml.data.quality import example_ids as _ids
-from segml.data.times import parse_times
+from segml.data.times import check_time_settings, parse_times
 from segml.errors import DataError, did_you_mean, examples
 
 __all__ = ["MAX_AMOUNT", "factorize_ids", "id_strings", "read_transactions"]
@@ -350,6 +350,7 @@ def _read_transactions(
     """:func:`read_transactions`, plus the factorized customer ids of the result when they
     are still valid (summarize reuses them instead of hashing ten million ids again)."""
     _check_choices(returns=returns, zero_amounts=zero_amounts, duplicates=duplicates)
+    check_time_settings(time_format, timezone)
     if unit_price is not None and (quantity is None or amount is not None):
         raise DataError(
             "unit_price makes each line's amount quantity x unit_price: map quantity too, "

@@ -362,8 +362,10 @@ def summarize_spark(
     import pandas as pd
 
     from segml.data.read import _check_choices
+    from segml.data.times import check_time_settings
 
     _check_choices(returns=returns, zero_amounts=zero_amounts, duplicates=duplicates)
+    check_time_settings(time_format, "UTC")
     if unit_price is not None and (quantity is None or amount not in (None, "amount")):
         raise DataError(
             "unit_price makes each line's amount quantity x unit_price: map quantity too, "

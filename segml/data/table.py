@@ -136,6 +136,9 @@ def _slice_customers(
         out["holdout_revenue"] = np.add.reduceat(np.where(cal, 0.0, ev_amt), starts)[cohort]
     for col, values in extras.items():
         out[f"first_{col}"] = np.add.reduceat(values, ev_start)[first]
+        # a first day with different values of the column: summed, which an id would not be
+        spread = np.fmax.reduceat(values, ev_start) > np.fmin.reduceat(values, ev_start)
+        out[f"mixed_{col}"] = spread[first]
     # Merges of the customers in the table only: the others' rows are dropped, not kept.
     rows_per = np.diff(np.r_[ev_start[starts], len(c)])
     events_per = np.diff(np.r_[starts, len(ev_code)])
@@ -323,6 +326,14 @@ def summarize(
         report.flag("same_day_rows_merged", merged)
         if merged:
             report.note("each customer's same-day transactions merged into one (amounts summed)")
+    for col in extra_cols:
+        mixed = found.pop(f"mixed_{col}") if found else np.zeros(0)
+        if col != "n_items" and (n_mixed := int(mixed.sum())):  # n_items: segml's own count
+            report.note(
+                f"first_{col} sums the {col!r} values of the first purchase day; {n_mixed:,} "
+                f"customer{'s' * (n_mixed != 1)} had different values that day (a quantity "
+                "adds up; an identifier or a code does not: leave it out of keep)"
+            )
     if not found or len(found["code"]) == 0:
         first = pd.Timestamp(tx["date"].min())
         raise DataError(

@@ -8,14 +8,55 @@ outside pandas' nanosecond range (1677-2262) become missing, counted as unparsab
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from segml.data.quality import DataQualityReport
+from segml.errors import DataError
 
-__all__ = ["EPOCH_UNITS", "parse_times"]
+__all__ = ["EPOCH_UNITS", "check_time_settings", "parse_times", "time_setting_problem"]
+
+
+def time_setting_problem(key: str, value: object) -> str | None:
+    """What is wrong with a ``time_format`` or ``timezone`` value, or None if it is usable.
+
+    Examples
+    --------
+    >>> time_setting_problem("time_format", "%Y-%m-%d") is None
+    True
+    >>> time_setting_problem("time_format", "%Q")
+    "'Q' is a bad directive in format '%Q'"
+    """
+    if key == "timezone":
+        try:
+            pd.Timestamp("2000-01-01").tz_localize(str(value))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return f"{value!r} is not a time zone (use an IANA name such as 'Europe/Berlin')"
+        return None
+    if value is None or value in EPOCH_UNITS or value == "ISO8601":
+        return None
+    if not isinstance(value, str) or "%" not in value:
+        return (
+            f"{value!r} has no strftime directive: write one such as '%Y-%m-%d', "
+            "or 'epoch_s' / 'epoch_ms'"
+        )
+    try:
+        time.strptime("", value)  # an invalid directive fails before any matching
+    except ValueError as exc:
+        if "directive" in str(exc) or "stray %" in str(exc):
+            return str(exc)
+    return None
+
+
+def check_time_settings(time_format: str | None, timezone: str) -> None:
+    """Raise :class:`segml.DataError` for a ``time_format`` or ``timezone`` nothing can use."""
+    for key, value in (("time_format", time_format), ("timezone", timezone)):
+        problem = time_setting_problem(key, value)
+        if problem is not None:
+            raise DataError(f"{key}: {problem}.")
 
 
 def parse_times(

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from segml.data.times import time_setting_problem
 from segml.errors import ConfigError
 
 __all__ = ["check_range"]
@@ -92,6 +93,8 @@ def check_range(section: str, key: str, value: Any, where: str) -> None:
     rule = RANGES.get(key)
     if rule is not None and not rule[0](value):
         raise ConfigError(f"{where}: [{section}] {key} must be {rule[1]}, got {value!r}.")
+    if key in ("time_format", "timezone") and (problem := time_setting_problem(key, value)):
+        raise ConfigError(f"{where}: [{section}] {key}: {problem}.")
     if key in CHOICES and value not in CHOICES[key]:
         options = ", ".join(repr(c) for c in CHOICES[key])
         raise ConfigError(f"{where}: [{section}] {key} must be one of {options}, got {value!r}.")

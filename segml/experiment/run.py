@@ -105,6 +105,20 @@ def _value_draws(
     return value_draws(clv, table, clv.draws_, horizon, config.clv.discount_rate)
 
 
+def _check_value_column(table: pd.DataFrame, config: ExperimentConfig) -> None:
+    """A value column from the data must be numeric: said before any model is fitted."""
+    value = config.evaluation.value
+    if value in table.columns and (
+        not pd.api.types.is_numeric_dtype(table[value].dtype)
+        or pd.api.types.is_bool_dtype(table[value].dtype)
+    ):
+        raise DataError(
+            f"[evaluation] value = {value!r} names a column of {table[value].dtype} values; "
+            "the value segments are compared on must be numeric (e.g. 'clv', "
+            "'holdout_revenue' or a numeric attribute)."
+        )
+
+
 def build_segmenter(spec: SegmenterConfig) -> Segmenter:
     """A segmenter from its configuration (see :data:`segml.segment.registry.METHODS`)."""
     return registry.build(spec.method, spec.kwargs)
@@ -165,6 +179,7 @@ def run_experiment(
         customer_key=d.customer_key,
     )
     quality = quality_report(table)
+    _check_value_column(table, config)
     done("data")
 
     step("clv")

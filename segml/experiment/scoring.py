@@ -22,6 +22,7 @@ from segml.segment.base import Segmenter
 __all__ = [
     "NUMERIC_OUTPUTS",
     "OUTPUT_COLUMNS",
+    "attribute_kinds",
     "batch_percentile",
     "out_of_range",
     "percentile_reference",
@@ -83,6 +84,66 @@ def batch_percentile(clv: np.ndarray, batch: np.ndarray | None = None) -> np.nda
     elif len(known) > 1:
         out[finite] = 100.0 * np.searchsorted(known, values[finite], "left") / (len(known) - 1)
     return out
+
+
+def attribute_kinds(table: pd.DataFrame, segmenter: Segmenter) -> dict[str, str]:
+    """The kind (``number``, ``boolean``, ``date`` or ``string``) of every attribute the
+    segmenter reads, as it was in the training table: scoring reads each batch's values as
+    that kind, whatever dtype the client delivered them in."""
+    out = {}
+    for col in required_columns(segmenter):
+        if col in HISTORY or col not in table.columns:
+            continue
+        dtype = table[col].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            out[col] = "boolean"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            out[col] = "number"
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            out[col] = "date"
+        else:
+            out[col] = "string"
+    return out
+
+
+def _as_kind(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """``values`` read as ``kind``, and a mask of the present values that are not of it.
+
+    A client may deliver an integer attribute with a missing value as float, ``Int64`` with
+    ``pd.NA``, object or text (MLflow's schema enforcement, Spark's Arrow batches): the
+    segmenter gets what it was trained on, a missing value stays missing."""
+    present = values.notna().to_numpy()
+    if kind == "number":
+        out = pd.to_numeric(values.astype(object).where(present, None), errors="coerce")
+        return out.astype("float64"), present & out.isna().to_numpy()
+    if kind == "boolean":
+        words = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+        mapped = values.astype(object).map(
+            lambda v: v if isinstance(v, (bool, np.bool_)) else words.get(str(v).strip().lower())
+        )
+        return mapped.where(present, None), present & mapped.isna().to_numpy()
+    if kind == "date":
+        out = pd.to_datetime(values.where(present, None), errors="coerce", format="ISO8601")
+        return out, present & out.isna().to_numpy()
+    text = values.astype(object).where(present, None)
+    return text.map(lambda v: v if v is None or isinstance(v, str) else str(v)), np.zeros(
+        len(values), dtype=bool
+    )
+
+
+def _read_attributes(frame: pd.DataFrame, attrs: list[str], kinds: Mapping[str, str]) -> np.ndarray:
+    """Read each attribute of ``frame`` (in place) as its trained kind; per row, the reason
+    the first unusable attribute gives ("" where all are usable)."""
+    reason = np.full(len(frame), "", dtype=object)
+    for col in attrs:
+        wrong = np.zeros(len(frame), dtype=bool)
+        if col in kinds:
+            frame[col], wrong = _as_kind(frame[col], kinds[col])
+        gap = frame[col].isna().to_numpy()
+        free = reason == ""
+        reason[wrong & free] = f"attribute {col} is not a {kinds.get(col)}"
+        reason[gap & ~wrong & free] = f"missing attribute {col}"
+    return reason
 
 
 def training_ranges(table: pd.DataFrame, segmenter: Segmenter) -> dict[str, list[float]]:
@@ -166,6 +227,9 @@ def score_customers(
             UserWarning,
             stacklevel=2,
         )
+    doubled = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if doubled:
+        raise DataError(f"the scoring input has duplicated columns {doubled}; keep one of each.")
     needed = ["customer_id", *required_columns(segmenter)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -219,12 +283,10 @@ def score_customers(
         seg_input["value_percentile"] = out.loc[ok, "value_percentile"].to_numpy()
         out.loc[ok, "out_of_range"] = out_of_range(seg_input, meta.get("training_ranges", {}))
         attrs = [c for c in required_columns(segmenter) if c not in HISTORY]
-        no_attr = np.zeros(int(ok.sum()), dtype=bool)
-        for col in attrs:
-            gap = seg_input[col].isna().to_numpy()
-            where = np.flatnonzero(ok)[gap & ~no_attr]
-            reason[where] = f"missing attribute {col}"
-            no_attr |= gap
+        no_attr = _read_attributes(seg_input, attrs, meta.get("attribute_kinds", {}))
+        where = np.flatnonzero(ok)
+        reason[where[no_attr != ""]] = no_attr[no_attr != ""]
+        no_attr = no_attr != ""
         labels = np.full(int(ok.sum()), -1, dtype=np.int64)
         if (~no_attr).any():
             labels[~no_attr] = segmenter.predict(seg_input.loc[~no_attr].reset_index(drop=True))

@@ -5,6 +5,7 @@ See :mod:`segml.segment.rules` for the grammar and how rules are evaluated.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ def caret(text: str, pos: int) -> str:
 
 
 # ---------------------------------------------------------------------------- tokens
+_MAX_DIGITS = 400  # far above any float's 17 significant digits, far below int()'s limit
+_MAX_DEPTH = 100  # nested parentheses and "not": deeper is not a rule a person writes
 _KEYWORDS = {"and", "or", "not", "in", "between", "is", "null", "true", "false"}
 _TOKEN = re.compile(
     r"""
@@ -78,8 +81,7 @@ def _tokenize(text: str) -> list[Token]:
             clean = raw.replace("_", "")
             if "__" in raw or raw.endswith("_") or re.search(r"_\.|\._", raw):
                 raise RuleError(f"malformed number {raw!r} at position {pos}" + caret(text, pos))
-            value: Any = float(clean) if any(c in clean for c in ".eE") else int(clean)
-            tokens.append(Token("number", value, pos))
+            tokens.append(Token("number", _number(raw, clean, text, pos), pos))
         elif kind == "string":
             body = raw[1:-1]
             value = re.sub(r"\\(.)", r"\1", body)
@@ -95,6 +97,25 @@ def _tokenize(text: str) -> list[Token]:
         pos = m.end()
     tokens.append(Token("end", None, len(text)))
     return tokens
+
+
+def _number(raw: str, clean: str, text: str, pos: int) -> int | float:
+    """The value of a number token; one beyond a 64-bit float's range is an error."""
+    digits = sum(c.isdigit() for c in clean.split("e")[0].split("E")[0])
+    if digits > _MAX_DIGITS:
+        raise RuleError(
+            f"number at position {pos} has {digits} digits; at most {_MAX_DIGITS} are accepted"
+            + caret(text, pos)
+        )
+    value: int | float = float(clean) if any(c in clean for c in ".eE") else int(clean)
+    if isinstance(value, int) and abs(value) >= 2**63:
+        value = float(value)  # compared as a float, like every numeric column
+    if not math.isfinite(value):
+        raise RuleError(
+            f"number {raw[:20]!r}... at position {pos} is beyond the range of a 64-bit float"
+            + caret(text, pos)
+        )
+    return value
 
 
 # ------------------------------------------------------------------------------ tree
@@ -160,6 +181,16 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nest(self, tok: Token) -> None:
+        """Count one more level of nesting; recursion stops at a clear error."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise RuleError(
+                f"the rule nests parentheses or 'not' more than {_MAX_DEPTH} levels deep at "
+                f"position {tok.pos}" + caret(self.text, tok.pos)
+            )
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -222,7 +253,10 @@ class _Parser:
     def not_expr(self) -> Any:
         if self.is_kw("not"):
             tok = self.next()
-            return Not(self.not_expr(), tok.pos)
+            self.nest(tok)
+            node = Not(self.not_expr(), tok.pos)
+            self.depth -= 1
+            return node
         return self.predicate()
 
     def predicate(self) -> Any:
@@ -296,9 +330,10 @@ class _Parser:
                 raise self.error("function calls are not part of the rule language", nxt)
             return Column(tok.value, tok.pos)
         if tok.kind == "punct" and tok.value == "(":
-            self.next()
+            self.nest(self.next())
             node = self.or_expr()
             self.expect_punct(")")
+            self.depth -= 1
             return node
         if tok.kind in ("number", "string") or (
             tok.kind == "keyword" and tok.value in ("true", "false")

@@ -124,16 +124,23 @@ class _Evaluator:
             return node.value, _literal_kind(node.value), False
         return self.truth(node), "boolean", True
 
-    def coerce(self, lit: Any, lit_kind: str, target: str, node: Any, name: str) -> Any:
+    def coerce(
+        self, lit: Any, lit_kind: str, target: str, node: Any, name: str, like: Any = None
+    ) -> Any:
+        """The literal in the column's kind; a date string in the column's time zone."""
         if target == lit_kind:
             return lit
         if target == "date" and lit_kind == "string":
             try:
-                return pd.Timestamp(lit)
+                stamp = pd.Timestamp(lit)
             except (ValueError, TypeError):
                 raise self.error(
                     f"{lit!r} is not a date to compare with {name}", node_pos(node)
                 ) from None
+            zone = getattr(getattr(like, "dt", None), "tz", None)
+            if stamp.tzinfo is None and zone is not None:
+                stamp = stamp.tz_localize(zone)  # a plain date means the column's local time
+            return _utc_naive(stamp)
         raise self.error(
             f"type mismatch: {name} is {_article(target)} but {lit!r} is {_article(lit_kind)}",
             node_pos(node),
@@ -152,10 +159,10 @@ class _Evaluator:
                     node.pos,
                 )
         elif lcol:
-            right = self.coerce(right, rk, lk, node.right, _describe(node.left))
+            right = self.coerce(right, rk, lk, node.right, _describe(node.left), left)
             rk = lk
         else:
-            left = self.coerce(left, lk, rk, node.left, _describe(node.right))
+            left = self.coerce(left, lk, rk, node.left, _describe(node.right), right)
             lk = rk
         if lk in ("string", "boolean") and node.op not in ("==", "!="):
             raise self.error(f"{node.op!r} does not apply to {lk} values; use == or !=", node.pos)
@@ -182,7 +189,8 @@ class _Evaluator:
             raise self.error("'in' needs a column on its left", node.pos)
         name = _describe(node.operand)
         wanted = [
-            self.coerce(lit.value, _literal_kind(lit.value), kind, lit, name) for lit in node.values
+            self.coerce(lit.value, _literal_kind(lit.value), kind, lit, name, values)
+            for lit in node.values
         ]
         arr, miss = _array(values, self.n)
         out = np.zeros(self.n, dtype=bool)
@@ -211,7 +219,7 @@ class _Evaluator:
                         f"type mismatch: {_describe(b)} is {_article(bk)}", node_pos(b)
                     )
             else:
-                bv = self.coerce(bv, bk, kind, b, name)
+                bv = self.coerce(bv, bk, kind, b, name, values)
             bounds.append(_array(bv, self.n))
         arr, miss = _array(values, self.n)
         (lo, lo_miss), (hi, hi_miss) = bounds
@@ -287,6 +295,8 @@ def _array(values: Any, n: int) -> tuple[Any, np.ndarray]:
     if isinstance(values, pd.Series):
         miss = np.asarray(values.isna(), dtype=bool)
         if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            if getattr(values.dt, "tz", None) is not None:
+                values = values.dt.tz_convert("UTC").dt.tz_localize(None)
             return values.to_numpy(), miss
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype
@@ -300,6 +310,11 @@ def _array(values: Any, n: int) -> tuple[Any, np.ndarray]:
     if isinstance(values, np.ndarray):
         return values, np.zeros(n, dtype=bool)
     return values, np.zeros(n, dtype=bool)
+
+
+def _utc_naive(stamp: pd.Timestamp) -> pd.Timestamp:
+    """Aware instants in UTC without a zone, the form every date column is compared in."""
+    return stamp if stamp.tzinfo is None else stamp.tz_convert("UTC").tz_localize(None)
 
 
 def _columns(node: Any) -> set[str]:

@@ -21,8 +21,9 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from segml._version import segml_version
 from segml.clv import CLVModel
@@ -30,6 +31,7 @@ from segml.errors import ModelError
 from segml.experiment.outputs import replace_dir
 from segml.experiment.result import ExperimentResult
 from segml.experiment.scoring import (
+    attribute_kinds,
     percentile_reference,
     required_columns,
     score_customers,
@@ -203,6 +205,7 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         "versions": versions,
         "required_columns": required_columns(result.segmenters[champion]),
         "training_ranges": training_ranges(result.table, result.segmenters[champion]),
+        "attribute_kinds": attribute_kinds(result.table, result.segmenters[champion]),
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -214,11 +217,18 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         (work / "checksums.json").write_text(json.dumps(table, indent=2))
         example = _input_frame(result, champion)
         output = score_customers(example, result.clv_model, result.segmenters[champion], meta)
-        signature = infer_signature(
-            example,
-            output,
-            params={"horizon": float(horizon), "discount_rate": float(cfg.clv.discount_rate)},
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its advice on integer inputs: they become Any
+            inferred = infer_signature(
+                example,
+                output,
+                params={"horizon": float(horizon), "discount_rate": float(cfg.clv.discount_rate)},
+            )
+        # Typed inputs would make MLflow refuse a whole batch for one missing attribute
+        # (an integer column with a null) or integer ids and counts: every column is Any,
+        # and the model reads each as the kind it was trained on, row by row.
+        inputs = Schema([ColSpec(AnyType(), str(c)) for c in example.columns])
+        signature = ModelSignature(inputs, inferred.outputs, inferred.params)
         requirements = [f"{p}=={_version(p)}" for p in _REQUIREMENTS if _version(p)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # mlflow's advice to add type hints etc.

@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from segml._validation import mask_secrets, mask_uri
 from segml._version import segml_version
+from segml.errors import OutputError
 from segml.experiment.outputs import written_files
 from segml.experiment.result import ExperimentResult
 
@@ -39,7 +40,14 @@ _MAX_PARAM = 500
 def segml_home() -> Path:
     """segml's home directory: ``$SEGML_HOME`` or ``~/.segml`` (absolute, created)."""
     home = Path(os.environ.get("SEGML_HOME") or Path.home() / ".segml").expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        what = "is a file, not a directory" if home.is_file() else f"cannot be created ({exc})"
+        raise OutputError(
+            f"segml's home {str(home)!r} (SEGML_HOME, or ~/.segml) {what}: point SEGML_HOME "
+            "at a directory, or pass --tracking-uri."
+        ) from None
     return home
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,6 @@ from segml.tracking.export import save_model
 def cdnow_model(tmp_path_factory) -> tuple[Path, segml.ExperimentResult]:
     result = segml.run_experiment(REPO / "experiments" / "cdnow.toml")
     return save_model(result, tmp_path_factory.mktemp("m") / "cdnow"), result
-
-
-@pytest.fixture(scope="module")
-def b2b_tree_model(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
-    config = segml.load_config(REPO / "experiments" / "b2b.toml")
-    config = replace(config, evaluation=replace(config.evaluation, n_bootstrap=0))
-    result = segml.run_experiment(config)
-    path = save_model(result, tmp_path_factory.mktemp("m") / "b2b", champion="value_tree")
-    tx, customers = segml.make_b2b(300, random_state=99)
-    return path, tx, customers
 
 
 def cdnow_csv(path: Path) -> Path:
