@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "ValueTierSegmenter": "segml.segment.baselines",
     "ValueTreeSegmenter": "segml.segment.tree",
     "compare": "segml.segment.evaluate",
+    "drift": "segml.segment.drift",
     "evaluate_holdout": "segml.clv",
     "exit_code": "segml.errors",
     "load_cdnow": "segml.data.datasets",
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "load_segmenter": "segml.segment.registry",
     "make_b2b": "segml.data.datasets",
     "make_retail": "segml.data.retail",
+    "migration": "segml.segment.drift",
     "profile": "segml.segment.profile",
     "quality_report": "segml.data.quality",
     "read_transactions": "segml.data.read",
@@ -93,6 +95,7 @@ __all__ = [
     "ValueTreeSegmenter",
     "__version__",
     "compare",
+    "drift",
     "evaluate_holdout",
     "exit_code",
     "load_cdnow",
@@ -100,6 +103,7 @@ __all__ = [
     "load_segmenter",
     "make_b2b",
     "make_retail",
+    "migration",
     "profile",
     "quality_report",
     "read_transactions",
@@ -183,6 +187,7 @@ if TYPE_CHECKING:
     from segml.segment.base import Segmenter
     from segml.segment.baselines import RFMSegmenter, ValueTierSegmenter
     from segml.segment.cluster import ClusterSegmenter
+    from segml.segment.drift import drift, migration
     from segml.segment.evaluate import compare, separation_metrics
     from segml.segment.hypotheses import Hypothesis, validate_hypotheses
     from segml.segment.profile import profile

@@ -395,6 +395,13 @@ def comparison_lines(comp: pd.DataFrame) -> list[str]:
 )
 @click.option("--chunk-size", type=click.IntRange(min=1), default=100_000, show_default=True)
 @click.option("--tracking-uri", default=None, help="Where models:/ and runs:/ URIs live.")
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A previous scoring to measure drift and migration against "
+    "(default: the population the model was trained on).",
+)
 def score(
     model_uri: str,
     transactions: Path,
@@ -410,6 +417,7 @@ def score(
     discount_rate: float | None,
     chunk_size: int,
     tracking_uri: str | None,
+    baseline: Path | None,
 ) -> None:
     """Score every customer of a transaction file with an exported segml model."""
     from segml.data.times import check_time_settings
@@ -448,6 +456,7 @@ def score(
         chunk_size=chunk_size,
         params=params or None,
         progress=progress,
+        baseline=baseline,
     )
     _echo(
         f"\nscored {summary['scored']:,} of {summary['customers']:,} customers "
@@ -464,7 +473,16 @@ def score(
     dropped = summary["quality"].get("dropped", {})
     if dropped:
         _echo("transaction rows dropped: " + ", ".join(f"{k} {v:,}" for k, v in dropped.items()))
+    if summary["drift"] is not None:
+        from segml.experiment.drift_report import summary_lines
+
+        for line in summary_lines(summary["drift"]):
+            _echo(line)
+    else:
+        _echo("no drift report: the model stores no training baseline; pass --baseline")
     _echo(f"written: {output.resolve()}")
+    for file in summary["drift_files"]:
+        _echo(f"written: {Path(file).resolve()}")
 
 
 if __name__ == "__main__":  # pragma: no cover

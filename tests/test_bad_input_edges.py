@@ -197,3 +197,19 @@ def test_the_readme_states_the_catalogue_count() -> None:
         f"[docs/bad-input.md](docs/bad-input.md): {len(rows)} cases"
         in (REPO / "README.md").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    ("customers", "pattern"),
+    [
+        ('""', "is a directory, not a regular file"),  # the experiment's own folder
+        ('"crm.parquet"', "is not a Parquet file: it starts with 'customer_id"),
+    ],
+)
+def test_a_customers_file_that_is_a_folder_or_unreadable(tmp_path, customers, pattern) -> None:
+    """Found by the experiment-file fuzzer: ``customers = ""`` named the folder itself."""
+    LOG.to_csv(tmp_path / "crm.parquet", index=False)
+    path = tmp_path / "e.toml"
+    path.write_text(EXPERIMENT.format(data=f"customers = {customers}"))
+    with pytest.raises(segml.ConfigError, match=pattern):
+        segml.load_config(path)

@@ -16,6 +16,27 @@ from segml.data.read import _missing_columns
 from segml.errors import DataError, examples
 
 
+def attribute_header(path: Path) -> list[str]:
+    """The column names of a customer attribute file (CSV or Parquet).
+
+    Raises
+    ------
+    segml.DataError
+        If the file cannot be read, saying why.
+    """
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    try:
+        if parquet:
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:  # ArrowInvalid is a ValueError
+        if parquet:
+            raise unreadable(path, exc) from None
+        raise DataError(f"{str(path)!r} cannot be read as CSV: {exc}") from None
+
+
 def join_attributes(
     table: pd.DataFrame,
     customers: pd.DataFrame | str | os.PathLike[str],

@@ -56,7 +56,8 @@ import pandas as pd
 
 from segml._columns import table_columns
 from segml._validation import check_name, require_regular_file
-from segml.errors import ConfigError, did_you_mean
+from segml.data.attributes import attribute_header
+from segml.errors import ConfigError, DataError, did_you_mean
 from segml.experiment.ranges import check_range
 from segml.segment.registry import METHODS, parameters
 from segml.segment.rules import Rule, RuleError
@@ -435,6 +436,7 @@ def _data_config(raw: dict[str, Any], base: Path, where: str) -> DataConfig:
                     f"{where}: [data] {key} file {values[key]!r} not found (looked at "
                     f"{resolved}; paths are relative to the experiment file)."
                 )
+            require_regular_file(resolved, f"{where}: [data] {key} file", ConfigError)
             values[key] = resolved.resolve()
     if "keep" in values:
         values["keep"] = tuple(values["keep"])
@@ -550,12 +552,10 @@ def expected_columns(config: ExperimentConfig) -> set[str]:
         cols.add("first_n_items")
     cols |= {f"first_{k}" for k in d.keep}
     if d.customers is not None:
-        if d.customers.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            header = list(pq.read_schema(d.customers).names)
-        else:
-            header = list(pd.read_csv(d.customers, nrows=0).columns)
+        try:
+            header = attribute_header(d.customers)
+        except DataError as exc:
+            raise ConfigError(f"{_where(config.source)}: [data] customers: {exc}") from None
         if d.customer_key not in header:
             raise ConfigError(
                 f"{_where(config.source)}: customers file has no {d.customer_key!r} column "

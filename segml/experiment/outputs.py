@@ -134,6 +134,12 @@ def written_files(out: str | Path) -> list[Path]:
     return files
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path``, renamed onto it when the block ends without error."""
@@ -143,6 +149,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would outlive the rename
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

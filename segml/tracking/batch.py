@@ -16,15 +16,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segml._columns import arrow_schema
+from segml._units import UNIT_DAYS, span_words, unit_key
 from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize, timestamp
 from segml.errors import DataError, OutputError
+from segml.experiment.drift_report import drift_paths, drift_summary, write_drift
+from segml.experiment.expected_drift import expected_shares
 from segml.experiment.scoring import NUMERIC_OUTPUTS, OUTPUT_COLUMNS, batch_percentile
 
 __all__ = ["score_file"]
 
 _SCHEMA = arrow_schema(OUTPUT_COLUMNS)
+#: customers of the calibration cohort aged for the expected shares (a random sample above)
+_EXPECTED_SAMPLE = 20_000
 
 
 class _Writer:
@@ -112,6 +117,7 @@ def score_file(
     chunk_size: int = 100_000,
     params: dict[str, float] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    baseline: str | Path | None = None,
 ) -> dict[str, Any]:
     """Score every customer of a transaction file and write one row per customer atomically.
 
@@ -136,6 +142,10 @@ def score_file(
         ``horizon`` and ``discount_rate`` overriding the model's defaults.
     progress : callable, optional
         Called with (customers done, customers total) after each chunk.
+    baseline : path, optional
+        A previous scoring output to measure drift and migration against; by default the
+        population the model was trained on (stored in the model). The report is written
+        beside the scores (``<output>-drift.json``, ``-drift.html``) after they are.
 
     Returns
     -------
@@ -143,7 +153,9 @@ def score_file(
         ``customers``, ``scored``, ``not_scored`` (reason -> count), ``segments``
         (name -> count), ``as_of``, ``out_of_range`` (customers scored outside the ranges
         the model was trained on), ``out_of_range_by_column`` (column -> count), ``quality``
-        (the data-quality report as a dict). ``batch_percentile`` ranks each CLV in the
+        (the data-quality report as a dict), ``drift`` (see
+        :func:`segml.experiment.drift_report.drift_summary`; None when the model stores no
+        baseline and none is given), ``drift_files``. ``batch_percentile`` ranks each CLV in the
         whole file.
     """
     if chunk_size < 1:
@@ -154,6 +166,9 @@ def score_file(
                 f"--output {output} is the {name} file: scoring would overwrite its input. "
                 "Choose another output file."
             )
+    previous = _previous_scoring(baseline) if baseline is not None else None
+    stored = model.meta.get("baseline")
+    watched = [c for c in (stored or {}).get("columns", {}) if c not in NUMERIC_OUTPUTS]
     raw = _read_source(Path(transactions), [customer, time])
     if customer not in raw.columns:
         raise DataError(f"the transaction file has no customer column {customer!r}.")
@@ -179,6 +194,7 @@ def score_file(
     segments: Counter[str] = Counter()
     outside: Counter[str] = Counter()
     clv: list[np.ndarray] = []
+    kept: list[pd.DataFrame] = []
     n_outside = 0
     total = len(frame) + len(missing_ids)
     done = 0
@@ -187,12 +203,13 @@ def score_file(
             chunk = frame.iloc[start : start + chunk_size]
             scored = model.predict(None, chunk, params)
             writer.write(scored)
+            kept.append(_watched(scored, chunk, watched))
             clv.append(scored["clv"].to_numpy("float64"))
             flagged = [f for f in scored["out_of_range"] if f]
             n_outside += len(flagged)
             outside.update(col for f in flagged for col in f.split(", "))
             reasons.update(r for r in scored["reason"] if r)
-            segments.update(n for n in scored["segment_name"] if n is not None)
+            segments.update(n for n in scored["segment_name"] if isinstance(n, str))
             done += len(chunk)
             if progress:
                 progress(done, total)
@@ -220,6 +237,11 @@ def score_file(
     except BaseException:
         writer.abort()
         raise
+    current = pd.concat(kept) if kept else None
+    report = _drift(current, stored, previous, baseline)
+    if report is not None and previous is None and current is not None:
+        report["expected"] = _expected(model, tx, end, unit, customers, customer_key, current)
+    files = _write_drift(report, output) if report is not None else []
     return {
         "customers": total,
         "scored": total - sum(reasons.values()),
@@ -229,4 +251,90 @@ def score_file(
         "out_of_range": n_outside,
         "out_of_range_by_column": dict(outside.most_common()),
         "quality": quality,
+        "drift": report,
+        "drift_files": files,
     }
+
+
+def _expected(
+    model: Any,
+    tx: pd.DataFrame,
+    end: pd.Timestamp,
+    unit: str,
+    customers: str | Path | None,
+    customer_key: str,
+    current: pd.DataFrame,
+) -> dict[str, Any] | None:
+    """The segment shares the model expects now for the customers it was calibrated on
+    (see :mod:`segml.experiment.expected_drift`); None without a later as-of date."""
+    cal = model.meta.get("calibration_end")
+    if cal is None or end <= pd.Timestamp(cal) or tx["date"].min() > pd.Timestamp(cal):
+        return None
+    cohort = summarize(
+        tx, calibration_end=cal, unit=unit, customers=customers, customer_key=customer_key
+    ).reset_index()
+    cohort["customer_id"] = cohort["customer_id"].astype(str)
+    size = len(cohort)
+    if size > _EXPECTED_SAMPLE:  # 200 re-scorings of a million customers would take minutes
+        cohort = cohort.sample(_EXPECTED_SAMPLE, random_state=0).reset_index(drop=True)
+    elapsed = (end - pd.Timestamp(cal)) / pd.Timedelta(days=UNIT_DAYS[unit_key(unit)])
+    observed = current.assign(customer_id=current["customer_id"].astype(str))
+    shares = expected_shares(
+        model.clv,
+        model.segmenter,
+        model.meta,
+        cohort,
+        observed.set_index("customer_id")["segment"],
+        float(elapsed),
+    )
+    return {**shares, "span": span_words(float(elapsed), unit), "cohort_size": size}
+
+
+def _previous_scoring(path: str | Path) -> pd.DataFrame:
+    """A previous ``segml score`` output (CSV or Parquet), ids as strings."""
+    source = Path(path)
+    if source.suffix.lower() in (".parquet", ".pq"):
+        frame = _read_source(source, ["customer_id"])
+    else:
+        frame = _read_source(source, ["customer_id"], keep_default_na=False, na_values=[""])
+    missing = [c for c in ("customer_id", "segment") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"--baseline {source.name} is not a segml scoring: it lacks {missing} "
+            f"(columns: {list(frame.columns)[:12]})."
+        )
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame
+
+
+def _watched(scored: pd.DataFrame, chunk: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """What drift is measured on: the scores and the features the baseline watches."""
+    out = scored[["customer_id", "segment", "clv", "p_alive", "expected_purchases"]].copy()
+    for col in features:
+        if col in chunk.columns:
+            out[col] = chunk[col].to_numpy()
+    return out
+
+
+def _write_drift(report: dict[str, Any], output: str | Path) -> list[str]:
+    json_path, html_path = drift_paths(output)
+    write_drift(report, json_path, html_path)
+    return [str(json_path), str(html_path)]
+
+
+def _drift(
+    current: pd.DataFrame | None,
+    stored: dict[str, Any] | None,
+    previous: pd.DataFrame | None,
+    baseline: str | Path | None,
+) -> dict[str, Any] | None:
+    """The drift summary of the customers scored (None without a baseline)."""
+    if current is None or (stored is None and previous is None):
+        return None
+    against = (
+        f"the previous scoring {Path(baseline).name}"
+        if previous is not None and baseline is not None
+        else "the training population"
+    )
+    reference: dict[str, Any] | pd.DataFrame = previous if previous is not None else stored or {}
+    return drift_summary(reference, current, against, previous)

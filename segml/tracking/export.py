@@ -37,6 +37,7 @@ from segml.experiment.scoring import (
     score_customers,
     training_ranges,
 )
+from segml.segment.drift import baseline_of
 from segml.segment.registry import load_segmenter
 from segml.tracking.log import store_lock
 
@@ -171,6 +172,15 @@ def _input_frame(result: ExperimentResult, champion: str, n: int = 5) -> pd.Data
     return frame
 
 
+def training_baseline(result: ExperimentResult, champion: str) -> dict[str, Any]:
+    """The population the model was fitted on, for drift at every scoring: segment shares,
+    and frozen bins of CLV and of every column the model reads."""
+    seg = result.segmenters[champion]
+    frame = result.table.assign(segment=result.table[f"segment_{champion}"])
+    watched = ["clv", *required_columns(seg)]
+    return baseline_of(frame, watched, names=seg.segment_names_)
+
+
 def save_model(result: ExperimentResult, path: str | Path, champion: str | None = None) -> Path:
     """Save the champion (or ``champion``) with the CLV model as an MLflow model directory.
 
@@ -206,6 +216,8 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         "required_columns": required_columns(result.segmenters[champion]),
         "training_ranges": training_ranges(result.table, result.segmenters[champion]),
         "attribute_kinds": attribute_kinds(result.table, result.segmenters[champion]),
+        "baseline": training_baseline(result, champion),
+        "calibration_end": str(pd.Timestamp(cfg.data.calibration_end).date()),
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -250,3 +250,15 @@ def test_two_runs_at_once_on_a_new_store_in_one_folder_both_work(tmp_path, monke
     assert len(parents) == 2 and all(r.info.status == "FINISHED" for r in parents)
     assert len(client.search_model_versions("name = 'segml-small'")) == 2
     assert (tmp_path / "models" / "small" / "MLmodel").is_file()
+
+
+def test_files_written_atomically_get_the_usual_permissions(tmp_path) -> None:
+    from segml.experiment.outputs import atomic_file
+
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "report.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644

@@ -154,6 +154,8 @@ def test_missing_attributes(b2b_tree_model, tmp_path) -> None:
     scores = pd.read_csv(out, dtype={"customer_id": str, "reason": str}, keep_default_na=False)
     assert len(scores) == 300
     assert (scores["reason"] == "missing attribute annual_revenue").sum() == 5
+    listed = run.output.split("customers per segment:")[1].split("\n")
+    assert not [line for line in listed if line.strip().startswith("nan")]  # unscored: by reason
     customers.drop(columns="industry").to_csv(tmp_path / "crm2.csv", index=False)
     run = CliRunner().invoke(
         main,

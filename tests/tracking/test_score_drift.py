@@ -1,0 +1,116 @@
+"""Drift and migration at every ``segml score``: against the training population, against a
+previous scoring, and against what the model itself expects from ageing."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+import segml
+from segml.cli import main
+from segml.tracking.batch import score_file
+from segml.tracking.export import load_model, save_model
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory) -> tuple[Path, Path, dict[str, dict]]:
+    """The CDNOW model scored at its calibration end and 13 and 26 weeks later, each
+    scoring against the previous one for the last two."""
+    folder = tmp_path_factory.mktemp("drift")
+    result = segml.run_experiment(REPO / "experiments" / "cdnow.toml")
+    path = save_model(result, folder / "model")
+    tx = segml.load_cdnow()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(folder / "tx.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = load_model(str(path))
+    out: dict[str, dict] = {}
+    for as_of in ("1997-09-30", "1997-12-30", "1998-03-31"):
+        out[as_of] = score_file(model, folder / "tx.csv", folder / f"{as_of}.csv", as_of=as_of)
+    out["migration"] = score_file(
+        model,
+        folder / "tx.csv",
+        folder / "next.csv",
+        as_of="1998-03-31",
+        baseline=folder / "1997-12-30.csv",
+    )
+    return path, folder, out
+
+
+def test_scoring_at_the_calibration_end_is_stable(scored) -> None:
+    _, folder, out = scored
+    drift = out["1997-09-30"]["drift"]
+    assert drift["against"] == "the training population"
+    assert {v["band"] for v in drift["psi"].values()} == {"stable"}
+    assert all(v["psi"] < 1e-9 for v in drift["psi"].values())
+    assert drift["expected"] is None  # no time has passed: nothing to expect
+    assert json.loads((folder / "1997-09-30-drift.json").read_text())["psi"] == drift["psi"]
+    assert "Drift against the training population" in (folder / "1997-09-30-drift.html").read_text()
+
+
+def test_ageing_is_drift_the_model_expects(scored) -> None:
+    """CDNOW 26 weeks after calibration, value tiers frozen at 1997-09-30: raw segment PSI
+    is 'shifting', almost all of it expected by the model; the top tier's observed share
+    lies outside its model-expected 90 % band."""
+    _, _, out = scored
+    drift = out["1998-03-31"]["drift"]
+    assert drift["psi"]["segment"]["band"] == "shifting"
+    expected = drift["expected"]
+    assert expected["elapsed"] == pytest.approx(26.0, abs=0.2)
+    assert 0.1 < expected["psi_raw"] < 0.25
+    assert expected["psi_expected"] > 0.8 * expected["psi_raw"]
+    assert expected["psi_expected_observed"] < 0.03
+    top = expected["segments"]["0"]
+    assert top["name"] == "top 5%" and top["outside"] and top["observed"] > top["high"]
+    assert expected["alarm"] and expected["parameter_uncertainty"]
+
+
+def test_migration_against_a_previous_scoring_conserves_customers(scored) -> None:
+    _, folder, out = scored
+    drift = out["migration"]["drift"]
+    assert drift["against"] == "the previous scoring 1997-12-30.csv"
+    moves = pd.DataFrame(
+        drift["migration"]["customers"],
+        index=drift["migration"]["previous"],
+        columns=drift["migration"]["current"],
+    )
+    before = pd.read_csv(folder / "1997-12-30.csv")["segment"].value_counts()
+    after = pd.read_csv(folder / "next.csv")["segment"].value_counts()
+    for seg, n in before.items():
+        assert moves.loc[str(seg)].sum() == n
+    for seg, n in after.items():
+        assert moves[str(seg)].sum() == n
+    assert "expected" not in drift  # ageing is expected against the training population only
+
+
+def test_the_cli_prints_the_drift_summary(scored, tmp_path) -> None:
+    path, folder, _ = scored
+    run = CliRunner().invoke(
+        main,
+        ["score", "--model", str(path), "--transactions", str(folder / "tx.csv"),
+         "--as-of", "1998-03-31", "--output", str(tmp_path / "s.parquet")],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert "drift against the training population" in run.output
+    assert "ALARM top 5%" in run.output
+    assert (tmp_path / "s-drift.json").is_file() and (tmp_path / "s-drift.html").is_file()
+
+
+def test_a_large_cohort_is_aged_on_a_random_sample(scored, tmp_path, monkeypatch) -> None:
+    import segml.tracking.batch as batch
+
+    path, folder, _ = scored
+    monkeypatch.setattr(batch, "_EXPECTED_SAMPLE", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = load_model(str(path))
+    out = score_file(model, folder / "tx.csv", tmp_path / "s.csv", as_of="1998-03-31")
+    expected = out["drift"]["expected"]
+    assert expected["n_customers"] == 1000 and expected["cohort_size"] == 2357
+    assert "a random 1,000 of the 2,357 customers" in (tmp_path / "s-drift.html").read_text()
