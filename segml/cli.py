@@ -215,6 +215,7 @@ def _log_and_register(
     out: Path,
     tracking_uri: str | None,
     say: Callable[[str], None],
+    promote: bool = False,
 ) -> None:
     from segml.tracking.export import export_model
     from segml.tracking.log import log_result
@@ -226,7 +227,9 @@ def _log_and_register(
         ids = log_result(result, tracking_uri=tracking_uri, output_dir=out)
         if result.champion is not None:
             say("saving and registering the champion model")
-            exported = export_model(result, model_dir, ids["run_id"], ids["tracking_uri"])
+            exported = export_model(
+                result, model_dir, ids["run_id"], ids["tracking_uri"], promote=promote
+            )
     except SegmlError:
         raise
     except Exception as exc:  # network, permissions, server errors
@@ -240,9 +243,11 @@ def _log_and_register(
         _echo(f"        browse with: mlflow ui --backend-store-uri {ids['tracking_uri']}")
     if result.champion is not None:
         _echo(
-            f"model: {exported['uri']} (version {exported['version']}, champion "
-            f"{result.champion!r}); local copy {model_dir.resolve()}"
+            f"model: models:/{exported['name']}@{exported['alias']} (version "
+            f"{exported['version']}, segmentation {result.champion!r}); local copy "
+            f"{model_dir.resolve()}"
         )
+        _echo(f"        @{exported['alias']}: {exported['reason']}")
 
 
 @main.command()
@@ -268,12 +273,19 @@ def _log_and_register(
     show_default=True,
     help="The champion model is saved to MODELS_DIR/<experiment name>.",
 )
+@click.option(
+    "--promote",
+    is_flag=True,
+    help="Point @champion at the new model version even when it does not beat the current "
+    "champion on the same data (by default it becomes @challenger).",
+)
 def run(
     experiment: Path,
     output_dir: Path | None,
     tracking_uri: str | None,
     no_tracking: bool,
     models_dir: Path,
+    promote: bool,
 ) -> None:
     """Run EXPERIMENT (a TOML file): CLV, hypotheses, segmentations, comparison, MLflow."""
     from segml.experiment.config import load_config
@@ -308,7 +320,7 @@ def run(
     if no_tracking:
         _save_model(result, model_dir, say)
     else:
-        _log_and_register(result, model_dir, out, tracking_uri, say)
+        _log_and_register(result, model_dir, out, tracking_uri, say, promote)
     _echo("\n== comparison (out of sample is the headline) ==")
     for line in comparison_lines(result.comparison):
         _echo(line)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
@@ -267,21 +268,117 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
             )
 
 
+def version_tags(result: ExperimentResult) -> dict[str, str]:
+    """What a model version says about itself: the segmentation, its out-of-sample score
+    with its interval, the data it was trained on."""
+    champion = str(result.champion)
+    row = {str(k): v for k, v in result.comparison.loc[champion].to_dict().items()}
+    score = str(result.comparison.attrs.get("score", "oos_normalised_gini"))
+    tags = {
+        "segml.segmentation": champion,
+        "segml.method": str(row["method"]),
+        "segml.k": str(int(row["k"])),
+        "segml.score": score,
+        f"segml.{score}": f"{float(row[score]):.6f}",
+        "segml.data_digest": result.data_hash,
+        "segml.calibration_end": str(pd.Timestamp(result.config.data.calibration_end).date()),
+        "segml.experiment": result.config.name,
+    }
+    for side in ("low", "high"):
+        if pd.notna(row.get(f"{score}_{side}", np.nan)):
+            tags[f"segml.{score}_{side}"] = f"{float(row[f'{score}_{side}']):.6f}"
+    return tags
+
+
+def _describe(tags: dict[str, str]) -> str:
+    score = tags["segml.score"]
+    interval = (
+        f" [{float(tags[f'segml.{score}_low']):.3f}, {float(tags[f'segml.{score}_high']):.3f}]"
+        if f"segml.{score}_low" in tags
+        else ""
+    )
+    where = "out-of-sample" if score.startswith("oos") else "in-sample"
+    return (
+        f"segml: CLV + segmentation {tags['segml.segmentation']!r} ({tags['segml.method']}, "
+        f"{tags['segml.k']} segments); {where} normalised Gini "
+        f"{float(tags[f'segml.{score}']):.3f}{interval}; data {tags['segml.data_digest'][:12]}, "
+        f"calibration end {tags['segml.calibration_end']}."
+    )
+
+
+def _alias_for(
+    client: MlflowClient, name: str, tags: dict[str, str], promote: bool
+) -> tuple[str, str]:
+    """``champion`` or ``challenger`` for a new version, and why."""
+    try:
+        current = client.get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException:
+        return "champion", "the first version"
+    score = tags["segml.score"]
+    theirs = current.tags.get(f"segml.{score}")
+    if current.tags.get("segml.data_digest") != tags["segml.data_digest"] or theirs is None:
+        if promote:
+            return "champion", f"--promote over version {current.version} (other data)"
+        return "challenger", (
+            f"trained on other data than the champion (version {current.version}): scores "
+            "on different data do not compare; pass --promote to make it the champion"
+        )
+    mine = float(tags[f"segml.{score}"])
+    if mine > float(theirs):
+        return (
+            "champion",
+            f"beats version {current.version} on the same data ({mine:.3f} > {float(theirs):.3f})",
+        )
+    if promote:
+        return "champion", f"--promote over version {current.version}"
+    return "challenger", (
+        f"does not beat the champion, version {current.version}, on the same data "
+        f"({mine:.3f} against {float(theirs):.3f}; a tie keeps the champion)"
+    )
+
+
 def register_model(
-    model_dir: str | Path, run_id: str, name: str, tracking_uri: str, alias: str = "champion"
-) -> str:
-    """Log ``model_dir`` to the run as artifact ``model``, register it as ``name`` and point
-    ``alias`` at the new version. Returns the version."""
+    model_dir: str | Path,
+    run_id: str,
+    name: str,
+    tracking_uri: str,
+    tags: dict[str, str] | None = None,
+    promote: bool = False,
+) -> dict[str, str]:
+    """Log ``model_dir`` to the run as artifact ``model`` and register it as ``name``, with
+    a description and ``tags`` (:func:`version_tags`).
+
+    ``@champion`` moves to the new version on the first registration, when it scores higher
+    than the current champion on the same data (same digest; a tie keeps the champion), or
+    with ``promote``; otherwise the new version is ``@challenger``.
+
+    Returns
+    -------
+    dict
+        ``version``, ``alias`` and ``reason``.
+    """
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     client.log_artifacts(run_id, str(model_dir), "model")
+    tags = dict(tags or {})
     with store_lock(tracking_uri):  # two runs registering a new name at once
         try:
             client.get_registered_model(name)
         except mlflow.exceptions.MlflowException:
             client.create_registered_model(name, description="segml: CLV + champion segmentation")
-    mv = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id)
-    client.set_registered_model_alias(name, alias, mv.version)
-    return str(mv.version)
+        mv = client.create_model_version(
+            name,
+            source=f"runs:/{run_id}/model",
+            run_id=run_id,
+            tags=tags,
+            description=_describe(tags) if "segml.score" in tags else None,
+        )
+        alias, reason = (
+            _alias_for(client, name, tags, promote)
+            if "segml.score" in tags
+            else ("champion", "no score to compare")
+        )
+        client.set_registered_model_alias(name, alias, mv.version)
+    return {"version": str(mv.version), "alias": alias, "reason": reason}
 
 
 def export_model(
@@ -289,21 +386,25 @@ def export_model(
     model_dir: str | Path,
     run_id: str | None = None,
     tracking_uri: str | None = None,
+    promote: bool = False,
 ) -> dict[str, str]:
     """Save the champion model locally and, given a run, log and register it.
 
     Returns
     -------
     dict
-        ``path`` and, when registered, ``name``, ``version`` and ``uri``
-        (``models:/<name>@champion``).
+        ``path`` and, when registered, ``name``, ``version``, ``alias`` (``champion`` or
+        ``challenger``, see :func:`register_model`), ``reason`` and ``uri``
+        (``models:/<name>/<version>``).
     """
     path = save_model(result, model_dir)
     out = {"path": str(path)}
     if run_id is not None and tracking_uri is not None:
         name = result.config.tracking.registered_model
-        version_ = register_model(path, run_id, name, tracking_uri)
-        out.update(name=name, version=version_, uri=f"models:/{name}@champion")
+        registered = register_model(
+            path, run_id, name, tracking_uri, version_tags(result), promote=promote
+        )
+        out.update(name=name, uri=f"models:/{name}/{registered['version']}", **registered)
     return out
 
 

@@ -35,6 +35,8 @@ from segml.experiment.result import ExperimentResult
 __all__ = ["check_tracking", "log_result", "resolve_tracking_uri", "segml_home"]
 
 _MAX_PARAM = 500
+# The MLflow UI opens an experiment without this tag in its GenAI view (traces, evaluations).
+_KIND, _CLASSIC = "mlflow.experimentKind", "custom_model_development"
 
 
 def segml_home() -> Path:
@@ -129,13 +131,27 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _champion_metrics(result: ExperimentResult) -> dict[str, float]:
+    """The champion's headline numbers as metrics, so runs sort and plot by them."""
+    if result.champion is None or result.champion not in result.comparison.index:
+        return {}
+    row = {str(k): v for k, v in result.comparison.loc[result.champion].to_dict().items()}
+    keys = ["oos_normalised_gini", "oos_normalised_gini_low", "oos_normalised_gini_high"]
+    keys += ["is_normalised_gini", "stability_ari", "k"]
+    return {f"champion.{k}": float(row[k]) for k in keys if k in row and pd.notna(row[k])}
+
+
 def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
     with store_lock(uri):
         found = client.get_experiment_by_name(name)
         if found is not None:
+            if _KIND not in found.tags:
+                client.set_experiment_tag(found.experiment_id, _KIND, _CLASSIC)
             return str(found.experiment_id)
         location = _artifact_location(uri, name)
-        return str(client.create_experiment(name, artifact_location=location))
+        return str(
+            client.create_experiment(name, artifact_location=location, tags={_KIND: _CLASSIC})
+        )
 
 
 def _git_commit(where: Path | None) -> str | None:
@@ -282,6 +298,7 @@ def log_result(
             metrics[f"hypothesis.{name}.cliffs_delta"] = row["cliffs_delta"]
             params[f"hypothesis.{name}.verdict"] = row["verdict"]
         params["champion"] = str(result.champion)
+        metrics.update(_champion_metrics(result))
         client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
         client.log_text(run_id, config.text or "", "experiment.toml")
         from segml.experiment.report import figures, render_report
