@@ -414,6 +414,12 @@ def comparison_lines(comp: pd.DataFrame) -> list[str]:
     help="A previous scoring to measure drift and migration against "
     "(default: the population the model was trained on).",
 )
+@click.option(
+    "--no-tracking",
+    is_flag=True,
+    help="Do not log the scoring as an MLflow run (logged by default for models:/ and "
+    "runs:/ URIs, or with --tracking-uri).",
+)
 def score(
     model_uri: str,
     transactions: Path,
@@ -430,6 +436,7 @@ def score(
     chunk_size: int,
     tracking_uri: str | None,
     baseline: Path | None,
+    no_tracking: bool,
 ) -> None:
     """Score every customer of a transaction file with an exported segml model."""
     from segml.data.times import check_time_settings
@@ -495,6 +502,26 @@ def score(
     _echo(f"written: {output.resolve()}")
     for file in summary["drift_files"]:
         _echo(f"written: {Path(file).resolve()}")
+    registry = model_uri.startswith(("models:/", "runs:/"))
+    if not no_tracking and (registry or tracking_uri):
+        _log_scoring(summary, model_uri, transactions, tracking_uri)
+
+
+def _log_scoring(
+    summary: dict[str, Any], model_uri: str, transactions: Path, tracking_uri: str | None
+) -> None:
+    from segml.tracking.log import log_scoring
+
+    try:
+        ids = log_scoring(summary, model_uri, transactions, tracking_uri)
+    except SegmlError:
+        raise
+    except Exception as exc:  # network, permissions, server errors
+        raise TrackingError(
+            f"logging the scoring to MLflow failed ({type(exc).__name__}: "
+            f"{_one_line(str(exc))[:300]}); the scores on disk are complete."
+        ) from exc
+    _echo(f"MLflow: scoring run {ids['run_id']} (experiment {ids['experiment_id']})")
 
 
 if __name__ == "__main__":  # pragma: no cover

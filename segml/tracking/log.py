@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from segml.errors import OutputError
 from segml.experiment.outputs import written_files
 from segml.experiment.result import ExperimentResult
 
-__all__ = ["check_tracking", "log_result", "resolve_tracking_uri", "segml_home"]
+__all__ = ["check_tracking", "log_result", "log_scoring", "resolve_tracking_uri", "segml_home"]
 
 _MAX_PARAM = 500
 # The MLflow UI opens an experiment without this tag in its GenAI view (traces, evaluations).
@@ -359,3 +360,100 @@ def log_result(
         "run_id": run_id,
         "child_run_ids": ",".join(children),
     }
+
+
+def _model_run(client: MlflowClient, model_uri: str) -> tuple[str | None, dict[str, str]]:
+    """The run a registry model was logged from, and tags naming the model it is."""
+    if model_uri.startswith("models:/"):
+        ref = model_uri[len("models:/") :].rstrip("/")
+        name, _, rest = ref.partition("@")
+        if rest:
+            version = client.get_model_version_by_alias(name, rest)
+            tags = {"segml.model_alias": rest}
+        else:
+            name, _, number = ref.partition("/")
+            version = client.get_model_version(name, number)
+            tags = {}
+        tags |= {"segml.model": name, "segml.model_version": str(version.version)}
+        return version.run_id, tags
+    if model_uri.startswith("runs:/"):
+        run_id = model_uri[len("runs:/") :].split("/")[0]
+        return run_id, {"segml.model": model_uri}
+    return None, {"segml.model": model_uri}
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def log_scoring(
+    summary: dict[str, Any],
+    model_uri: str,
+    transactions: str | Path,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+) -> dict[str, str]:
+    """Log one ``segml score`` as a run: in the experiment of the model's run (registry
+    models), else in ``experiment``; tagged with the model, its version and alias and the
+    as-of date, with the input file as a dataset (name, path, SHA-256 digest), the counts,
+    segment shares and PSI values as metrics and the drift report as artifacts.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``experiment_id``, ``tracking_uri``.
+    """
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    source_run, tags = _model_run(client, model_uri)
+    if source_run is not None:
+        exp_id = client.get_run(source_run).info.experiment_id
+        tags["segml.model_run"] = source_run
+    else:
+        exp_id = _experiment_id(client, uri, experiment or "segml-scoring")
+    tags |= {
+        "segml.kind": "scoring",
+        "segml.as_of": summary["as_of"],
+        "segml.version": segml_version(),
+    }
+    run = client.create_run(exp_id, run_name=f"score as of {summary['as_of']}", tags=tags)
+    run_id = run.info.run_id
+    status = "FAILED"
+    try:
+        metrics: dict[str, Any] = {
+            "customers": summary["customers"],
+            "scored": summary["scored"],
+            "out_of_range": summary["out_of_range"],
+        }
+        metrics |= {f"not_scored.{k}": v for k, v in summary["not_scored"].items()}
+        total = max(summary["customers"], 1)
+        metrics |= {f"segment_share.{k}": v / total for k, v in summary["segments"].items()}
+        drift = summary.get("drift") or {}
+        metrics |= {f"psi.{q}": v["psi"] for q, v in drift.get("psi", {}).items()}
+        expected = drift.get("expected") or {}
+        if expected:
+            metrics["expected.psi_expected_observed"] = expected["psi_expected_observed"]
+            metrics["expected.alarm"] = float(expected["alarm"])
+        client.log_batch(run_id, metrics=_metrics(metrics))
+        path = Path(transactions).resolve()
+        dataset = MetaDataset(  # type: ignore[abstract]  # mlflow declares profile abstract
+            source=resolve_dataset_source(str(path)),
+            name=path.name,
+            digest=_file_digest(path)[:16],
+        )
+        context = InputTag(key="mlflow.data.context", value="scoring")
+        client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [context])])
+        for file in summary.get("drift_files", []):
+            client.log_artifact(run_id, file, "drift")
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run_id, status)
+    return {"run_id": run_id, "experiment_id": str(exp_id), "tracking_uri": uri}

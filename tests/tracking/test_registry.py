@@ -55,3 +55,41 @@ def test_versions_say_what_they_are(client) -> None:
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     parent = client.get_run(version.run_id)
     assert parent.data.metrics["champion.oos_normalised_gini"] == pytest.approx(gini, abs=1e-6)
+
+
+def test_scorings_are_runs_with_their_drift(client, tmp_path) -> None:
+    import segml
+
+    run()
+    tx = segml.load_cdnow()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "tx.csv", index=False)
+    for as_of in ("1997-12-31", "1998-03-31"):
+        result = CliRunner().invoke(
+            main,
+            ["score", "--model", "models:/segml-cdnow@champion",
+             "--transactions", str(tmp_path / "tx.csv"), "--as-of", as_of,
+             "--output", str(tmp_path / f"{as_of}.csv")],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "MLflow: scoring run" in result.output
+    experiment = client.get_experiment_by_name("segml-cdnow")
+    runs = client.search_runs(
+        [experiment.experiment_id], "tags.`segml.kind` = 'scoring'", order_by=["tags.`segml.as_of`"]
+    )
+    assert [r.data.tags["segml.as_of"] for r in runs] == ["1997-12-31", "1998-03-31"]
+    last = runs[-1]
+    assert last.info.status == "FINISHED"
+    assert last.data.tags["segml.model"] == "segml-cdnow"
+    assert last.data.tags["segml.model_version"] == "1"
+    assert last.data.tags["segml.model_alias"] == "champion"
+    metrics = last.data.metrics
+    assert metrics["customers"] == metrics["scored"] == 2357
+    assert 0.1 < metrics["psi.segment"] < 0.25 and metrics["expected.alarm"] == 1.0
+    assert sum(v for k, v in metrics.items() if k.startswith("segment_share.")) == 1.0
+    (dataset,) = last.inputs.dataset_inputs
+    assert dataset.dataset.name == "tx.csv" and len(dataset.dataset.digest) == 16
+    names = {a.path for a in client.list_artifacts(last.info.run_id, "drift")}
+    assert names == {"drift/1998-03-31-drift.json", "drift/1998-03-31-drift.html"}
+    # the PSI of every scoring is a metric: it plots over time in the UI
+    history = [client.get_metric_history(r.info.run_id, "psi.segment")[0].value for r in runs]
+    assert len(history) == 2
