@@ -209,6 +209,13 @@ def _save_model(result: ExperimentResult, model_dir: Path, say: Callable[[str], 
     _echo(f"model: {model_dir.resolve()} (champion {result.champion!r})")
 
 
+def _tracking_failure(what: str, exc: Exception, safe: str) -> TrackingError:
+    """The one-line error for MLflow failing mid-way, saying what on disk is still whole."""
+    return TrackingError(
+        f"{what} to MLflow failed ({type(exc).__name__}: {_one_line(str(exc))[:300]}); {safe}."
+    )
+
+
 def _log_and_register(
     result: ExperimentResult,
     model_dir: Path,
@@ -233,9 +240,8 @@ def _log_and_register(
     except SegmlError:
         raise
     except Exception as exc:  # network, permissions, server errors
-        raise TrackingError(
-            f"logging to MLflow failed ({type(exc).__name__}: {_one_line(str(exc))[:300]}); "
-            f"the results on disk are complete: {out.resolve()}"
+        raise _tracking_failure(
+            "logging", exc, f"the results on disk are complete: {out.resolve()}"
         ) from exc
     _echo(f"MLflow: experiment {result.config.tracking.experiment!r}, run {ids['run_id']}")
     _echo(f"        tracking URI {ids['tracking_uri']}")
@@ -517,9 +523,8 @@ def _log_scoring(
     except SegmlError:
         raise
     except Exception as exc:  # network, permissions, server errors
-        raise TrackingError(
-            f"logging the scoring to MLflow failed ({type(exc).__name__}: "
-            f"{_one_line(str(exc))[:300]}); the scores on disk are complete."
+        raise _tracking_failure(
+            "logging the scoring", exc, "the scores on disk are complete"
         ) from exc
     _echo(f"MLflow: scoring run {ids['run_id']} (experiment {ids['experiment_id']})")
 
