@@ -132,6 +132,21 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: the data settings of a built-in data set (no column mapping of the user's)
+_BUILT_IN_KEYS = {"dataset", "calibration_end", "holdout_end", "unit"}
+
+
+def _applies(config: Any, param: str) -> bool:
+    """Whether a logged setting acts on the experiment's data (CDNOW has no size or seed)."""
+    section, _, key = param.partition(".")
+    dataset = config.data.dataset
+    if section != "data":
+        return True
+    if key in ("n_customers", "random_state"):
+        return dataset in ("b2b", "retail")
+    return dataset in (None, "retail") or key in _BUILT_IN_KEYS
+
+
 def _champion_metrics(result: ExperimentResult) -> dict[str, float]:
     """The champion's headline numbers as metrics, so runs sort and plot by them."""
     if result.champion is None or result.champion not in result.comparison.index:
@@ -277,7 +292,7 @@ def log_result(
     children: list[str] = []
     open_child: str | None = None
     try:
-        params = config.as_params()
+        params = {k: v for k, v in config.as_params().items() if _applies(config, k)}
         params["data.hash"] = result.data_hash
         clv = result.clv_summary()
         metrics: dict[str, Any] = {
@@ -302,6 +317,15 @@ def log_result(
         metrics.update(_champion_metrics(result))
         client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
         client.log_text(run_id, config.text or "", "experiment.toml")
+        data = config.data
+        _log_dataset(
+            client,
+            run_id,
+            data.dataset or Path(str(data.transactions)).name,
+            None if data.dataset else data.transactions,
+            result.data_hash,
+            "training",
+        )
         from segml.experiment.report import figures, render_report
 
         for plot_name, fig in figures(result).items():
@@ -382,6 +406,26 @@ def _model_run(client: MlflowClient, model_uri: str) -> tuple[str | None, dict[s
     return None, {"segml.model": model_uri}
 
 
+def _log_dataset(
+    client: MlflowClient, run_id: str, name: str, path: Path | None, digest: str, context: str
+) -> None:
+    """Log a run's input data as an MLflow dataset: a file by its path, a built-in data set
+    by its name; the digest identifies the content either way."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    source = (
+        resolve_dataset_source(str(path))
+        if path is not None
+        else CodeDatasetSource({"segml.dataset": name})
+    )
+    dataset = MetaDataset(source=source, name=name, digest=digest[:16])  # type: ignore[abstract]
+    tag = InputTag(key="mlflow.data.context", value=context)
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [tag])])
+
+
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -407,10 +451,6 @@ def log_scoring(
     dict
         ``run_id``, ``experiment_id``, ``tracking_uri``.
     """
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.entities import DatasetInput, InputTag
-
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     source_run, tags = _model_run(client, model_uri)
@@ -444,13 +484,7 @@ def log_scoring(
             metrics["expected.alarm"] = float(expected["alarm"])
         client.log_batch(run_id, metrics=_metrics(metrics))
         path = Path(transactions).resolve()
-        dataset = MetaDataset(  # type: ignore[abstract]  # mlflow declares profile abstract
-            source=resolve_dataset_source(str(path)),
-            name=path.name,
-            digest=_file_digest(path)[:16],
-        )
-        context = InputTag(key="mlflow.data.context", value="scoring")
-        client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [context])])
+        _log_dataset(client, run_id, path.name, path, _file_digest(path), "scoring")
         for file in summary.get("drift_files", []):
             client.log_artifact(run_id, file, "drift")
         status = "FINISHED"

@@ -55,6 +55,16 @@ def test_versions_say_what_they_are(client) -> None:
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     parent = client.get_run(version.run_id)
     assert parent.data.metrics["champion.oos_normalised_gini"] == pytest.approx(gini, abs=1e-6)
+    # only the settings that act on CDNOW are parameters; the data set is the run's input
+    assert "data.n_customers" not in parent.data.params
+    assert (
+        "data.random_state" not in parent.data.params and "data.customer" not in parent.data.params
+    )
+    assert parent.data.params["data.calibration_end"] == "1997-09-30"
+    (dataset,) = parent.inputs.dataset_inputs
+    assert dataset.dataset.name == "cdnow"
+    assert dataset.dataset.digest == tags["segml.data_digest"][:16]
+    assert [t.value for t in dataset.tags] == ["training"]
 
 
 def test_scorings_are_runs_with_their_drift(client, tmp_path) -> None:
