@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, mlflow_models_predict
+from conftest import REPO
 
 import segml
 from segml.cli import main
@@ -187,8 +189,33 @@ def test_registered_champion_alias_and_mlflow_models_predict(
     np.testing.assert_allclose(by_alias["clv"], rows["clv"])
 
     payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+    (tmp_path / "input.json").write_text(json.dumps(payload))
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    predictions = mlflow_models_predict("models:/segml-cdnow@champion", payload, tmp_path, env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "predict",
+            "-m",
+            "models:/segml-cdnow@champion",
+            "-i",
+            str(tmp_path / "input.json"),
+            "-t",
+            "json",
+            "-o",
+            str(tmp_path / "pred.json"),
+            "--env-manager",
+            "local",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    predictions = json.loads((tmp_path / "pred.json").read_text())["predictions"]
     got = pd.DataFrame(predictions)
     assert len(got) == 25
     assert got["customer_id"].tolist() == frame["customer_id"].tolist()  # zero-padded ids survive
