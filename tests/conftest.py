@@ -124,6 +124,24 @@ def segml_home(tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.Monkey
     return home
 
 
+def mlflow_models_predict(
+    model: str, request: dict, folder: Path, env: dict[str, str] | None = None
+) -> list[dict]:
+    """``mlflow models predict`` in a subprocess on a JSON request; its predictions (the
+    NaN MLflow writes for missing values read as None)."""
+    import json
+    import subprocess
+    import sys
+
+    (folder / "in.json").write_text(json.dumps(request))
+    command = [sys.executable, "-m", "mlflow", "models", "predict", "-m", model,
+               "-i", str(folder / "in.json"), "-o", str(folder / "out.json"),
+               "-t", "json", "--env-manager", "local"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((folder / "out.json").read_text().replace("NaN", "null"))["predictions"]
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:

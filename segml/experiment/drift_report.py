@@ -114,13 +114,13 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
         )
         if not outside:
             lines.append(
-                f"  every segment's share is inside its {expected['interval']:.0%} band: "
+                f"  every segment's share is inside its band (jointly {expected['interval']:.0%}): "
                 "the drift is the ageing the model expects (no alarm)"
             )
         for v in outside.values():
             lines.append(
                 f"  ALARM {v['name']}: share {v['observed']:.3f}, expected {v['expected']:.3f} "
-                f"({expected['interval']:.0%} band {v['low']:.3f}-{v['high']:.3f})"
+                f"(band {v['low']:.3f}-{v['high']:.3f}; bands jointly {expected['interval']:.0%})"
             )
     return lines
 
@@ -171,7 +171,8 @@ def _html(summary: Mapping[str, Any]) -> str:
             f"{expected['n_draws']} times by the fitted model and re-scored: segment PSI "
             f"{expected['psi_raw']:.3f} observed, {expected['psi_expected']:.3f} expected by "
             f"the model, {expected['psi_expected_observed']:.3f} between expected and "
-            "observed. Only a share outside its band is an alarm. Parameter uncertainty "
+            f"observed. Only a share outside its band is an alarm; the bands hold jointly "
+            f"{expected['interval']:.0%} when the model is right. Parameter uncertainty "
             f"{'included' if expected['parameter_uncertainty'] else 'not included'}.</p>"
             "<table><tr><th>segment</th><th>expected</th><th>band</th><th>observed</th>"
             f"<th></th></tr>{exp_rows}</table>"

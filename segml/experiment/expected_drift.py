@@ -53,7 +53,9 @@ def expected_shares(
     elapsed : float
         Time units from the calibration end to the scoring's as-of date.
     n_draws : int
-        Simulated ageings; the band is their central ``interval``.
+        Simulated ageings. Each segment's band is central at level ``1 - (1 - interval) / k``
+        for ``k`` segments, so that a model that is right raises no alarm with probability
+        about ``interval`` (Bonferroni; the bands' coverage has not been measured).
 
     Returns
     -------
@@ -77,7 +79,9 @@ def expected_shares(
         )
         seg = score_customers(aged, clv_model, segmenter, meta)["segment"].to_numpy()
         shares[d] = [np.mean(seg == s) for s in labels]
-    tail = (1.0 - interval) / 2.0
+    # One band per segment, Bonferroni-split: all shares stay inside their bands together
+    # with probability ``interval`` when the model is right, whatever the number of segments.
+    tail = (1.0 - interval) / (2.0 * len(labels))
     low, high = np.quantile(shares, [tail, 1.0 - tail], axis=0)
     expected = shares.mean(axis=0)
     now = observed.reindex(cohort["customer_id"].astype(str)).to_numpy()

@@ -4,8 +4,6 @@ another dtype: segml's own loader, MLflow's pyfunc, and ``mlflow models predict`
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import mlflow_models_predict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -119,31 +118,7 @@ def test_mlflow_models_predict_with_nulls_in_json(batch, tmp_path) -> None:
     data[0][list(rows.columns).index("annual_revenue")] = None
     data[1][list(rows.columns).index("industry")] = None
     request = {"dataframe_split": {"columns": list(rows.columns), "data": data}}
-    (tmp_path / "in.json").write_text(json.dumps(request))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "predict",
-            "-m",
-            str(path),
-            "-i",
-            str(tmp_path / "in.json"),
-            "-o",
-            str(tmp_path / "out.json"),
-            "-t",
-            "json",
-            "--env-manager",
-            "local",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    text = (tmp_path / "out.json").read_text().replace("NaN", "null")  # MLflow writes NaN
-    predictions = json.loads(text)["predictions"]
+    predictions = mlflow_models_predict(str(path), request, tmp_path)
     assert [p["reason"] for p in predictions] == [
         "missing attribute annual_revenue",
         "missing attribute industry",

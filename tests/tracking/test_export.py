@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, mlflow_models_predict
 
 import segml
 from segml.cli import main
@@ -189,33 +187,8 @@ def test_registered_champion_alias_and_mlflow_models_predict(
     np.testing.assert_allclose(by_alias["clv"], rows["clv"])
 
     payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
-    (tmp_path / "input.json").write_text(json.dumps(payload))
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "predict",
-            "-m",
-            "models:/segml-cdnow@champion",
-            "-i",
-            str(tmp_path / "input.json"),
-            "-t",
-            "json",
-            "-o",
-            str(tmp_path / "pred.json"),
-            "--env-manager",
-            "local",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    predictions = json.loads((tmp_path / "pred.json").read_text())["predictions"]
+    predictions = mlflow_models_predict("models:/segml-cdnow@champion", payload, tmp_path, env)
     got = pd.DataFrame(predictions)
     assert len(got) == 25
     assert got["customer_id"].tolist() == frame["customer_id"].tolist()  # zero-padded ids survive
