@@ -40,7 +40,7 @@ from segml.experiment.scoring import (
 )
 from segml.segment.drift import baseline_of
 from segml.segment.registry import load_segmenter
-from segml.tracking.log import store_lock
+from segml.tracking.log import comparison_metrics, store_lock, training_dataset
 
 __all__ = ["SegmlModel", "export_model", "register_model", "save_model"]
 
@@ -337,6 +337,46 @@ def _alias_for(
     )
 
 
+def _log_model(
+    client: MlflowClient,
+    model_dir: Path,
+    run_id: str,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    dataset: tuple[str, str] | None,
+) -> str:
+    """Log ``model_dir`` as an MLflow 3 logged model of ``run_id``, with the comparison
+    metrics on it (for ``search_logged_models``); returns its id."""
+    from mlflow.entities import LoggedModelOutput
+
+    run = client.get_run(run_id)
+    logged = client.create_logged_model(
+        run.info.experiment_id,
+        name="model",
+        source_run_id=run_id,
+        tags=tags,
+        model_type="segml",
+    )
+    try:
+        client.log_model_artifacts(logged.model_id, str(model_dir))
+        name, digest = dataset if dataset is not None else (None, None)
+        for key, value in metrics.items():
+            client.log_metric(
+                run_id,
+                key,
+                value,
+                model_id=logged.model_id,
+                dataset_name=name,
+                dataset_digest=digest,
+            )
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(logged.model_id, "READY")
+    return str(logged.model_id)
+
+
 def register_model(
     model_dir: str | Path,
     run_id: str,
@@ -344,22 +384,33 @@ def register_model(
     tracking_uri: str,
     tags: dict[str, str] | None = None,
     promote: bool = False,
+    metrics: dict[str, float] | None = None,
+    dataset: tuple[str, str] | None = None,
 ) -> dict[str, str]:
-    """Log ``model_dir`` to the run as artifact ``model`` and register it as ``name``, with
-    a description and ``tags`` (:func:`version_tags`).
+    """Log ``model_dir`` as a logged model of the run and register it as ``name``, with a
+    description and ``tags`` (:func:`version_tags`).
 
-    ``@champion`` moves to the new version on the first registration, when it scores higher
-    than the current champion on the same data (same digest; a tie keeps the champion), or
-    with ``promote``; otherwise the new version is ``@challenger``.
+    The version's source is the logged model's storage and its tag ``segml.model_id`` names
+    it (``models:/<model_id>`` loads it too).
+    ``metrics`` are logged on the logged model against ``dataset`` (name, digest), so
+    ``search_logged_models`` ranks the models of an experiment by them. ``@champion`` moves
+    to the new version on the first registration, when it scores higher than the current
+    champion on the same data (same digest; a tie keeps the champion), or with ``promote``;
+    otherwise the new version is ``@challenger``.
 
     Returns
     -------
     dict
-        ``version``, ``alias`` and ``reason``.
+        ``version``, ``alias``, ``reason`` and ``model_id``.
     """
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    client.log_artifacts(run_id, str(model_dir), "model")
     tags = dict(tags or {})
+    model_id = _log_model(client, Path(model_dir), run_id, tags, dict(metrics or {}), dataset)
+    # MLflow's SQL registry resolves a ``models:/<id>`` source through the process-wide tracking
+    # URI (which segml never sets) and stores no model_id: the source is the logged model's
+    # storage, and a version tag names the logged model.
+    location = client.get_logged_model(model_id).artifact_location
+    tags["segml.model_id"] = model_id
     with store_lock(tracking_uri):  # two runs registering a new name at once
         try:
             client.get_registered_model(name)
@@ -367,7 +418,7 @@ def register_model(
             client.create_registered_model(name, description="segml: CLV + champion segmentation")
         mv = client.create_model_version(
             name,
-            source=f"runs:/{run_id}/model",
+            source=location,
             run_id=run_id,
             tags=tags,
             description=_describe(tags) if "segml.score" in tags else None,
@@ -378,7 +429,7 @@ def register_model(
             else ("champion", "no score to compare")
         )
         client.set_registered_model_alias(name, alias, mv.version)
-    return {"version": str(mv.version), "alias": alias, "reason": reason}
+    return {"version": str(mv.version), "alias": alias, "reason": reason, "model_id": model_id}
 
 
 def export_model(
@@ -402,10 +453,33 @@ def export_model(
     if run_id is not None and tracking_uri is not None:
         name = result.config.tracking.registered_model
         registered = register_model(
-            path, run_id, name, tracking_uri, version_tags(result), promote=promote
+            path,
+            run_id,
+            name,
+            tracking_uri,
+            version_tags(result),
+            promote=promote,
+            metrics=comparison_metrics(result, str(result.champion)),
+            dataset=training_dataset(result),
         )
         out.update(name=name, uri=f"models:/{name}/{registered['version']}", **registered)
     return out
+
+
+def _logged_model_id(uri: str) -> str | None:
+    """The id in an MLflow 3 logged-model URI (``models:/m-...``), else None."""
+    ref = uri.removeprefix("models:/")
+    return ref if uri.startswith("models:/m-") and "/" not in ref and "@" not in ref else None
+
+
+def _run_model_id(client: MlflowClient, run_id: str, artifact: str) -> str | None:
+    """The logged model a run produced under ``artifact`` (what ``runs:/RUN/model`` means
+    when the model is a logged model, not a run artifact)."""
+    run = client.get_run(run_id)
+    for output in run.outputs.model_outputs if run.outputs else []:
+        if client.get_logged_model(output.model_id).name == artifact:
+            return str(output.model_id)
+    return None
 
 
 def _local_copy(uri: str, tracking_uri: str | None, workdir: Path) -> Path:
@@ -415,11 +489,10 @@ def _local_copy(uri: str, tracking_uri: str | None, workdir: Path) -> Path:
         return path
     from segml.tracking.log import resolve_tracking_uri
 
-    client = MlflowClient(
-        tracking_uri=resolve_tracking_uri(tracking_uri),
-        registry_uri=resolve_tracking_uri(tracking_uri),
-    )
-    if uri.startswith("models:/"):
+    resolved = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=resolved, registry_uri=resolved)
+    original, model_id = uri, _logged_model_id(uri)
+    if uri.startswith("models:/") and model_id is None:
         ref = uri.removeprefix("models:/")
         if "@" in ref:
             name, alias = ref.split("@", 1)
@@ -428,17 +501,30 @@ def _local_copy(uri: str, tracking_uri: str | None, workdir: Path) -> Path:
             name, ver = ref.split("/", 1)
             mv = client.get_model_version(name, ver)
         else:
-            raise ValueError(f"model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION.")
-        source = str(mv.source)
-        if source.startswith("runs:/"):
-            uri = source
-        else:
-            return Path(
-                mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(workdir))
+            raise ValueError(
+                f"model URI {uri!r}: use models:/NAME@ALIAS, models:/NAME/VERSION or "
+                "models:/m-<logged model id>."
             )
-    if uri.startswith("runs:/"):
+        uri = str(mv.source)
+        model_id = mv.tags.get("segml.model_id") or mv.model_id or _logged_model_id(uri)
+    if uri.startswith("runs:/") and model_id is None:
         run_id, _, artifact = uri.removeprefix("runs:/").partition("/")
-        return Path(client.download_artifacts(run_id, artifact or "model", str(workdir)))
+        model_id = _run_model_id(client, run_id, artifact or "model")
+        if model_id is None:
+            return Path(client.download_artifacts(run_id, artifact or "model", str(workdir)))
+    if model_id is not None:
+        location = client.get_logged_model(model_id).artifact_location
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=str(workdir), tracking_uri=resolved
+            )
+        )
+    if uri != original:  # a version whose source is neither a logged model nor a run
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(workdir), tracking_uri=resolved
+            )
+        )
     raise ValueError(
         f"model {uri!r} is neither a local model directory nor a models:/ or runs:/ URI."
     )
@@ -450,8 +536,8 @@ def load_model(uri: str, tracking_uri: str | None = None) -> SegmlModel:
     Parameters
     ----------
     uri : str
-        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model`` or a local
-        model directory.
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/m-<logged model id>``,
+        ``runs:/RUN_ID/model`` or a local model directory.
     tracking_uri : str, optional
         Where ``models:/`` and ``runs:/`` URIs live (see
         :func:`segml.tracking.resolve_tracking_uri`); MLflow's global state is not changed.

@@ -157,6 +157,18 @@ def _champion_metrics(result: ExperimentResult) -> dict[str, float]:
     return {f"champion.{k}": float(row[k]) for k in keys if k in row and pd.notna(row[k])}
 
 
+def comparison_metrics(result: ExperimentResult, name: str) -> dict[str, float]:
+    """A segmentation's numeric comparison columns (its scores and their intervals)."""
+    row = {str(k): v for k, v in result.comparison.loc[name].items()}
+    return {m.key: m.value for m in _metrics(row)}
+
+
+def training_dataset(result: ExperimentResult) -> tuple[str, str]:
+    """The name and digest under which a run's training data is logged."""
+    data = result.config.data
+    return data.dataset or Path(str(data.transactions)).name, result.data_hash[:16]
+
+
 def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
     with store_lock(uri):
         found = client.get_experiment_by_name(name)
@@ -318,14 +330,9 @@ def log_result(
         client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
         client.log_text(run_id, config.text or "", "experiment.toml")
         data = config.data
-        _log_dataset(
-            client,
-            run_id,
-            data.dataset or Path(str(data.transactions)).name,
-            None if data.dataset else data.transactions,
-            result.data_hash,
-            "training",
-        )
+        dataset_name, _ = training_dataset(result)
+        source = None if data.dataset else data.transactions
+        _log_dataset(client, run_id, dataset_name, source, result.data_hash, "training")
         from segml.experiment.report import figures, render_report
 
         for plot_name, fig in figures(result).items():
@@ -356,9 +363,7 @@ def log_result(
             seg_params.update({f"param.{k}": v for k, v in seg.get_params(deep=False).items()})
             client.log_batch(
                 cid,
-                metrics=_metrics(
-                    {str(k): v for k, v in seg_row.items() if k not in ("method", "kind")}
-                ),
+                metrics=_metrics(comparison_metrics(result, name)),
                 params=_params(seg_params),
             )
             prof = result.profiles[result.profiles["segmentation"] == name]
@@ -387,9 +392,13 @@ def log_result(
 
 
 def _model_run(client: MlflowClient, model_uri: str) -> tuple[str | None, dict[str, str]]:
-    """The run a registry model was logged from, and tags naming the model it is."""
+    """The run a registry model was logged from, and tags naming the model it is (with its
+    logged-model id, ``segml.model_id``, when it has one)."""
+    ref = model_uri.removeprefix("models:/").rstrip("/")
+    if model_uri.startswith("models:/m-") and "/" not in ref and "@" not in ref:
+        logged = client.get_logged_model(ref)
+        return logged.source_run_id, {"segml.model": model_uri, "segml.model_id": ref}
     if model_uri.startswith("models:/"):
-        ref = model_uri[len("models:/") :].rstrip("/")
         name, _, rest = ref.partition("@")
         if rest:
             version = client.get_model_version_by_alias(name, rest)
@@ -399,6 +408,9 @@ def _model_run(client: MlflowClient, model_uri: str) -> tuple[str | None, dict[s
             version = client.get_model_version(name, number)
             tags = {}
         tags |= {"segml.model": name, "segml.model_version": str(version.version)}
+        model_id = version.tags.get("segml.model_id") or version.model_id
+        if model_id:
+            tags["segml.model_id"] = str(model_id)
         return version.run_id, tags
     if model_uri.startswith("runs:/"):
         run_id = model_uri[len("runs:/") :].split("/")[0]
@@ -485,6 +497,10 @@ def log_scoring(
         client.log_batch(run_id, metrics=_metrics(metrics))
         path = Path(transactions).resolve()
         _log_dataset(client, run_id, path.name, path, _file_digest(path), "scoring")
+        if "segml.model_id" in tags:  # the run page links the model it scored with
+            from mlflow.entities import LoggedModelInput
+
+            client.log_inputs(run_id, models=[LoggedModelInput(tags["segml.model_id"])])
         for file in summary.get("drift_files", []):
             client.log_artifact(run_id, file, "drift")
         status = "FINISHED"

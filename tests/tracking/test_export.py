@@ -227,3 +227,48 @@ def test_registered_champion_alias_and_mlflow_models_predict(
         ],
     )
     assert version_one.exit_code == 0, version_one.output
+
+
+def test_mlflow_evaluate_with_the_segml_evaluator(cdnow_result, model_dir, segml_home) -> None:
+    """Any MLflow user scores a segml model's value separation with mlflow.models.evaluate;
+    the figures equal the experiment's own out-of-sample comparison."""
+    from mlflow.models.evaluation.evaluator_registry import _model_evaluation_registry
+
+    assert "segml" in _model_evaluation_registry._registry  # the entry point, installed
+    champion = cdnow_result.champion
+    frame = cdnow_result.table.reset_index()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    required = json.loads((model_dir / "artifacts" / "meta.json").read_text())["required_columns"]
+    frame = frame[["customer_id", *required, "holdout_revenue"]]
+    frame.loc[0, "T"] = np.nan  # one row the model cannot score: counted, not measured
+    mlflow.set_tracking_uri(f"sqlite:///{segml_home / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = mlflow.models.evaluate(
+                str(model_dir),
+                frame,
+                targets="holdout_revenue",
+                model_type="segml",
+                evaluators=["segml"],
+            )
+        logged = mlflow.tracking.MlflowClient().get_run(run.info.run_id)
+    finally:
+        mlflow.set_tracking_uri(None)
+    m = result.metrics
+    assert m["scored_customers"] == len(frame) - 1 and m["not_scored_customers"] == 1
+    expected = segml.separation_metrics(
+        cdnow_result.table[f"segment_{champion}"].to_numpy()[1:],
+        cdnow_result.table["holdout_revenue"].to_numpy()[1:],
+        ranking_value=cdnow_result.table["clv"].to_numpy()[1:],
+    )
+    assert m["normalised_gini"] == pytest.approx(expected["normalised_gini"], rel=1e-9)
+    assert m["normalised_gini_low"] < m["normalised_gini"] < m["normalised_gini_high"]
+    assert logged.data.metrics["normalised_gini"] == pytest.approx(m["normalised_gini"])
+    table = result.artifacts["segml_gain_table"].content
+    assert table["customers"].sum() == len(frame) - 1
+    assert table["cum_value_share"].iloc[-1] == pytest.approx(1.0)
+    assert table["mean_predicted_clv"].is_monotonic_decreasing
+    names = {a.path for a in mlflow.tracking.MlflowClient(
+        f"sqlite:///{segml_home / 'mlflow.db'}").list_artifacts(run.info.run_id)}  # fmt: skip
+    assert {"segml_gain_table.csv", "segml_gain_curve.png"} <= names

@@ -67,6 +67,40 @@ def test_versions_say_what_they_are(client) -> None:
     assert [t.value for t in dataset.tags] == ["training"]
 
 
+def test_versions_are_logged_models_ranked_on_their_data(client) -> None:
+    from segml.export import load_model
+
+    run()
+    run()
+    first, second = (client.get_model_version("segml-cdnow", v) for v in ("1", "2"))
+    model_id = first.tags["segml.model_id"]
+    assert model_id.startswith("m-") and model_id != second.tags["segml.model_id"]
+    logged = client.get_logged_model(model_id)
+    assert first.source == logged.artifact_location
+    assert logged.source_run_id == first.run_id and logged.status.to_proto() == 2  # READY
+    (output,) = client.get_run(first.run_id).outputs.model_outputs
+    assert output.model_id == model_id
+    (gini,) = [m for m in logged.metrics if m.key == "oos_normalised_gini"]
+    assert gini.dataset_name == "cdnow"
+    assert gini.dataset_digest == first.tags["segml.data_digest"][:16]
+    assert gini.value == pytest.approx(float(first.tags["segml.oos_normalised_gini"]), abs=1e-6)
+    ranked = client.search_logged_models(
+        [logged.experiment_id],
+        filter_string="metrics.oos_normalised_gini > 0",
+        datasets=[{"dataset_name": "cdnow", "dataset_digest": gini.dataset_digest}],
+        order_by=[{"field_name": "metrics.oos_normalised_gini", "ascending": False}],
+    )
+    assert {m.model_id for m in ranked} == {model_id, second.tags["segml.model_id"]}
+    values = [next(m.value for m in r.metrics if m.key == "oos_normalised_gini") for r in ranked]
+    assert values == sorted(values, reverse=True)
+    # one model, whichever URI names it
+    uri = client.tracking_uri
+    by_version = load_model("models:/segml-cdnow/1", tracking_uri=uri)
+    by_id = load_model(f"models:/{model_id}", tracking_uri=uri)
+    by_run = load_model(f"runs:/{first.run_id}/model", tracking_uri=uri)
+    assert by_version.meta == by_id.meta == by_run.meta
+
+
 def test_scorings_are_runs_with_their_drift(client, tmp_path) -> None:
     import segml
 
@@ -92,6 +126,10 @@ def test_scorings_are_runs_with_their_drift(client, tmp_path) -> None:
     assert last.data.tags["segml.model"] == "segml-cdnow"
     assert last.data.tags["segml.model_version"] == "1"
     assert last.data.tags["segml.model_alias"] == "champion"
+    model_id = client.get_model_version("segml-cdnow", "1").tags["segml.model_id"]
+    assert last.data.tags["segml.model_id"] == model_id
+    inputs = client.get_run(last.info.run_id).inputs  # search_runs leaves model inputs out
+    assert [m.model_id for m in inputs.model_inputs] == [model_id]
     metrics = last.data.metrics
     assert metrics["customers"] == metrics["scored"] == 2357
     assert 0.1 < metrics["psi.segment"] < 0.25 and metrics["expected.alarm"] == 1.0
