@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,9 @@ import pandas as pd
 
 from segml.experiment.outputs import atomic_file
 from segml.segment.drift import baseline_of, drift, migration, segment_shares
+from segml.segment.names import calendar_flags, name_checks
 
-__all__ = ["drift_paths", "drift_summary", "summary_lines", "write_drift"]
+__all__ = ["drift_paths", "drift_summary", "name_report", "summary_lines", "write_drift"]
 
 
 def drift_paths(output: str | Path) -> tuple[Path, Path]:
@@ -122,7 +123,30 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
                 f"  ALARM {v['name']}: share {v['observed']:.3f}, expected {v['expected']:.3f} "
                 f"(band {v['low']:.3f}-{v['high']:.3f}; bands jointly {expected['interval']:.0%})"
             )
+    lines += [f"  NAME {c['message']}" for c in summary.get("names", [])]
+    lines += [f"  CALENDAR {_calendar_words(f)}" for f in summary.get("calendar", [])]
     return lines
+
+
+def _calendar_words(flag: Mapping[str, Any]) -> str:
+    return (
+        f"{flag['feature']} grows with the calendar: {flag['share_beyond']:.0%} of the customers "
+        f"are beyond its training maximum ({flag['training_max']:.3g}); time-relative features "
+        "(recency_ratio, purchases per unit of tenure) or retraining keep segments comparable"
+    )
+
+
+def name_report(
+    meta: Mapping[str, Any], current: pd.DataFrame, used: Sequence[str]
+) -> dict[str, Any]:
+    """``names`` (the words of segment names the scored customers contradict) and
+    ``calendar`` (calendar-bound features of the segmentation beyond their training range)."""
+    names = (meta.get("baseline") or {}).get("names", {})
+    stored = meta.get("names_baseline")
+    return {
+        "names": name_checks(stored, current, names) if stored else [],
+        "calendar": calendar_flags(meta.get("training_ranges", {}), current, used),
+    }
 
 
 def _number(value: float | None) -> str:
@@ -176,6 +200,14 @@ def _html(summary: Mapping[str, Any]) -> str:
             f"{'included' if expected['parameter_uncertainty'] else 'not included'}.</p>"
             "<table><tr><th>segment</th><th>expected</th><th>band</th><th>observed</th>"
             f"<th></th></tr>{exp_rows}</table>"
+        )
+    if summary.get("names") or summary.get("calendar"):
+        items = [html.escape(c["message"]) for c in summary.get("names", [])]
+        items += [html.escape(_calendar_words(f)) for f in summary.get("calendar", [])]
+        parts.append(
+            "<h2>Do the segments still mean what their names say?</h2><ul>"
+            + "".join(f"<li>{i}</li>" for i in items)
+            + "</ul>"
         )
     if "migration" in summary:
         m = summary["migration"]

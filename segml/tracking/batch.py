@@ -21,7 +21,7 @@ from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize, timestamp
 from segml.errors import DataError, OutputError
-from segml.experiment.drift_report import drift_paths, drift_summary, write_drift
+from segml.experiment.drift_report import drift_paths, drift_summary, name_report, write_drift
 from segml.experiment.expected_drift import expected_shares
 from segml.experiment.scoring import NUMERIC_OUTPUTS, OUTPUT_COLUMNS, batch_percentile
 
@@ -238,7 +238,7 @@ def score_file(
         writer.abort()
         raise
     current = pd.concat(kept) if kept else None
-    report = _drift(current, stored, previous, baseline)
+    report = _drift(current, model, previous, baseline)
     if report is not None and previous is None and current is not None:
         report["expected"] = _expected(model, tx, end, unit, customers, customer_key, current)
     files = _write_drift(report, output) if report is not None else []
@@ -324,11 +324,13 @@ def _write_drift(report: dict[str, Any], output: str | Path) -> list[str]:
 
 def _drift(
     current: pd.DataFrame | None,
-    stored: dict[str, Any] | None,
+    model: Any,
     previous: pd.DataFrame | None,
     baseline: str | Path | None,
 ) -> dict[str, Any] | None:
-    """The drift summary of the customers scored (None without a baseline)."""
+    """The drift summary of the customers scored (None without a baseline), with the checks
+    of segment names and calendar-bound features."""
+    stored = model.meta.get("baseline")
     if current is None or (stored is None and previous is None):
         return None
     against = (
@@ -337,4 +339,5 @@ def _drift(
         else "the training population"
     )
     reference: dict[str, Any] | pd.DataFrame = previous if previous is not None else stored or {}
-    return drift_summary(reference, current, against, previous)
+    summary = drift_summary(reference, current, against, previous)
+    return summary | name_report(model.meta, current, sorted(model.segmenter.columns_))

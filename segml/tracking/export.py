@@ -39,6 +39,7 @@ from segml.experiment.scoring import (
     training_ranges,
 )
 from segml.segment.drift import baseline_of
+from segml.segment.names import name_baseline
 from segml.segment.registry import load_segmenter
 from segml.tracking.log import comparison_metrics, store_lock, training_dataset
 
@@ -218,6 +219,7 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         "training_ranges": training_ranges(result.table, result.segmenters[champion]),
         "attribute_kinds": attribute_kinds(result.table, result.segmenters[champion]),
         "baseline": training_baseline(result, champion),
+        "names_baseline": name_baseline(result.table),
         "calibration_end": str(pd.Timestamp(cfg.data.calibration_end).date()),
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,6 +40,11 @@ def scored(tmp_path_factory) -> tuple[Path, Path, dict[str, dict]]:
         as_of="1998-03-31",
         baseline=folder / "1997-12-30.csv",
     )
+    kmeans = save_model(result, folder / "kmeans", champion="kmeans")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        clusters = load_model(str(kmeans))
+    out["kmeans"] = score_file(clusters, folder / "tx.csv", folder / "k.csv", as_of="1998-06-30")
     return path, folder, out
 
 
@@ -114,3 +119,25 @@ def test_a_large_cohort_is_aged_on_a_random_sample(scored, tmp_path, monkeypatch
     expected = out["drift"]["expected"]
     assert expected["n_customers"] == 1000 and expected["cohort_size"] == 2357
     assert "a random 1,000 of the 2,357 customers" in (tmp_path / "s-drift.html").read_text()
+
+
+def test_names_that_no_longer_fit_are_reported(scored) -> None:
+    """The k-means segmentation of CDNOW, scored nine months after its calibration end: the
+    segment named 'recent' holds customers who lapsed beyond anything seen in training, and
+    every customer's tenure is past its training maximum; both are said in the summary and
+    in drift.html."""
+    from segml.experiment.drift_report import summary_lines
+
+    _, folder, out = scored
+    drift = out["kmeans"]["drift"]
+    recent = [c for c in drift["names"] if c["word"] == "recent"]
+    assert recent and all(c["segment_value"] >= 0.05 for c in recent)
+    assert {f["feature"]: f["share_beyond"] for f in drift["calendar"]}["T"] == 1.0
+    lines = summary_lines(drift)
+    assert any(line.startswith("  NAME segment") and "'recent'" in line for line in lines)
+    assert any(line.startswith("  CALENDAR T grows with the calendar: 100%") for line in lines)
+    page = (folder / "k-drift.html").read_text()
+    assert "Do the segments still mean what their names say?" in page
+    assert "recent" in page
+    # value tiers make no claims: nothing to contradict
+    assert out["1998-03-31"]["drift"]["names"] == []
