@@ -17,7 +17,7 @@ from segml._columns import spark_ddl
 from segml.errors import DataError
 from segml.experiment.scoring import OUTPUT_COLUMNS
 
-__all__ = ["OUTPUT_SCHEMA", "compressed_statistics", "score", "summarize"]
+__all__ = ["OUTPUT_SCHEMA", "compressed_statistics", "drift", "score", "summarize"]
 
 #: Spark DDL of the scores returned by :func:`score`.
 OUTPUT_SCHEMA = spark_ddl(OUTPUT_COLUMNS)
@@ -177,3 +177,72 @@ def score(table: Any, model_uri: str, *, params: dict[str, float] | None = None)
     ranked = Window.partitionBy(F.col("clv").isNull()).orderBy("clv")
     rank = F.when(F.col("clv").isNotNull(), F.percent_rank().over(ranked) * 100.0)
     return out.withColumn("batch_percentile", rank.cast("double")).select(*OUTPUT_COLUMNS)
+
+
+def _bin_counts(F: Any, col: str, spec: dict[str, Any]) -> list[Any]:
+    """Aggregates counting ``col`` in each of a baseline's frozen bins or levels, then missing
+    (the bins of :func:`segml.segment.drift.current_shares`)."""
+    c = F.col(col)
+    if spec["kind"] == "number":
+        missing = c.isNull() | F.isnan(c.cast("double"))
+        # bin i holds edge[i-1] < v <= edge[i]: the number of edges strictly below v
+        index = sum((F.when(c > float(e), 1).otherwise(0) for e in spec["edges"]), F.lit(0))
+        cells = [F.when(~missing & (index == i), 1) for i in range(len(spec["edges"]) + 1)]
+    else:
+        missing = c.isNull()
+        text = c.cast("string")
+        cells = [F.when(~missing & (text == level), 1) for level in spec["levels"]]
+        cells.append(F.when(~missing & ~text.isin(list(spec["levels"])), 1))
+    cells.append(F.when(missing, 1))
+    return [F.count(cell).alias(f"{col}#{i}") for i, cell in enumerate(cells)]
+
+
+def drift(
+    scores: Any, table: Any, model_uri: str, *, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """The drift summary of a Spark scoring against the model's training population,
+    counted in Spark on the bins frozen at export.
+
+    Parameters
+    ----------
+    scores : pyspark.sql.DataFrame
+        The output of :func:`score` for ``table``.
+    table : pyspark.sql.DataFrame
+        The table that was scored (its feature columns are the ones the model watches).
+    model_uri : str
+        The model that scored it (a local directory or a ``models:/`` URI).
+    tracking_uri : str, optional
+        Where ``models:/`` URIs live.
+
+    Returns
+    -------
+    dict
+        What ``segml score`` writes to ``drift.json`` for the same batch: ``psi`` per
+        quantity with its band, ``segments`` (shares against training), counts. The
+        model-expected shares and the name checks are computed by ``segml score`` only.
+    """
+    import pandas as pd
+
+    from segml.experiment.drift_report import drift_summary
+    from segml.segment.drift import Shares
+    from segml.tracking.export import load_model
+
+    F = _functions()
+    baseline = load_model(model_uri, tracking_uri).meta.get("baseline")
+    if not baseline:
+        raise DataError(f"model {model_uri!r} stores no training baseline; re-export it.")
+    specs = {c: s for c, s in baseline["columns"].items() if c in scores.columns + table.columns}
+    features = [c for c in specs if c not in scores.columns]
+    joined = scores.join(table.select("customer_id", *features), "customer_id", "left")
+    counts = [_bin_counts(F, col, spec) for col, spec in specs.items()]
+    row = joined.agg(F.count(F.lit(1)).alias("_n"), *[a for group in counts for a in group])
+    totals = row.collect()[0].asDict()
+    per_segment = joined.groupBy(F.coalesce(F.col("segment"), F.lit(-1)).alias("s")).count()
+    n = int(totals["_n"])
+    segs = {int(r["s"]): int(r["count"]) / max(n, 1) for r in per_segment.collect()}
+    columns = {
+        col: [totals[f"{col}#{i}"] / max(n, 1) for i in range(len(group))]
+        for (col, _), group in zip(specs.items(), counts, strict=True)
+    }
+    shares = Shares(n, pd.Series(segs, dtype="float64"), columns)
+    return drift_summary(baseline, shares, "the training population")

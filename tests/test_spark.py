@@ -110,6 +110,32 @@ def test_spark_scoring_equals_in_process_scoring(cdnow_spark, tmp_path: Path) ->
     assert (scored["segment_name"] == local["segment_name"]).all()
 
 
+def test_spark_drift_summary_equals_segml_score(cdnow_spark, tmp_path: Path) -> None:
+    """CDNOW 26 weeks after calibration: the drift summary Spark counts on the frozen bins
+    is the one ``segml score`` writes for the same batch, quantity by quantity."""
+    from segml.tracking.batch import score_file
+
+    result = segml.run_experiment(REPO / "experiments" / "cdnow.toml")
+    model_dir = save_model(result, tmp_path / "model")
+    tx = segml.load_cdnow()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "tx.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = score_file(
+            load_model(str(model_dir)), tmp_path / "tx.csv", tmp_path / "s.csv", as_of="1998-03-31"
+        )["drift"]
+        table = segml_spark.summarize(cdnow_spark, calibration_end="1998-03-31")
+        scores = segml_spark.score(table, str(model_dir))
+        remote = segml_spark.drift(scores, table, str(model_dir))
+    assert remote["n_current"] == local["n_current"] == 2357
+    assert list(remote["psi"]) == list(local["psi"]) and len(remote["psi"]) == 6
+    for quantity, v in local["psi"].items():
+        assert remote["psi"][quantity]["psi"] == pytest.approx(v["psi"], abs=1e-9), quantity
+        assert remote["psi"][quantity]["band"] == v["band"]
+    assert remote["psi"]["segment"]["band"] == "shifting"
+    assert remote["segments"] == local["segments"]
+
+
 def test_spark_scoring_keeps_customers_a_left_join_left_without_attributes(
     spark, b2b_tree_model
 ) -> None:

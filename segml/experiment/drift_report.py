@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from segml.experiment.outputs import atomic_file
-from segml.segment.drift import baseline_of, drift, migration, segment_shares
+from segml.segment.drift import Shares, baseline_of, drift, migration, segment_shares
 from segml.segment.names import calendar_flags, name_checks
 
 __all__ = ["drift_paths", "drift_summary", "name_report", "summary_lines", "write_drift"]
@@ -35,7 +35,7 @@ def _clean(value: Any) -> Any:
 
 def drift_summary(
     baseline: Mapping[str, Any] | pd.DataFrame,
-    current: pd.DataFrame,
+    current: pd.DataFrame | Shares,
     against: str,
     previous: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
@@ -45,8 +45,8 @@ def drift_summary(
     ----------
     baseline : dict or pandas.DataFrame
         The model's training population, or a previous scoring.
-    current : pandas.DataFrame
-        This scoring (``segment``, ``clv``, and the features when known).
+    current : pandas.DataFrame or Shares
+        This scoring (``segment``, ``clv``, and the features when known), or its shares.
     against : str
         What the baseline is, for the report ("the training population", a file name).
     previous : pandas.DataFrame, optional
@@ -65,7 +65,7 @@ def drift_summary(
             for q, r in measures.iterrows()
         },
         "n_baseline": int(measures["n_baseline"].iloc[0]),
-        "n_current": len(current),
+        "n_current": int(measures["n_current"].iloc[0]),
         "segments": [
             {
                 "segment": int(str(s)),
@@ -76,7 +76,7 @@ def drift_summary(
             for s, r in shares.iterrows()
         ],
     }
-    if previous is not None:
+    if previous is not None and isinstance(current, pd.DataFrame):
         moves = migration(previous, current)
         out["migration"] = {
             "previous": [str(i) for i in moves.index],

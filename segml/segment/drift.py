@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,16 @@ import pandas as pd
 
 from segml.errors import DataError
 
-__all__ = ["BANDS", "baseline_of", "drift", "migration", "psi", "segment_shares"]
+__all__ = [
+    "BANDS",
+    "Shares",
+    "baseline_of",
+    "current_shares",
+    "drift",
+    "migration",
+    "psi",
+    "segment_shares",
+]
 
 #: (upper limit, name) of the PSI bands, in order
 BANDS = ((0.1, "stable"), (0.25, "shifting"), (np.inf, "shifted"))
@@ -158,7 +168,39 @@ def baseline_of(
     return out
 
 
-def segment_shares(baseline: Mapping[str, Any], current: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Shares:
+    """A batch already reduced to shares on a baseline's bins (what Spark computes).
+
+    ``n`` customers; ``segments``: share by segment label; ``columns``: for each watched
+    column, the shares of the baseline's bins (missing last), as :func:`current_shares`.
+    """
+
+    n: int
+    segments: pd.Series
+    columns: dict[str, list[float]]
+
+
+def _segment_now(current: pd.DataFrame) -> pd.Series:
+    return _segments(current).value_counts(normalize=True)
+
+
+def current_shares(baseline: Mapping[str, Any], current: pd.DataFrame) -> Shares:
+    """``current`` reduced to the shares of ``baseline``'s frozen bins and levels."""
+    columns = {}
+    for col, spec in baseline["columns"].items():
+        if col not in current.columns:
+            continue
+        values = current[col]
+        if spec["kind"] == "number":
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy("float64", na_value=np.nan)
+            columns[col] = _number_shares(numbers, spec["edges"])
+        else:
+            columns[col] = _level_shares(values, spec["levels"])
+    return Shares(len(current), _segment_now(current), columns)
+
+
+def segment_shares(baseline: Mapping[str, Any], current: pd.DataFrame | Shares) -> pd.DataFrame:
     """Each segment's share in the baseline and now (``-1``: not assigned).
 
     Returns
@@ -167,7 +209,7 @@ def segment_shares(baseline: Mapping[str, Any], current: pd.DataFrame) -> pd.Dat
         Indexed by segment label: ``name``, ``baseline_share``, ``current_share``,
         ``change`` (current minus baseline, in share points).
     """
-    now = _segments(current).value_counts(normalize=True)
+    now = current.segments if isinstance(current, Shares) else _segment_now(current)
     before = {int(k): float(v) for k, v in baseline["segments"].items()}
     labels = sorted(set(before) | {int(k) for k in now.index})
     names = {int(k): v for k, v in baseline.get("names", {}).items()}
@@ -183,7 +225,9 @@ def segment_shares(baseline: Mapping[str, Any], current: pd.DataFrame) -> pd.Dat
     return rows
 
 
-def drift(baseline: Mapping[str, Any] | pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+def drift(
+    baseline: Mapping[str, Any] | pd.DataFrame, current: pd.DataFrame | Shares
+) -> pd.DataFrame:
     """PSI of the segment shares and of every watched column, against ``baseline``.
 
     Parameters
@@ -191,8 +235,8 @@ def drift(baseline: Mapping[str, Any] | pd.DataFrame, current: pd.DataFrame) -> 
     baseline : dict or pandas.DataFrame
         A baseline (:func:`baseline_of`; an exported model stores its training
         population's), or a previous scoring, whose own bins are then cut.
-    current : pandas.DataFrame
-        The new scoring: ``segment`` and the watched columns.
+    current : pandas.DataFrame or Shares
+        The new scoring: ``segment`` and the watched columns (or its :class:`Shares`).
 
     Returns
     -------
@@ -210,27 +254,22 @@ def drift(baseline: Mapping[str, Any] | pd.DataFrame, current: pd.DataFrame) -> 
     ['stable', 'stable']
     """
     if isinstance(baseline, pd.DataFrame):
+        assert isinstance(current, pd.DataFrame), "a previous scoring needs the current frame"
         watched = [c for c in baseline.columns if c in current.columns and c != "segment"]
         watched = [c for c in watched if c not in ("customer_id", "reason", "segment_name")]
         baseline = baseline_of(baseline, watched)
-    segs = segment_shares(baseline, current)
+    now = current if isinstance(current, Shares) else current_shares(baseline, current)
+    segs = segment_shares(baseline, now)
     rows = [
         {
             "quantity": "segment",
             "kind": "segment",
             "psi": psi(segs["baseline_share"], segs["current_share"]),
-            "missing_share": float((_segments(current) == -1).mean()) if len(current) else 0.0,
+            "missing_share": float(now.segments.get(-1, 0.0)) if now.n else 0.0,
         }
     ]
-    for col, spec in baseline["columns"].items():
-        if col not in current.columns:
-            continue
-        values = current[col]
-        if spec["kind"] == "number":
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy("float64", na_value=np.nan)
-            shares = _number_shares(numbers, spec["edges"])
-        else:
-            shares = _level_shares(values, spec["levels"])
+    for col, shares in now.columns.items():
+        spec = baseline["columns"][col]
         rows.append(
             {
                 "quantity": col,
@@ -242,7 +281,7 @@ def drift(baseline: Mapping[str, Any] | pd.DataFrame, current: pd.DataFrame) -> 
     out = pd.DataFrame(rows).set_index("quantity")
     out["band"] = [band(v) for v in out["psi"]]
     out["n_baseline"] = int(baseline["n"])
-    out["n_current"] = len(current)
+    out["n_current"] = now.n
     return out[["kind", "psi", "band", "n_baseline", "n_current", "missing_share"]]
 
 
