@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := constraints.txt
 
-.PHONY: help venv install install-dev test test-fast lint typecheck pytest demo lock clean chromium
+.PHONY: help venv install install-dev test test-fast lint typecheck pytest demo notebooks lock clean chromium
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the built-in CDNOW data"
 	@echo "make test   - set up .venv with the dev extra and run ruff, mypy and the test suite"
 	@echo "make test-fast - the inner loop: ruff and the tests not marked slow, mlflow_server, spark or browser"
+	@echo "make notebooks - install JupyterLab (pinned) and open the notebooks on 127.0.0.1"
 	@echo "make lock   - re-resolve dependencies and rewrite $(LOCK)"
 
 $(BIN)/python:
@@ -55,12 +56,18 @@ test-fast: lint install-dev
 demo: install
 	$(BIN)/segml run experiments/cdnow.toml
 
-# Regenerate the lock from a clean resolution of pyproject's dependencies (dev + spark extras).
+# JupyterLab on the loopback interface only, from the same pinned environment.
+notebooks: install-dev
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev,spark,notebooks]"
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Regenerate the lock from a clean resolution of pyproject's dependencies (all extras).
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet "pip==26.3"
-	.lock-venv/bin/python -m pip install --quiet -e ".[dev,spark]"
+	.lock-venv/bin/python -m pip install --quiet -e ".[dev,spark,notebooks]"
 	.lock-venv/bin/python -m pip freeze --exclude-editable --exclude segml | sort > $(LOCK)
 	rm -rf .lock-venv
 
