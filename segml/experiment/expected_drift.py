@@ -55,7 +55,8 @@ def expected_shares(
     n_draws : int
         Simulated ageings. Each segment's band is central at level ``1 - (1 - interval) / k``
         for ``k`` segments, so that a model that is right raises no alarm with probability
-        about ``interval`` (Bonferroni; the bands' coverage has not been measured).
+        about ``interval`` (Bonferroni; the false-alarm rate is measured by simulation in
+        ``tests/tracking/test_score_drift.py``).
 
     Returns
     -------
