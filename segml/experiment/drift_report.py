@@ -123,6 +123,14 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
                 f"  ALARM {v['name']}: share {v['observed']:.3f}, expected {v['expected']:.3f} "
                 f"(band {v['low']:.3f}-{v['high']:.3f}; bands jointly {expected['interval']:.0%})"
             )
+        names = {k: v["name"] for k, v in expected["segments"].items()}
+        for t in expected.get("transitions", []):
+            if t["outside"]:
+                lines.append(
+                    f"  MOVE {names.get(t['from'], t['from'])} -> {names.get(t['to'], t['to'])}: "
+                    f"{t['observed']:.3f} of the cohort, expected {t['expected']:.3f} "
+                    f"(band {t['low']:.3f}-{t['high']:.3f}; reported, not part of the alarm)"
+                )
     lines += [f"  NAME {c['message']}" for c in summary.get("names", [])]
     lines += [f"  CALENDAR {_calendar_words(f)}" for f in summary.get("calendar", [])]
     return lines
@@ -201,6 +209,7 @@ def _html(summary: Mapping[str, Any]) -> str:
             "<table><tr><th>segment</th><th>expected</th><th>band</th><th>observed</th>"
             f"<th></th></tr>{exp_rows}</table>"
         )
+        parts.append(_transition_table(expected))
     if summary.get("names") or summary.get("calendar"):
         items = [html.escape(c["message"]) for c in summary.get("names", [])]
         items += [html.escape(_calendar_words(f)) for f in summary.get("calendar", [])]
@@ -221,6 +230,27 @@ def _html(summary: Mapping[str, Any]) -> str:
             f"<table><tr><th></th>{head}</tr>{body}</table>"
         )
     return "\n".join(parts) + "\n"
+
+
+def _transition_table(expected: Mapping[str, Any]) -> str:
+    """Moves between segments: the share of the cohort the model expects, its band (jointly
+    over every cell), and the share observed."""
+    names = {k: v["name"] for k, v in expected["segments"].items()}
+    rows = "".join(
+        f"<tr><td>{html.escape(names.get(t['from'], t['from']))}</td>"
+        f"<td>{html.escape(names.get(t['to'], t['to']))}</td><td>{t['expected']:.1%}</td>"
+        f"<td>{t['low']:.1%} - {t['high']:.1%}</td><td>{t['observed']:.1%}</td>"
+        f"<td class='{'shifting' if t['outside'] else 'stable'}'>"
+        f"{'outside' if t['outside'] else 'inside'}</td></tr>"
+        for t in expected.get("transitions", [])
+    )
+    return (
+        "<h3>Moves between segments since the calibration end</h3><p>Share of the cohort "
+        "moving from each segment to each, as the model expects it (bands jointly over every "
+        "move) and as observed; reported beside the alarm, not part of it.</p>"
+        "<table><tr><th>from</th><th>to</th><th>expected</th><th>band</th><th>observed</th>"
+        f"<th></th></tr>{rows}</table>"
+    )
 
 
 def write_drift(summary: Mapping[str, Any], json_path: Path, html_path: Path) -> None:

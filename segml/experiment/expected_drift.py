@@ -62,7 +62,10 @@ def expected_shares(
     -------
     dict
         ``segments`` (per label: ``expected``, ``low``, ``high``, ``observed``,
-        ``outside``), ``psi_expected_observed``, ``psi_raw`` (the cohort's shares at
+        ``outside``), ``transitions`` (per move between segments that the model or the
+        data makes: ``from``, ``to``, the share of the cohort making it ``expected``,
+        ``low``, ``high``, ``observed``, ``outside``; bands Bonferroni-split over every
+        cell), ``psi_expected_observed``, ``psi_raw`` (the cohort's shares at
         calibration against now), ``alarm`` (any observed share outside its band),
         ``n_customers``, ``n_draws``, ``interval``, ``elapsed`` and
         ``parameter_uncertainty`` (whether the draws used the model's parameter draws,
@@ -74,12 +77,14 @@ def expected_shares(
     start = score_customers(cohort, clv_model, segmenter, meta)["segment"].to_numpy()
     labels = sorted(set(start) | set(observed.to_numpy()))
     shares = np.empty((n_draws, len(labels)))
+    moves = np.empty((n_draws, len(labels), len(labels)))
     for d in range(n_draws):
         aged = age_histories(
             clv_model, cohort, elapsed, rng, pairs[d % len(pairs)] if pairs else None
         )
         seg = score_customers(aged, clv_model, segmenter, meta)["segment"].to_numpy()
         shares[d] = [np.mean(seg == s) for s in labels]
+        moves[d] = _transitions(start, seg, labels)
     # One band per segment, Bonferroni-split: all shares stay inside their bands together
     # with probability ``interval`` when the model is right, whatever the number of segments.
     tail = (1.0 - interval) / (2.0 * len(labels))
@@ -100,8 +105,10 @@ def expected_shares(
         }
         for s, e, lo, hi, o in zip(labels, expected, low, high, seen, strict=True)
     }
+    transitions = _expected_transitions(moves, _transitions(start, now, labels), labels, interval)
     return {
         "segments": rows,
+        "transitions": transitions,
         "psi_raw": psi(then, seen),
         "psi_expected": psi(then, expected),
         "psi_expected_observed": psi(expected, seen),
@@ -112,3 +119,35 @@ def expected_shares(
         "elapsed": float(elapsed),
         "parameter_uncertainty": bool(pairs),
     }
+
+
+def _transitions(start: np.ndarray, end: np.ndarray, labels: list[Any]) -> np.ndarray:
+    """Share of the cohort moving from each segment (rows) to each segment (columns)."""
+    index = {s: i for i, s in enumerate(labels)}
+    out = np.zeros((len(labels), len(labels)))
+    known = [(index[a], index[b]) for a, b in zip(start, end, strict=True) if b in index]
+    for i, j in known:
+        out[i, j] += 1.0
+    return out / max(len(start), 1)
+
+
+def _expected_transitions(
+    moves: np.ndarray, seen: np.ndarray, labels: list[Any], interval: float
+) -> list[dict[str, Any]]:
+    """Every move made in some draw or in the data, with its band and the observed share."""
+    tail = (1.0 - interval) / (2.0 * moves[0].size)
+    low, high = np.quantile(moves, [tail, 1.0 - tail], axis=0)
+    expected = moves.mean(axis=0)
+    cells = zip(*np.nonzero((moves.max(axis=0) > 0) | (seen > 0)), strict=True)
+    return [
+        {
+            "from": str(labels[i]),
+            "to": str(labels[j]),
+            "expected": float(expected[i, j]),
+            "low": float(low[i, j]),
+            "high": float(high[i, j]),
+            "observed": float(seen[i, j]),
+            "outside": bool(seen[i, j] < low[i, j] or seen[i, j] > high[i, j]),
+        }
+        for i, j in cells
+    ]

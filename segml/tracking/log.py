@@ -494,6 +494,8 @@ def log_scoring(
         if expected:
             metrics["expected.psi_expected_observed"] = expected["psi_expected_observed"]
             metrics["expected.alarm"] = float(expected["alarm"])
+            moves = expected.get("transitions", [])
+            metrics["expected.transitions_outside"] = sum(t["outside"] for t in moves)
         client.log_batch(run_id, metrics=_metrics(metrics))
         path = Path(transactions).resolve()
         _log_dataset(client, run_id, path.name, path, _file_digest(path), "scoring")

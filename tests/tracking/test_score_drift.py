@@ -74,6 +74,18 @@ def test_ageing_is_drift_the_model_expects(scored) -> None:
     top = expected["segments"]["0"]
     assert top["name"] == "top 5%" and top["outside"] and top["observed"] > top["high"]
     assert expected["alarm"] and expected["parameter_uncertainty"]
+    # the moves between tiers: the cohort is conserved, each tier's moves add up to its
+    # share at the calibration end, and the bands hold the expected shares
+    moves = expected["transitions"]
+    assert sum(t["observed"] for t in moves) == pytest.approx(1.0)
+    assert sum(t["expected"] for t in moves) == pytest.approx(1.0)
+    start = out["1997-09-30"]["drift"]["segments"]
+    for seg in start:
+        leaving = sum(t["observed"] for t in moves if t["from"] == str(seg["segment"]))
+        assert leaving == pytest.approx(seg["current_share"], abs=1e-12)
+    assert all(t["low"] <= t["expected"] <= t["high"] for t in moves)
+    stay = next(t for t in moves if t["from"] == t["to"] == "3")  # bottom 50 % stays bottom
+    assert stay["expected"] > 0.4
 
 
 def test_migration_against_a_previous_scoring_conserves_customers(scored) -> None:
