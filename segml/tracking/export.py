@@ -392,8 +392,8 @@ def register_model(
     """Log ``model_dir`` as a logged model of the run and register it as ``name``, with a
     description and ``tags`` (:func:`version_tags`).
 
-    The version's source is the logged model's storage and its tag ``segml.model_id`` names
-    it (``models:/<model_id>`` loads it too).
+    The version's source is the logged model (``models:/<model_id>`` on a tracking server,
+    its storage location on an embedded store) and its tag ``segml.model_id`` names it.
     ``metrics`` are logged on the logged model against ``dataset`` (name, digest), so
     ``search_logged_models`` ranks the models of an experiment by them. ``@champion`` moves
     to the new version on the first registration, when it scores higher than the current
@@ -408,10 +408,13 @@ def register_model(
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     tags = dict(tags or {})
     model_id = _log_model(client, Path(model_dir), run_id, tags, dict(metrics or {}), dataset)
-    # MLflow's SQL registry resolves a ``models:/<id>`` source through the process-wide tracking
-    # URI (which segml never sets) and stores no model_id: the source is the logged model's
-    # storage, and a version tag names the logged model.
-    location = client.get_logged_model(model_id).artifact_location
+    # A server resolves ``models:/<id>`` itself; an embedded SQL registry resolves it through
+    # the process-wide tracking URI (which segml never sets), so there the source is the
+    # logged model's storage. Either way a version tag names the logged model.
+    served = tracking_uri.startswith(("http://", "https://"))
+    source = (
+        f"models:/{model_id}" if served else client.get_logged_model(model_id).artifact_location
+    )
     tags["segml.model_id"] = model_id
     with store_lock(tracking_uri):  # two runs registering a new name at once
         try:
@@ -420,10 +423,11 @@ def register_model(
             client.create_registered_model(name, description="segml: CLV + champion segmentation")
         mv = client.create_model_version(
             name,
-            source=location,
+            source=source,
             run_id=run_id,
             tags=tags,
             description=_describe(tags) if "segml.score" in tags else None,
+            model_id=model_id,
         )
         alias, reason = (
             _alias_for(client, name, tags, promote)
