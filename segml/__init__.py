@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "drift": "segml.segment.drift",
     "evaluate_holdout": "segml.clv",
     "exit_code": "segml.errors",
+    "likelihood_ratio_test": "segml.clv.covariate_fit",
+    "load_apparel": "segml.data.apparel",
     "load_cdnow": "segml.data.datasets",
     "load_config": "segml.experiment.config",
     "load_segmenter": "segml.segment.registry",
@@ -98,6 +100,8 @@ __all__ = [
     "drift",
     "evaluate_holdout",
     "exit_code",
+    "likelihood_ratio_test",
+    "load_apparel",
     "load_cdnow",
     "load_config",
     "load_segmenter",
@@ -164,6 +168,8 @@ if TYPE_CHECKING:
         ParetoNBD,
         evaluate_holdout,
     )
+    from segml.clv.covariate_fit import likelihood_ratio_test
+    from segml.data.apparel import load_apparel
     from segml.data.datasets import load_cdnow, make_b2b, simulate_customers, simulate_transactions
     from segml.data.quality import DataQualityReport, quality_report
     from segml.data.read import read_transactions

@@ -5,10 +5,10 @@ from segml.clv.frequency import (
     BetaGeo,
     FrequencyModel,
     ModifiedBetaGeo,
-    ParetoNBD,
 )
 from segml.clv.holdout import HoldoutEvaluation, evaluate_holdout
 from segml.clv.nbd import NBD
+from segml.clv.pnbd import ParetoNBD
 from segml.clv.spend import GammaGamma
 from segml.clv.value import CLVModel, discount_rate_per_unit
 

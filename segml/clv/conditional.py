@@ -17,6 +17,7 @@ function), rearranged; tests compare them with lifetimes called directly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import gammaln, hyp2f1
@@ -28,7 +29,7 @@ __all__ = ["ConditionalPredictor", "alive_expected", "p_alive", "p_alive_unclipp
 
 
 def p_alive(
-    model: str, params: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    model: str, params: Mapping[str, Any], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
     """P(alive at T | x, t_x, T), in [0, 1]: :func:`p_alive_unclipped` with its rounding
     (a few ulps past 0 or 1) taken off."""
@@ -36,7 +37,7 @@ def p_alive(
 
 
 def p_alive_unclipped(
-    model: str, params: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    model: str, params: Mapping[str, Any], x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
     """P(alive at T | x, t_x, T) as computed, before clipping to [0, 1]."""
     r, alpha = params["r"], params["alpha"]
@@ -78,15 +79,20 @@ def _log_hyp2f1(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> n
 
 
 def alive_expected(
-    model: str, params: Mapping[str, float], t: float, x: np.ndarray, T: np.ndarray
+    model: str, params: Mapping[str, Any], t: float, x: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
     """E[purchases in (T, T + t] | alive at T, x purchases by T]."""
     r, alpha = params["r"], params["alpha"]
-    if model in ("bgnbd", "mbgnbd") and abs(params["a"] - 1.0) < 1e-6:
-        # a = 1 is a removable singularity of the closed form (0 / 0); it is smooth in a,
-        # so the mean of the two sides is the limit to about 1e-10.
-        sides = [alive_expected(model, {**params, "a": a}, t, x, T) for a in (1 - 1e-5, 1 + 1e-5)]
-        return (sides[0] + sides[1]) / 2.0
+    if model in ("bgnbd", "mbgnbd"):
+        near = np.abs(np.asarray(params["a"]) - 1.0) < 1e-6
+        if near.any():
+            # a = 1 is a removable singularity of the closed form (0 / 0); it is smooth in
+            # a, so the mean of the two sides is the limit to about 1e-10.
+            sides = [
+                alive_expected(model, {**params, "a": np.where(near, a, params["a"])}, t, x, T)
+                for a in (1 - 1e-5, 1 + 1e-5)
+            ]
+            return (sides[0] + sides[1]) / 2.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if model in ("bgnbd", "mbgnbd"):
             a, b = params["a"], params["b"]
@@ -119,21 +125,27 @@ class ConditionalPredictor:
     """Predictions for a fixed set of histories at any number of horizons.
 
     P(alive) is computed once per history, the alive expectation once per distinct
-    ``(x, T)`` pair and horizon.
+    ``(x, T)`` pair and horizon. With covariates a parameter may be an array with one value
+    per history; the pairs are then ``(x, T)`` and those parameters' values.
     """
 
     def __init__(
         self,
         model: str,
-        params: Mapping[str, float],
+        params: Mapping[str, Any],
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,
     ) -> None:
         self.model = model
         self.params = dict(params)
-        self.p_alive = p_alive(model, params, x, t_x, T)
-        self._pairs = Compressed.of(x, T)
+        self.p_alive = p_alive(model, self.params, x, t_x, T)
+        varying = [k for k, v in self.params.items() if np.ndim(v)]
+        self._pairs = Compressed.of(x, T, *(np.asarray(self.params[k]) for k in varying))
+        self._pair_params: dict[str, Any] = {
+            **self.params,
+            **{k: self._pairs.column(2 + i) for i, k in enumerate(varying)},
+        }
 
     def expected(self, t: float) -> np.ndarray:
         """E[purchases in (T, T + t]] per history; never below zero (NaN passes through)."""
@@ -149,7 +161,7 @@ class ConditionalPredictor:
         x, T = pairs.column(0), pairs.column(1)
         total = np.zeros(len(x))
         for t, weight in zip(horizons, weights, strict=True):
-            alive = alive_expected(self.model, self.params, float(t), x, T)
+            alive = alive_expected(self.model, self._pair_params, float(t), x, T)
             # Closed forms can round to -1e-49 for extreme histories; a count is >= 0.
             # NaN passes through, so CLVModel.predict still reports it as a ModelError.
             total += weight * np.where(alive < 0, 0.0, alive)

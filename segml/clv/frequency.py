@@ -36,6 +36,15 @@ from segml.clv._base import (
 from segml.clv.boundary import no_dropout, running_to_no_dropout
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.conditional import p_alive as conditional_p_alive
+from segml.clv.covariate_fit import (
+    coefficient_table,
+    covariate_rows,
+    covariate_state,
+    fit_covariates,
+    has_covariates,
+    restore_covariates,
+    row_params,
+)
 from segml.clv.distribution import check_counts, purchase_pmf
 from segml.clv.fitting import Estimate, fit_with_fallbacks, polish
 from segml.clv.likelihood import (
@@ -48,7 +57,7 @@ from segml.clv.profile import profile_frame
 from segml.data.table import table_metadata
 from segml.errors import BoundaryError, ConvergenceError, DataError
 
-__all__ = ["FREQUENCY_MODELS", "BetaGeo", "FrequencyModel", "ModifiedBetaGeo", "ParetoNBD"]
+__all__ = ["FREQUENCY_MODELS", "BetaGeo", "FrequencyModel", "ModifiedBetaGeo"]
 
 _HINT = (
     "Try a longer calibration window, check that the table has enough repeat buyers "
@@ -68,9 +77,28 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         super().__init_subclass__(**kwargs)
         FrequencyModel._registry[cls._model] = cls
 
-    def __init__(self, *, compress: bool = True, warm_start: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        compress: bool = True,
+        warm_start: bool = False,
+        purchase_covariates: Sequence[str] | None = None,
+        dropout_covariates: Sequence[str] | None = None,
+        constrained_covariates: Sequence[str] | None = None,
+        covariate_form: str = "separate",
+        penalty: dict[str, float] | None = None,
+        standardize: bool = False,
+        reference_levels: dict[str, Any] | None = None,
+    ) -> None:
         self.compress = compress
         self.warm_start = warm_start
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
+        self.constrained_covariates = constrained_covariates
+        self.covariate_form = covariate_form
+        self.penalty = penalty
+        self.standardize = standardize
+        self.reference_levels = reference_levels
 
     # ---------------------------------------------------------------- fitting
     def fit(self, table: pd.DataFrame, y: Any = None, sample_weight: Any = None) -> FrequencyModel:
@@ -92,6 +120,11 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         self
         """
         who = f"{type(self).__name__}.fit"
+        for stale in ("coefficients_", "design_", "_layout", "_theta", "penalized_objective_"):
+            self.__dict__.pop(stale, None)
+        if has_covariates(self):
+            fit_covariates(self, table, sample_weight)
+            return self
         x, t_x, T = frequency_arrays(table, who)
         w_in = check_weights(sample_weight, len(x), who)
         data = (
@@ -241,9 +274,12 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         """
         check_is_fitted(self, "params_")
         if method == "wald":
-            return log_wald_interval(self.params_, self.standard_errors_, level)
-        if method != "profile":
-            raise DataError(f"method={method!r}: choose 'wald' or 'profile'.")
+            out = log_wald_interval(self.params_, self.standard_errors_, level)
+            if hasattr(self, "coefficients_"):  # coefficients: on their own (linear) scale
+                out = pd.concat([out, coefficient_table(self, level)[list(out.columns)]])
+            return out
+        if method != "profile" or hasattr(self, "coefficients_"):
+            raise DataError(f"method={method!r}: choose 'wald' or 'profile' (no covariates).")
         if not 0 < level < 1:
             raise DataError(f"level must be in (0, 1), got {level!r}.")
         if not hasattr(self, "_fit_rows"):
@@ -256,8 +292,10 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         )
 
     # ------------------------------------------------------------ predictions
-    def _prepare(self, table: pd.DataFrame, who: str) -> tuple[Compressed, dict[str, float]]:
+    def _prepare(self, table: pd.DataFrame, who: str) -> tuple[Compressed, dict[str, Any]]:
         check_is_fitted(self, "params_")
+        if hasattr(self, "_layout"):
+            return covariate_rows(self, table, f"{type(self).__name__}.{who}")
         x, t_x, T = frequency_arrays(table, f"{type(self).__name__}.{who}")
         return Compressed.of(x, t_x, T), self.params_
 
@@ -316,9 +354,12 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         ConditionalPredictor
         """
         sel = slice(None) if idx is None else idx
+        params: dict[str, Any] = dict(self.params_)
+        if hasattr(self, "_layout"):  # the covariates follow (x, t_x, T) in the rows
+            params = row_params(self, data.values[sel, 3:])
         return ConditionalPredictor(
             self._model,
-            self.params_,
+            params,
             data.column(0)[sel],
             data.column(1)[sel],
             data.column(2)[sel],
@@ -427,6 +468,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
             "fit_info": self.fit_info_,
             "compress": self.compress,
             "segml_version": segml_version(),
+            **({"covariates": covariate_state(self)} if hasattr(self, "_layout") else {}),
         }
 
     @classmethod
@@ -448,6 +490,8 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         obj.aic_ = float(state["aic"])
         obj.bic_ = float(state["bic"])
         obj.fit_info_ = dict(state.get("fit_info", {}))
+        if "covariates" in state:
+            restore_covariates(obj, state["covariates"])
         return obj
 
 
@@ -463,11 +507,31 @@ class BetaGeo(FrequencyModel):
         Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
     warm_start : bool, default False
         Start a refit from the previous estimate, with segml's own optimisers only.
+    purchase_covariates, dropout_covariates : list of str, optional
+        Columns of the table (customer attributes, time-invariant) that scale the purchase
+        process (``alpha exp(-gamma' z)``) and the dropout process (:mod:`segml.clv.covariates`).
+    constrained_covariates : list of str, optional
+        Covariates of both lists whose coefficient is one across the processes (needs
+        ``covariate_form="shared"`` here; Pareto/NBD always).
+    covariate_form : {"separate", "shared"}, default "separate"
+        ``a`` and ``b`` with separate coefficient vectors, or one shared (CLVTools' form).
+    penalty : dict, optional
+        L2 penalty per coefficient block (``{"purchase": 0.1, "dropout_a": 0.2}``).
+    standardize : bool, default False
+        Standardise numeric covariates (else they enter as they are).
+    reference_levels : dict, optional
+        Reference level per categorical covariate (default: its most frequent level).
 
     Attributes
     ----------
     params_ : dict
-        ``r``, ``alpha``, ``a``, ``b``.
+        ``r``, ``alpha``, ``a``, ``b`` (with covariates: of a customer whose covariates are
+        all zero, or at their reference levels).
+    coefficients_, design_, vcov_, penalized_objective_
+        With covariates: the coefficients by ``block.column``, their encoding, the covariance
+        of ``log`` parameters and coefficients, and with a penalty the penalised
+        log-likelihood per customer ``LL / n - sum lambda ||gamma||^2``
+        (``log_likelihood_`` stays unpenalised).
     log_likelihood_ : float
         Maximised log-likelihood in the papers' units.
     standard_errors_ : dict
@@ -502,7 +566,9 @@ class ModifiedBetaGeo(FrequencyModel):
 
     Parameters
     ----------
-    compress, warm_start
+    compress, warm_start, purchase_covariates, dropout_covariates, constrained_covariates
+        As for :class:`BetaGeo`.
+    covariate_form, penalty, standardize, reference_levels
         As for :class:`BetaGeo`.
 
     Attributes
@@ -525,69 +591,6 @@ class ModifiedBetaGeo(FrequencyModel):
     _param_names = ("r", "alpha", "a", "b")
 
 
-class ParetoNBD(FrequencyModel):
-    """Pareto/NBD purchase model (Schmittlein, Morrison & Colombo 1987).
-
-    Customers buy as a Poisson process with rate ``lambda ~ Gamma(r, alpha)`` and have an
-    exponential lifetime with rate ``mu ~ Gamma(s, beta)``.
-
-    Parameters
-    ----------
-    compress, warm_start
-        As for :class:`BetaGeo`.
-
-    Attributes
-    ----------
-    params_ : dict
-        ``r``, ``alpha``, ``s``, ``beta``.
-    log_likelihood_, standard_errors_, aic_, bic_, n_customers_, n_unique_rows_, fit_info_
-        As for :class:`BetaGeo`; the standard errors come from segml's numerical
-        Hessian (lifetimes gives none for this model).
-
-    Examples
-    --------
-    >>> import segml
-    >>> table = segml.summarize(segml.load_cdnow(), calibration_end="1997-09-30")
-    >>> round(segml.ParetoNBD().fit(table).log_likelihood_, 1)
-    -9595.0
-    """
-
-    _model = "pnbd"
-    _label = "Pareto/NBD"
-    _param_names = ("r", "alpha", "s", "beta")
-
-    def _own_start(
-        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray
-    ) -> dict[str, float]:
-        mean_t = float(np.average(np.maximum(T, 1e-9), weights=w))
-        return dict(zip(self._param_names, (1.0, mean_t, 1.0, mean_t), strict=True))
-
-    def _check_boundary(
-        self,
-        est: dict[str, float],
-        data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        ses: dict[str, float] | None = None,
-    ) -> None:
-        n_rows, n_customers = len(data[3]), float(data[3].sum())
-        # as s and beta grow together the dropout rates become identical (CV 1 / sqrt(s)):
-        # a limit the likelihood approaches but never attains
-        if ses is None and est["s"] >= 20:
-            raise BoundaryError(
-                f"Pareto/NBD did not converge on {n_rows:,} unique customer rows "
-                f"({round(n_customers):,} customers): the likelihood keeps rising as s and "
-                f"beta grow together (s = {est['s']:.4g}, beta = {est['beta']:.4g}, mean "
-                f"dropout rate s / beta = {est['s'] / est['beta']:.4g} per time unit), i.e. "
-                "the data show no heterogeneity in dropout rates and the estimate is at the "
-                "edge of the parameter space. Use BetaGeo (or ModifiedBetaGeo), whose dropout "
-                "process fits such data."
-            )
-        super()._check_boundary(est, data, ses)
-
-    def _lifetimes_starts(self, T: np.ndarray) -> list[list[float] | None]:
-        # lifetimes' Pareto/NBD fitter: raw (not log) parameters, time scaled to max(T) = 10
-        return [[1.0, 1.0, 1.0, 1.0], [0.5, 2.0, 0.5, 2.0], [2.0, 0.5, 2.0, 5.0]]
-
-
-#: Every frequency model by its name (each subclass registers itself; the NBD is in
-#: :mod:`segml.clv.nbd`).
+#: Every frequency model by its name (each subclass registers itself; Pareto/NBD is in
+#: :mod:`segml.clv.pnbd`, the NBD in :mod:`segml.clv.nbd`).
 FREQUENCY_MODELS: dict[str, type[FrequencyModel]] = FrequencyModel._registry

@@ -46,15 +46,13 @@ def pnbd_loglik(p: Mapping[str, float], x: np.ndarray, t_x: np.ndarray, T: np.nd
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987; Fader & Hardie 2005 note, eq. 22)."""
     r, alpha, s, beta = p["r"], p["alpha"], p["s"], p["beta"]
     rsx = r + s + x
-    b2: float | np.ndarray
-    if alpha >= beta:
-        big, b2 = alpha, s + 1
-        z_t = (alpha - beta) / (alpha + t_x)
-        z_T = (alpha - beta) / (alpha + T)
-    else:
-        big, b2 = beta, r + x
-        z_t = (beta - alpha) / (beta + t_x)
-        z_T = (beta - alpha) / (beta + T)
+    # The series is taken in the larger of alpha and beta, so its argument stays in [0, 1);
+    # with per-customer parameters (covariates) the choice is made customer by customer.
+    high = np.asarray(alpha >= beta)
+    big = np.maximum(alpha, beta)
+    b2 = np.where(high, s + 1, r + x)
+    z_t = np.abs(alpha - beta) / (big + t_x)
+    z_T = np.abs(alpha - beta) / (big + T)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_t = np.log(hyp2f1(rsx, b2, rsx + 1, z_t)) - rsx * np.log(big + t_x)
         log_T = np.log(hyp2f1(rsx, b2, rsx + 1, z_T)) - rsx * np.log(big + T)

@@ -35,6 +35,11 @@ class NBD(FrequencyModel):
         Fit on unique ``(frequency, recency, T)`` rows weighted by their counts.
     warm_start : bool, default False
         Ignored: the NBD's likelihood has one maximum, found from the moments at once.
+    purchase_covariates, dropout_covariates, constrained_covariates, covariate_form
+        Covariates are fitted in :class:`BetaGeo`, :class:`ModifiedBetaGeo` and
+        :class:`ParetoNBD`; the NBD refuses them.
+    penalty, standardize, reference_levels
+        Likewise.
 
     Attributes
     ----------

@@ -16,12 +16,13 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from segml.clv._base import Compressed, as_float, frequency_arrays
+from segml.clv.covariates import coefficient_names, theta_of
 from segml.clv.spend import GammaGamma
 from segml.errors import DataError, FitError
 
@@ -133,7 +134,7 @@ def bootstrap(
             spend = GammaGamma(compress=True).fit(sub, sample_weight=w)
         except (FitError, DataError):
             return None
-        return dict(freq.params_), dict(spend.params_)
+        return {**freq.params_, **getattr(freq, "coefficients_", {})}, dict(spend.params_)
 
     out = ParameterDraws()
     # Each refit's own advice would repeat once per draw; the filter is process-wide, so it
@@ -170,6 +171,8 @@ def _normal_draws(
             )
         names = list(fitted.params_)
         centre = np.log([fitted.params_[n] for n in names])
+        if hasattr(fitted, "_layout"):  # log base parameters, then the coefficients as they are
+            names, centre = coefficient_names(fitted._layout), fitted._theta
         try:
             cov = np.linalg.inv(-np.asarray(hessian))
             logs = rng.multivariate_normal(centre, cov, size=n_draws, method="cholesky")
@@ -177,8 +180,19 @@ def _normal_draws(
             raise FitError(
                 "the information matrix is not positive definite: no normal draws."
             ) from None
-        sides.append([dict(zip(names, map(float, np.exp(row)), strict=True)) for row in logs])
+        k = len(fitted.params_)
+        logs[:, :k] = np.exp(logs[:, :k])
+        sides.append([dict(zip(names, map(float, row), strict=True)) for row in logs])
     return ParameterDraws(frequency=sides[0], spend=sides[1], method="normal")
+
+
+def with_state(freq_model: Any, state: dict[str, float]) -> Any:
+    """A copy of a fitted frequency model at drawn parameters (and coefficients)."""
+    freq = copy.copy(freq_model)
+    freq.params_ = {n: state[n] for n in freq_model.params_}
+    if hasattr(freq_model, "_layout"):
+        freq._theta = theta_of(freq_model._layout, freq.params_, state)
+    return freq
 
 
 def parameter_intervals(
@@ -368,9 +382,9 @@ def predictive_draws(
 
     def one(d: int) -> None:
         fp, sp = draws.frequency[d], draws.spend[d]
-        freq = copy.copy(freq_model)
-        freq.params_ = fp
-        predictor = freq.predictor(history)
+        predictor = with_state(freq_model, fp).predictor(history)
+        # per-customer parameters (covariates) follow each simulated copy
+        fp = {n: v[to_history] if np.ndim(v) else v for n, v in predictor.params.items()}
         alive[d] = predictor.p_alive
         gg = copy.copy(model.spend_model_)
         gg.params_ = sp
@@ -401,9 +415,14 @@ def predictive_draws(
     return PredictiveDraws(rows, counts, values, history, alive, spend_rows, spend, totals)
 
 
+def _sel(value: Any, rows: np.ndarray) -> Any:
+    """A parameter at some customers: per-customer arrays are indexed, scalars pass."""
+    return value[rows] if np.ndim(value) else value
+
+
 def _simulate(
     model: str,
-    fp: dict[str, float],
+    fp: dict[str, Any],
     sp: dict[str, float],
     p_alive: np.ndarray,
     x: np.ndarray,
@@ -420,16 +439,16 @@ def _simulate(
     precedes the exponential lifetime); only for buyers, their spend."""
     n = np.zeros(len(x))
     live = np.flatnonzero(rng.random(len(x)) < p_alive)
-    lam = rng.gamma(fp["r"] + x[live], 1.0 / (fp["alpha"] + T[live]))
+    lam = rng.gamma(fp["r"] + x[live], 1.0 / (_sel(fp["alpha"], live) + T[live]))
     whole = rng.poisson(lam * horizon)
     some = whole > 0
     cut, k = live[some], whole[some]
     if model in ("bgnbd", "mbgnbd"):
         shift = 0.0 if model == "bgnbd" else 1.0
-        p = rng.beta(fp["a"], fp["b"] + x[cut] + shift)
+        p = rng.beta(_sel(fp["a"], cut), _sel(fp["b"], cut) + x[cut] + shift)
         n[cut] = np.minimum(k, rng.geometric(np.clip(p, 1e-12, 1.0)))
     elif model == "pnbd":
-        mu = rng.gamma(fp["s"], 1.0 / (fp["beta"] + T[cut]))
+        mu = rng.gamma(fp["s"], 1.0 / (_sel(fp["beta"], cut) + T[cut]))
         life = rng.exponential(1.0 / np.maximum(mu, 1e-300))
         n[cut] = rng.binomial(k, np.minimum(life / horizon, 1.0))
     else:  # the NBD: nobody leaves
@@ -463,8 +482,7 @@ def _expectation_draws(
     discounted = np.empty_like(purchases)
     spend = np.empty((k, len(spend_rows.weights)))
     for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
-        freq = copy.copy(freq_model)
-        freq.params_ = fp
+        freq = with_state(freq_model, fp)
         predictor = freq.predictor(data)
         purchases[d] = predictor.expected(horizon)
         alive[d] = predictor.p_alive

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from segml._units import UNIT_DAYS, span_words
@@ -132,7 +132,9 @@ class CLVModel(JSONPersistence, BaseEstimator):
         self.compress = compress
 
     def _check_params(self) -> None:
-        if self.frequency not in _CHOICES:
+        if isinstance(self.frequency, FrequencyModel):
+            pass
+        elif self.frequency not in _CHOICES:
             raise DataError(
                 f"frequency={self.frequency!r} is not a frequency model; choose one of "
                 f"{list(_CHOICES)}."
@@ -161,22 +163,28 @@ class CLVModel(JSONPersistence, BaseEstimator):
         self.__dict__.pop("draws_", None)  # draws of an earlier fit describe another estimate
         unit = self.unit or table_metadata(table).get("unit")
         self.unit_ = None if unit is None else _unit(unit)
+        if isinstance(self.frequency, FrequencyModel):  # an estimator, as configured
+            model = clone(self.frequency).fit(table)
+            name = model._model
+        elif self.frequency != "auto":
+            model = FREQUENCY_MODELS[self.frequency](compress=self.compress).fit(table)
+            name = self.frequency
         if self.frequency == "auto":
             self.frequency_model_, self.selection_ = self._select(table)
+            name = "auto"
         else:
-            model = FREQUENCY_MODELS[self.frequency](compress=self.compress).fit(table)
             self.frequency_model_ = model
             self.selection_ = {
                 "criterion": "fixed",
-                "chosen": self.frequency,
+                "chosen": name,
                 "reason": f"frequency={self.frequency!r} was requested",
             }
-            if self.frequency != "nbd":
+            if name != "nbd" and not hasattr(model, "coefficients_"):
                 self.selection_["dropout_test"] = _dropout_test(
-                    {self.frequency: model, **_nbd(table, self.compress)}
+                    {name: model, **_nbd(table, self.compress)}
                 )
         window = span_words(float(np.max(table["T"].to_numpy("float64"))), self.unit_)
-        self.selection_["no_dropout"] = _no_dropout_words(self.selection_, window, self.frequency)
+        self.selection_["no_dropout"] = _no_dropout_words(self.selection_, window, name)
         self.spend_model_ = GammaGamma(compress=self.compress).fit(table)
         return self
 
@@ -469,7 +477,9 @@ class CLVModel(JSONPersistence, BaseEstimator):
         check_is_fitted(self, "frequency_model_")
         return {
             "model": "clv",
-            "frequency": self.frequency,
+            "frequency": self.frequency_model_._model
+            if isinstance(self.frequency, FrequencyModel)
+            else self.frequency,
             "spend": self.spend,
             "margin": self.margin,
             "unit": self.unit_,

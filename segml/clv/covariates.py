@@ -1,0 +1,347 @@
+"""Time-invariant covariates in the purchase-frequency models, by maximum likelihood.
+
+Each customer's parameters are the model's, scaled by the customer's attributes ``z``:
+
+- purchase process (all models): ``alpha_i = alpha exp(-gamma_p' z)``, so ``exp(gamma_p)``
+  multiplies the mean purchase rate ``r / alpha``;
+- Pareto/NBD dropout: ``beta_i = beta exp(-gamma_d' z)``, so ``exp(gamma_d)`` multiplies
+  the mean dropout rate ``s / beta``;
+- BG/NBD and MBG/NBD dropout: ``a_i = a exp(gamma_a' z)`` and ``b_i = b exp(gamma_b' z)``
+  (separate vectors, PyMC-Marketing's form), or one vector shared by ``a`` and ``b``
+  (``covariate_form="shared"``, CLVTools' form);
+- a covariate constrained equal across the processes enters ``alpha``, and ``beta`` (or
+  ``a`` and ``b`` in the shared form), with one coefficient (CLVTools' ``constr``).
+
+The fit stays on compressed rows: a customer's covariate pattern joins ``(x, t_x, T)`` in
+the key, so categorical covariates keep it fast. The log-likelihood is the model's own
+(:mod:`segml.clv.likelihood`, evaluated with per-row parameters); its gradient and Hessian
+in the coefficients follow by the chain rule from the per-row derivatives in the four
+log-parameters (central differences, whose cost does not grow with the number of
+covariates). An L2 penalty ``lambda_b ||gamma_b||^2`` per block enters as CLVTools'
+objective, ``-LL / n + sum_b lambda_b ||gamma_b||^2``; the penalised objective and the
+unpenalised log-likelihood are both reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from segml.clv.likelihood import FREQUENCY_LOGLIK
+from segml.clv.objectives import maximise
+from segml.errors import DataError
+
+__all__ = ["Block", "Layout", "build_layout", "covariate_objective", "row_log_params"]
+
+#: block label -> the parameters it scales and the sign of the exponent, per model and form
+_TARGETS: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {
+    "pnbd": {
+        "purchase": (("alpha", -1),),
+        "dropout": (("beta", -1),),
+        "constrained": (("alpha", -1), ("beta", -1)),
+    },
+    "separate": {
+        "purchase": (("alpha", -1),),
+        "dropout_a": (("a", 1),),
+        "dropout_b": (("b", 1),),
+    },
+    "shared": {
+        "purchase": (("alpha", -1),),
+        "dropout": (("a", 1), ("b", 1)),
+        "constrained": (("alpha", -1), ("a", 1), ("b", 1)),
+    },
+}
+
+_STEP = 1e-5  # central differences of each row's log-likelihood in a log-parameter
+_EDGE_LOG = 14.0  # |log parameter| beyond this (x 1.2e6) is the edge of the space
+_EDGE_COEF = 25.0  # a multiplier beyond exp(25) is a coefficient running to infinity
+_EDGE_AB = 1e4  # BG/NBD's a + b beyond this: a dropout probability without heterogeneity
+
+
+@dataclass(frozen=True)
+class Block:
+    """One coefficient vector: its label, the parameters it scales, its design columns."""
+
+    label: str
+    targets: tuple[tuple[str, int], ...]
+    columns: tuple[int, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each estimated quantity sits in the optimiser's vector.
+
+    The vector is the log of the base parameters (those of a customer whose covariates are
+    all zero), then each block's coefficients.
+    """
+
+    model: str
+    base: tuple[str, ...]
+    blocks: tuple[Block, ...]
+
+    @property
+    def labels(self) -> list[str]:
+        """``block.column`` for every coefficient, in order."""
+        return [f"{b.label}.{n}" for b in self.blocks for n in b.names]
+
+    @property
+    def size(self) -> int:
+        return len(self.base) + sum(len(b.columns) for b in self.blocks)
+
+    def jacobian(self, Z: np.ndarray) -> np.ndarray:
+        """d log p_j / d theta for each pattern: shape ``(n_patterns, n_base, size)``."""
+        J = np.zeros((len(Z), len(self.base), self.size))
+        for j in range(len(self.base)):
+            J[:, j, j] = 1.0
+        start = len(self.base)
+        for block in self.blocks:
+            width = len(block.columns)
+            for name, sign in block.targets:
+                j = self.base.index(name)
+                J[:, j, start : start + width] += sign * Z[:, list(block.columns)]
+            start += width
+        return J
+
+    def split(self, theta: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+        """Base parameters (natural scale) and coefficients, by name."""
+        k = len(self.base)
+        base = dict(zip(self.base, map(float, np.exp(theta[:k])), strict=True))
+        return base, dict(zip(self.labels, map(float, theta[k:]), strict=True))
+
+
+def build_layout(
+    model: str,
+    base: Sequence[str],
+    columns_of: Callable[[Sequence[str]], list[int]],
+    design_columns: Sequence[str],
+    *,
+    purchase: Sequence[str],
+    dropout: Sequence[str],
+    constrained: Sequence[str],
+    form: str,
+) -> Layout:
+    """The coefficient blocks of a covariate specification (validated)."""
+    if form not in ("separate", "shared"):
+        raise DataError(f"covariate_form={form!r}: choose 'separate' or 'shared'.")
+    targets = _TARGETS["pnbd" if model == "pnbd" else form]
+    purchase, dropout, constrained = list(purchase), list(dropout), list(constrained)
+    if constrained and "constrained" not in targets:
+        raise DataError(
+            "constrained_covariates needs one dropout vector to tie to the purchase one: "
+            "ParetoNBD, or BetaGeo / ModifiedBetaGeo with covariate_form='shared'."
+        )
+    loose = [c for c in constrained if c not in purchase or c not in dropout]
+    if loose:
+        raise DataError(
+            f"constrained covariates {loose} must also be in purchase_covariates and "
+            "dropout_covariates (a constraint ties the two processes' coefficients)."
+        )
+    purchase = [c for c in purchase if c not in constrained]
+    dropout = [c for c in dropout if c not in constrained]
+    wanted: list[tuple[str, list[str]]] = [("purchase", purchase)]
+    if "dropout" in targets:
+        wanted.append(("dropout", dropout))
+    else:
+        wanted += [("dropout_a", dropout), ("dropout_b", dropout)]
+    wanted.append(("constrained", constrained))
+    blocks = []
+    for label, names in wanted:
+        if names:
+            cols = tuple(columns_of(names))
+            blocks.append(
+                Block(label, targets[label], cols, tuple(design_columns[i] for i in cols))
+            )
+    return Layout(model, tuple(base), tuple(blocks))
+
+
+def row_log_params(layout: Layout, theta: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """Each pattern's log-parameters, ``(n_patterns, n_base)``."""
+    return np.einsum("gjk,k->gj", layout.jacobian(Z), theta)
+
+
+def _penalty_vector(layout: Layout, penalty: Mapping[str, float]) -> np.ndarray:
+    lam = np.zeros(layout.size)
+    start = len(layout.base)
+    for block in layout.blocks:
+        width = len(block.columns)
+        lam[start : start + width] = float(penalty.get(block.label, 0.0))
+        start += width
+    return lam
+
+
+@dataclass
+class CovariateData:
+    """The compressed rows of a covariate fit: ``(x, t_x, T)``, pattern index and weight."""
+
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    pattern: np.ndarray
+    w: np.ndarray
+    Z: np.ndarray  # one row per pattern
+
+
+def _row_terms(
+    layout: Layout, theta: np.ndarray, data: CovariateData, hessian: bool
+) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """Total log-likelihood, the per-pattern weighted row gradients in the base
+    log-parameters ``(G, n_base)`` and, when asked, the per-pattern Hessians."""
+    loglik = FREQUENCY_LOGLIK[layout.model]
+    logp = row_log_params(layout, theta, data.Z)[data.pattern]
+    names = layout.base
+    k = len(names)
+
+    def ll(shift: np.ndarray) -> np.ndarray:
+        p = {n: np.exp(logp[:, j] + shift[j]) for j, n in enumerate(names)}
+        with np.errstate(all="ignore"):
+            return loglik(p, data.x, data.t_x, data.T)
+
+    zero = np.zeros(k)
+    f0 = ll(zero)
+    G = len(data.Z)
+
+    def by_pattern(values: np.ndarray) -> np.ndarray:
+        return np.bincount(data.pattern, weights=data.w * values, minlength=G)
+
+    grad = np.empty((G, k))
+    h = _STEP if not hessian else 1e-4
+    plus, minus = [], []
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = h
+        plus.append(ll(e))
+        minus.append(ll(-e))
+        grad[:, j] = by_pattern((plus[j] - minus[j]) / (2 * h))
+    total = float(data.w @ f0)
+    if not hessian:
+        return total, grad, None
+    H = np.empty((G, k, k))
+    for i in range(k):
+        H[:, i, i] = by_pattern((plus[i] - 2 * f0 + minus[i]) / h**2)
+        for j in range(i + 1, k):
+            e = np.zeros(k)
+            e[i], e[j] = h, h
+            f = np.zeros(k)
+            f[i], f[j] = h, -h
+            val = (ll(e) - ll(f) - ll(-f) + ll(-e)) / (4 * h * h)
+            H[:, i, j] = H[:, j, i] = by_pattern(val)
+    return total, grad, H
+
+
+def covariate_objective(
+    layout: Layout, data: CovariateData, penalty: Mapping[str, float]
+) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
+    """The penalised log-likelihood with its gradient, and its Hessian, in ``theta``."""
+    J = layout.jacobian(data.Z)
+    lam = _penalty_vector(layout, penalty)
+    n = float(data.w.sum())
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad, _ = _row_terms(layout, theta, data, hessian=False)
+        g = np.einsum("gj,gjk->k", grad, J)
+        return total - n * float(lam @ theta**2), g - 2 * n * lam * theta
+
+    def hessian(theta: np.ndarray) -> np.ndarray:
+        _, _grad, H = _row_terms(layout, theta, data, hessian=True)
+        assert H is not None
+        out = np.einsum("gji,gjl,glm->im", J, H, J)
+        out = (out + out.T) / 2
+        return out - 2 * n * np.diag(lam)
+
+    return objective, hessian
+
+
+def at_edge(layout: Layout, theta: np.ndarray, Z: np.ndarray | None = None) -> list[str]:
+    """What in ``theta`` has run to the edge of the parameter space, in words.
+
+    Besides a parameter or coefficient running to zero or infinity, for BG/NBD and MBG/NBD
+    a pattern whose ``a + b`` passes ``1e4`` is on the edge: the Beta distribution of its
+    dropout probability has collapsed to a point, the limit the likelihood rises towards
+    when the data show no heterogeneity in dropout.
+    """
+    k = len(layout.base)
+    out = []
+    for name, value in zip(layout.base, theta[:k], strict=True):
+        if abs(value) > _EDGE_LOG:
+            out.append(f"{name} -> {'infinity' if value > 0 else '0'} ({np.exp(value):.3g})")
+    for label, value in zip(layout.labels, theta[k:], strict=True):
+        if abs(value) > _EDGE_COEF:
+            out.append(f"{label} -> {'+' if value > 0 else '-'}infinity ({value:.3g})")
+    if Z is not None and "a" in layout.base and not out:
+        logp = row_log_params(layout, theta, Z)
+        ia, ib = layout.base.index("a"), layout.base.index("b")
+        total = np.exp(logp[:, ia]) + np.exp(logp[:, ib])
+        if np.any(total > _EDGE_AB):
+            g = int(np.argmax(total))
+            out.append(
+                f"a and b -> infinity for customers with covariates {Z[g].tolist()} "
+                f"(a = {np.exp(logp[g, ia]):.4g}, b = {np.exp(logp[g, ib]):.4g})"
+            )
+    return out
+
+
+def maximise_covariates(
+    layout: Layout,
+    data: CovariateData,
+    start: np.ndarray,
+    penalty: Mapping[str, float],
+) -> tuple[np.ndarray, float, np.ndarray, bool, list[str]]:
+    """The penalised maximum: ``(theta, objective, Hessian, converged, edge)``."""
+    objective, hessian = covariate_objective(layout, data, penalty)
+    mle = maximise(
+        objective, start, float(data.w.sum()), stop=lambda theta: bool(at_edge(layout, theta))
+    )
+    edge = at_edge(layout, mle.log_theta, data.Z)
+    if edge:
+        return mle.log_theta, mle.loglik, mle.hessian, False, edge
+    H = hessian(mle.log_theta)
+    try:
+        np.linalg.cholesky(-H)
+        definite = True
+    except np.linalg.LinAlgError:
+        definite = False
+    small = bool(np.max(np.abs(mle.gradient)) / float(data.w.sum()) < 1e-5)
+    return mle.log_theta, mle.loglik, H, bool(definite and small), []
+
+
+def loglik_at(layout: Layout, data: CovariateData, theta: np.ndarray) -> float:
+    """The unpenalised log-likelihood at ``theta``."""
+    return _row_terms(layout, theta, data, hessian=False)[0]
+
+
+def describe_edge(model: str, edge: list[str]) -> str:
+    """The boundary in words, for the error message."""
+    text = ", ".join(edge)
+    names = {e.split(" ")[0] for e in edge}
+    if {"a", "b"} <= names or any(e.startswith("a and b") for e in edge):
+        text += (
+            ": a and b grow together, so every customer with the same attributes has the same "
+            "dropout probability a / (a + b); the likelihood keeps rising towards that limit "
+            "and has no interior maximum"
+        )
+    elif any(n.startswith(("purchase.", "dropout", "constrained.")) for n in names):
+        text += (
+            ": a coefficient without a finite estimate (an attribute level whose customers "
+            "all behave one way, e.g. none of them repeat or drop out)"
+        )
+    return text
+
+
+def coefficient_names(layout: Layout) -> list[str]:
+    """All estimated quantities in the optimiser's order."""
+    return [*layout.base, *layout.labels]
+
+
+def theta_of(layout: Layout, base: Mapping[str, float], coefs: Mapping[str, float]) -> np.ndarray:
+    """The optimiser's vector from parameters and coefficients."""
+    return np.concatenate(
+        [np.log([base[n] for n in layout.base]), [coefs.get(n, 0.0) for n in layout.labels]]
+    )
+
+
+def varying_params(layout: Layout) -> list[str]:
+    """The base parameters that covariates scale, in the base order."""
+    return sorted({n for b in layout.blocks for n, _ in b.targets}, key=layout.base.index)
