@@ -121,9 +121,7 @@ def fit_covariates(est: Any, table: pd.DataFrame, sample_weight: Any) -> None:
     patterns, pattern_of = np.unique(Z, axis=0, return_inverse=True)
     rows = Compressed.of(x, t_x, T, pattern_of.reshape(-1).astype("float64"), weights=w_in)
     data = CovariateData(
-        rows.column(0),
-        rows.column(1),
-        rows.column(2),
+        (rows.column(0), rows.column(1), rows.column(2)),
         rows.column(3).astype(np.intp),
         rows.weights,
         patterns,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segml.clv.likelihood import FREQUENCY_LOGLIK
+from segml.clv.likelihood import FREQUENCY_LOGLIK, gamma_gamma_loglik
 from segml.clv.objectives import maximise
 from segml.errors import DataError
 
@@ -52,7 +52,13 @@ _TARGETS: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {
         "dropout": (("a", 1), ("b", 1)),
         "constrained": (("alpha", -1), ("a", 1), ("b", 1)),
     },
+    # Gamma-Gamma: the scale of the customers' mean-spend distribution, so exp(gamma_s)
+    # multiplies the expected spend per transaction p gamma / (q - 1)
+    "gg": {"spend": (("gamma", 1),)},
 }
+
+#: model -> per-row log-likelihood (the frequency models', and Gamma-Gamma spend as "gg")
+LOGLIK = {**FREQUENCY_LOGLIK, "gg": gamma_gamma_loglik}
 
 _STEP = 1e-5  # central differences of each row's log-likelihood in a log-parameter
 _EDGE_LOG = 14.0  # |log parameter| beyond this (x 1.2e6) is the edge of the space
@@ -157,6 +163,17 @@ def build_layout(
     return Layout(model, tuple(base), tuple(blocks))
 
 
+def spend_layout(
+    columns_of: Callable[[Sequence[str]], list[int]],
+    design_columns: Sequence[str],
+    names: Sequence[str],
+) -> Layout:
+    """Gamma-Gamma with covariates on its scale ``gamma`` (the block ``spend``)."""
+    cols = tuple(columns_of(names))
+    block = Block("spend", _TARGETS["gg"]["spend"], cols, tuple(design_columns[i] for i in cols))
+    return Layout("gg", ("p", "q", "gamma"), (block,))
+
+
 def row_log_params(layout: Layout, theta: np.ndarray, Z: np.ndarray) -> np.ndarray:
     """Each pattern's log-parameters, ``(n_patterns, n_base)``."""
     return np.einsum("gjk,k->gj", layout.jacobian(Z), theta)
@@ -174,11 +191,10 @@ def _penalty_vector(layout: Layout, penalty: Mapping[str, float]) -> np.ndarray:
 
 @dataclass
 class CovariateData:
-    """The compressed rows of a covariate fit: ``(x, t_x, T)``, pattern index and weight."""
+    """The compressed rows of a covariate fit: the likelihood's columns (``(x, t_x, T)``,
+    or ``(x, m)`` for spend), each row's pattern index and weight, the patterns."""
 
-    x: np.ndarray
-    t_x: np.ndarray
-    T: np.ndarray
+    rows: tuple[np.ndarray, ...]
     pattern: np.ndarray
     w: np.ndarray
     Z: np.ndarray  # one row per pattern
@@ -189,7 +205,7 @@ def _row_terms(
 ) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Total log-likelihood, the per-pattern weighted row gradients in the base
     log-parameters ``(G, n_base)`` and, when asked, the per-pattern Hessians."""
-    loglik = FREQUENCY_LOGLIK[layout.model]
+    loglik = LOGLIK[layout.model]
     logp = row_log_params(layout, theta, data.Z)[data.pattern]
     names = layout.base
     k = len(names)
@@ -197,7 +213,7 @@ def _row_terms(
     def ll(shift: np.ndarray) -> np.ndarray:
         p = {n: np.exp(logp[:, j] + shift[j]) for j, n in enumerate(names)}
         with np.errstate(all="ignore"):
-            return loglik(p, data.x, data.t_x, data.T)
+            return loglik(p, *data.rows)
 
     zero = np.zeros(k)
     f0 = ll(zero)

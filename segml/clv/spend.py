@@ -21,6 +21,7 @@ from segml.clv._base import (
     require_columns,
     segml_version,
 )
+from segml.clv.covariate_fit import coefficient_table
 from segml.clv.fitting import Estimate, fit_with_fallbacks
 from segml.clv.likelihood import (
     gamma_gamma_loglik,
@@ -28,6 +29,13 @@ from segml.clv.likelihood import (
     standard_errors_from_hessian,
 )
 from segml.clv.objectives import gamma_gamma_objective, maximise
+from segml.clv.spend_covariates import (
+    fit_spend_covariates,
+    has_spend_covariates,
+    restore_spend,
+    spend_scale,
+    spend_state,
+)
 from segml.errors import DataError, examples
 
 __all__ = ["GammaGamma"]
@@ -60,6 +68,12 @@ class GammaGamma(JSONPersistence, BaseEstimator):
     ----------
     compress : bool, default True
         Fit on unique ``(frequency, monetary_value)`` rows weighted by their counts.
+    covariates : list of str, optional
+        Customer attributes that scale spend: ``gamma_i = gamma exp(delta' z_i)``, so
+        ``exp(delta)`` multiplies the expected spend per transaction (the likelihood is in
+        :mod:`segml.clv.spend_covariates`).
+    standardize, reference_levels
+        How covariates are encoded, as for :class:`segml.BetaGeo`.
 
     Attributes
     ----------
@@ -70,7 +84,11 @@ class GammaGamma(JSONPersistence, BaseEstimator):
     standard_errors_ : dict
         Asymptotic standard errors.
     population_mean_spend_ : float
-        ``p * gamma / (q - 1)``, the expected spend of a customer with no history.
+        ``p * gamma / (q - 1)``, the expected spend of a customer with no history (with
+        covariates: at zero, or the reference levels).
+    coefficients_, design_, vcov_
+        With covariates: ``spend.<column>`` coefficients, their encoding, the covariance of
+        the log parameters and coefficients.
     n_fitted_ : int
         Repeat buyers the model was fitted on.
     n_excluded_ : dict
@@ -88,8 +106,18 @@ class GammaGamma(JSONPersistence, BaseEstimator):
     (6.25, 35.17)
     """
 
-    def __init__(self, *, compress: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        compress: bool = True,
+        covariates: list[str] | None = None,
+        standardize: bool = False,
+        reference_levels: dict[str, Any] | None = None,
+    ) -> None:
         self.compress = compress
+        self.covariates = covariates
+        self.standardize = standardize
+        self.reference_levels = reference_levels
 
     @staticmethod
     def _arrays(table: pd.DataFrame, who: str) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +189,11 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         cx, cm, w = data.column(0), data.column(1), data.weights
         estimate = self._estimate(cx, cm, w)
         params, hessian, loglik = estimate.params, estimate.hessian, estimate.log_likelihood
+        for stale in ("coefficients_", "design_", "vcov_", "_layout", "_theta"):
+            self.__dict__.pop(stale, None)
+        if has_spend_covariates(self):  # from the estimate without them
+            estimate = fit_spend_covariates(self, table, positive, fx, fm, fw, params)
+            params, hessian, loglik = estimate.params, estimate.hessian, estimate.log_likelihood
 
         def total(log_theta: np.ndarray) -> float:
             p = dict(zip(_NAMES, np.exp(log_theta), strict=True))
@@ -172,7 +205,8 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         )
         if hessian is None:
             hessian = hessian_log_params(total, np.log([params[n] for n in _NAMES]))
-        self.standard_errors_ = standard_errors_from_hessian(hessian, params)
+        if not hasattr(self, "_layout"):
+            self.standard_errors_ = standard_errors_from_hessian(hessian, params)
         self._log_hessian = hessian
         self.population_mean_spend_ = params["p"] * params["gamma"] / (params["q"] - 1)
         self.n_fitted_ = int(positive.sum()) if fw is None else round(float(fw.sum()))
@@ -186,6 +220,8 @@ class GammaGamma(JSONPersistence, BaseEstimator):
                 stacklevel=2,
             )
         self.fit_info_ = estimate.info
+        if hasattr(self, "design_"):
+            self.fit_info_["covariates"] = [c.describe() for c in self.design_.covariates]
         return self
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
@@ -197,7 +233,10 @@ class GammaGamma(JSONPersistence, BaseEstimator):
             Indexed by parameter: ``estimate``, ``lower``, ``upper``.
         """
         check_is_fitted(self, "params_")
-        return log_wald_interval(self.params_, self.standard_errors_, level)
+        out = log_wald_interval(self.params_, self.standard_errors_, level)
+        if hasattr(self, "coefficients_"):  # coefficients: on their own (linear) scale
+            out = pd.concat([out, coefficient_table(self, level)[list(out.columns)]])
+        return out
 
     def _estimate(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> Estimate:
         """The estimate by segml's maximum likelihood, lifetimes as the fallback."""
@@ -259,7 +298,8 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         """
         check_is_fitted(self, "params_")
         x, m = self._arrays(table, "GammaGamma.expected_spend")
-        p, q, g = self.params_["p"], self.params_["q"], self.params_["gamma"]
+        p, q = self.params_["p"], self.params_["q"]
+        g = spend_scale(self, table, "GammaGamma.expected_spend")
         m = np.where(x > 0, m, 0.0)
         value = p * (g + x * m) / (p * x + q - 1)
         return pd.Series(value, index=table.index, name="expected_spend")
@@ -279,6 +319,7 @@ class GammaGamma(JSONPersistence, BaseEstimator):
             "fit_info": self.fit_info_,
             "compress": self.compress,
             "segml_version": segml_version(),
+            **({"covariates": spend_state(self)} if hasattr(self, "_layout") else {}),
         }
 
     @classmethod
@@ -295,4 +336,6 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         obj.n_excluded_ = {k: int(v) for k, v in state["n_excluded"].items()}
         obj.frequency_spend_correlation_ = float(state["frequency_spend_correlation"])
         obj.fit_info_ = dict(state.get("fit_info", {}))
+        if "covariates" in state:
+            restore_spend(obj, state["covariates"])
         return obj

@@ -24,6 +24,7 @@ import pandas as pd
 from segml.clv._base import Compressed, as_float, frequency_arrays
 from segml.clv.covariates import coefficient_names, theta_of
 from segml.clv.spend import GammaGamma
+from segml.clv.spend_covariates import spend_scale
 from segml.errors import DataError, FitError
 
 if TYPE_CHECKING:
@@ -112,7 +113,13 @@ def bootstrap(
         raise DataError(f"n_draws must be at least 2, got {n_draws!r}.")
     if method not in ("auto", "refit", "normal"):
         raise DataError(f"method={method!r}: choose 'auto', 'refit' or 'normal'.")
-    if method == "normal" or (method == "auto" and len(table) > NORMAL_ABOVE):
+    covariates = any(hasattr(m, "_layout") for m in (model.frequency_model_, model.spend_model_))
+    if covariates and method == "refit":
+        raise DataError(
+            "the refit bootstrap is not available for models with covariates (its resamples "
+            "are of compressed histories, which carry no attributes): use method='normal'."
+        )
+    if method == "normal" or covariates or (method == "auto" and len(table) > NORMAL_ABOVE):
         return _normal_draws(model, n_draws, random_state)
     x, t_x, T = frequency_arrays(table, "bootstrap")
     m = as_float(table["monetary_value"])
@@ -184,6 +191,29 @@ def _normal_draws(
         logs[:, :k] = np.exp(logs[:, :k])
         sides.append([dict(zip(names, map(float, row), strict=True)) for row in logs])
     return ParameterDraws(frequency=sides[0], spend=sides[1], method="normal")
+
+
+def _designs(model: CLVModel, table: pd.DataFrame) -> list[np.ndarray]:
+    """The design columns of the models' covariates (none without covariates)."""
+    return [
+        col
+        for fitted in (model.frequency_model_, model.spend_model_)
+        if hasattr(fitted, "design_")
+        for col in fitted.design_.transform(table, "predict").T
+    ]
+
+
+def _spend_rows(
+    model: CLVModel, table: pd.DataFrame, x: np.ndarray, m: np.ndarray
+) -> tuple[Compressed, pd.DataFrame]:
+    """The distinct ``(x, m, spend covariates)`` rows, and one customer of each (a frame the
+    spend model predicts on)."""
+    gg = model.spend_model_
+    extra = gg.design_.transform(table, "predict").T if hasattr(gg, "design_") else []
+    rows = Compressed.of(x, np.where(x > 0, m, 0.0), *extra)
+    _, first = np.unique(rows.inverse, return_index=True)
+    frame = table.iloc[first]
+    return rows, frame
 
 
 def with_state(freq_model: Any, state: dict[str, float]) -> Any:
@@ -358,7 +388,9 @@ def predictive_draws(
     freq_model = model.frequency_model_
     x, t_x, T = frequency_arrays(table, "predict")
     m = np.where(x > 0, as_float(table["monetary_value"]), 0.0)
-    rows = Compressed.of(x, t_x, T, m)
+    spend_rows, spend_frame = _spend_rows(model, table, x, m)
+    # histories are kept apart wherever the models' covariates differ
+    rows = Compressed.of(x, t_x, T, m, *_designs(model, table))
     # Each customer is simulated (a copy per customer of its history row); the first copy
     # of each row gives that row's interval, all copies the portfolio totals.
     copies = np.repeat(np.arange(len(rows.weights)), rows.weights.astype("int64"))
@@ -368,8 +400,7 @@ def predictive_draws(
     history = freq_model._compressed(table)
     _, first_of_row = np.unique(rows.inverse, return_index=True)
     to_history = history.inverse[first_of_row][copies]
-    spend_rows = Compressed.of(x, m)
-    spend_frame = pd.DataFrame(spend_rows.values, columns=["frequency", "monetary_value"])
+    to_spend = spend_rows.inverse[first_of_row][copies]
     delta = model._delta(discount_rate) if discount_rate else 0.0
     k = len(draws.frequency)
     # one generator per parameter draw: the same result however the draws are scheduled
@@ -381,14 +412,14 @@ def predictive_draws(
     totals = {"expected_purchases": np.empty(k), "clv": np.empty(k)}
 
     def one(d: int) -> None:
-        fp, sp = draws.frequency[d], draws.spend[d]
-        predictor = with_state(freq_model, fp).predictor(history)
+        predictor = with_state(freq_model, draws.frequency[d]).predictor(history)
         # per-customer parameters (covariates) follow each simulated copy
         fp = {n: v[to_history] if np.ndim(v) else v for n, v in predictor.params.items()}
         alive[d] = predictor.p_alive
-        gg = copy.copy(model.spend_model_)
-        gg.params_ = sp
+        gg = with_state(model.spend_model_, draws.spend[d])
         spend[d] = gg.expected_spend(spend_frame).to_numpy()
+        scale = np.asarray(spend_scale(gg, spend_frame, "predict"))
+        sp: dict[str, Any] = {**gg.params_, "gamma": scale[to_spend] if scale.ndim else scale}
         factor = np.ones(len(history.weights))
         if delta:
             purchases = predictor.expected(horizon)
@@ -423,7 +454,7 @@ def _sel(value: Any, rows: np.ndarray) -> Any:
 def _simulate(
     model: str,
     fp: dict[str, Any],
-    sp: dict[str, float],
+    sp: dict[str, Any],
     p_alive: np.ndarray,
     x: np.ndarray,
     T: np.ndarray,
@@ -456,7 +487,7 @@ def _simulate(
     value = np.zeros(len(x))
     buy = np.flatnonzero(n > 0)
     bx, bm = x[buy], m[buy]
-    nu = rng.gamma(sp["q"] + sp["p"] * bx, 1.0 / (sp["gamma"] + bx * bm))
+    nu = rng.gamma(sp["q"] + sp["p"] * bx, 1.0 / (_sel(sp["gamma"], buy) + bx * bm))
     value[buy] = rng.gamma(sp["p"] * n[buy], 1.0 / nu)
     return n, value
 
@@ -473,8 +504,7 @@ def _expectation_draws(
     freq_model = model.frequency_model_
     data = freq_model._compressed(table)
     x, m = as_float(table["frequency"]), as_float(table["monetary_value"])
-    spend_rows = Compressed.of(x, np.where(x > 0, m, 0.0))
-    spend_frame = pd.DataFrame(spend_rows.values, columns=["frequency", "monetary_value"])
+    spend_rows, spend_frame = _spend_rows(model, table, x, m)
     delta = model._delta(discount_rate) if discount_rate else 0.0
     k = len(draws.frequency)
     purchases = np.empty((k, len(data.weights)))
@@ -489,9 +519,7 @@ def _expectation_draws(
         discounted[d] = (
             model._discounted_unique(predictor, horizon, delta) if delta else purchases[d]
         )
-        gg = copy.copy(model.spend_model_)
-        gg.params_ = sp
-        spend[d] = gg.expected_spend(spend_frame).to_numpy()
+        spend[d] = with_state(model.spend_model_, sp).expected_spend(spend_frame).to_numpy()
     return data, spend_rows, purchases, alive, discounted, spend
 
 

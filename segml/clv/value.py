@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -29,6 +28,8 @@ from segml.clv._base import JSONPersistence, require_columns, segml_version
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.discount import discount_nodes
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
+from segml.clv.prospects import prospect_values
+from segml.clv.selection import dropout_test, fit_nbd, no_dropout_words, select_frequency
 from segml.clv.spend import GammaGamma
 from segml.clv.uncertainty import (
     ParameterDraws,
@@ -37,7 +38,7 @@ from segml.clv.uncertainty import (
     predictive_intervals,
 )
 from segml.data.table import table_metadata
-from segml.errors import BoundaryError, ConvergenceError, DataError, ModelError, examples
+from segml.errors import DataError, ModelError, examples
 
 __all__ = ["CLVModel", "discount_rate_per_unit"]
 
@@ -76,15 +77,17 @@ class CLVModel(JSONPersistence, BaseEstimator):
 
     Parameters
     ----------
-    frequency : {"bgnbd", "pnbd", "mbgnbd", "nbd", "auto"}, default "bgnbd"
+    frequency : {"bgnbd", "pnbd", "mbgnbd", "nbd", "auto"} or FrequencyModel, default "bgnbd"
         Purchase model (``"nbd"``: no dropout). ``"auto"`` fits all four and keeps the one
         with the lowest mean absolute error of holdout purchases when the table has a
         holdout window, else the lowest BIC; an estimate at the no-dropout edge is left out
         with its reason (the NBD is that limit). ``selection_`` records the scores, the
         reason, the likelihood-ratio test of dropout against the NBD and, when the chosen
         model has no dropout, ``no_dropout`` in words.
-    spend : {"gamma_gamma"}, default "gamma_gamma"
-        Spend model.
+    spend : {"gamma_gamma"} or GammaGamma, default "gamma_gamma"
+        Spend model. An estimator (of either kind) is cloned and fitted as configured, e.g.
+        ``frequency=segml.ParetoNBD(purchase_covariates=["plan"])`` or
+        ``spend=segml.GammaGamma(covariates=["plan"])`` for covariates.
     margin : float, default 1.0
         Gross-margin rate applied to spend, so that CLV is profit rather than revenue.
     unit : {"D", "W", "M"}, optional
@@ -139,7 +142,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 f"frequency={self.frequency!r} is not a frequency model; choose one of "
                 f"{list(_CHOICES)}."
             )
-        if self.spend != "gamma_gamma":
+        if not isinstance(self.spend, GammaGamma) and self.spend != "gamma_gamma":
             raise DataError(f"spend={self.spend!r}: the only spend model is 'gamma_gamma'.")
         if not (np.isfinite(self.margin) and 0 < self.margin <= 1):
             raise DataError(f"margin must be a rate in (0, 1], got {self.margin!r}.")
@@ -170,7 +173,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
             model = FREQUENCY_MODELS[self.frequency](compress=self.compress).fit(table)
             name = self.frequency
         if self.frequency == "auto":
-            self.frequency_model_, self.selection_ = self._select(table)
+            self.frequency_model_, self.selection_ = select_frequency(table, self.compress)
             name = "auto"
         else:
             self.frequency_model_ = model
@@ -180,71 +183,14 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 "reason": f"frequency={self.frequency!r} was requested",
             }
             if name != "nbd" and not hasattr(model, "coefficients_"):
-                self.selection_["dropout_test"] = _dropout_test(
-                    {name: model, **_nbd(table, self.compress)}
+                self.selection_["dropout_test"] = dropout_test(
+                    {name: model, **fit_nbd(table, self.compress)}
                 )
         window = span_words(float(np.max(table["T"].to_numpy("float64"))), self.unit_)
-        self.selection_["no_dropout"] = _no_dropout_words(self.selection_, window, name)
-        self.spend_model_ = GammaGamma(compress=self.compress).fit(table)
+        self.selection_["no_dropout"] = no_dropout_words(self.selection_, window, name)
+        spend = self.spend if isinstance(self.spend, GammaGamma) else GammaGamma()
+        self.spend_model_ = clone(spend).set_params(compress=self.compress).fit(table)
         return self
-
-    def _select(self, table: pd.DataFrame) -> tuple[FrequencyModel, dict[str, Any]]:
-        fitted: dict[str, FrequencyModel] = {}
-        failed: dict[str, str] = {}
-        boundary: dict[str, str] = {}
-        for name in ("bgnbd", "pnbd", "mbgnbd", "nbd"):
-            try:
-                fitted[name] = FREQUENCY_MODELS[name](compress=self.compress).fit(table)
-            except BoundaryError as exc:
-                boundary[name] = str(exc)
-            except ConvergenceError as exc:
-                failed[name] = str(exc)
-        if not fitted:
-            raise ConvergenceError(
-                "no frequency model converged: "
-                + "; ".join(f"{k}: {v}" for k, v in {**boundary, **failed}.items())
-            )
-        if {"holdout_frequency", "holdout_duration"} <= set(table.columns):
-            actual = table["holdout_frequency"].to_numpy("float64")
-            scores = {
-                name: float(
-                    np.mean(np.abs(m.expected_purchases(table, table["holdout_duration"]) - actual))
-                )
-                for name, m in fitted.items()
-            }
-            criterion = "holdout_mae"
-            what = "mean absolute error of holdout purchases per customer"
-        else:
-            scores = {name: float(m.bic_) for name, m in fitted.items()}
-            criterion = "bic"
-            what = "BIC (no holdout window in the table)"
-        chosen = min(scores, key=lambda k: scores[k])
-        ranked = ", ".join(f"{k} {v:.4f}" for k, v in sorted(scores.items(), key=lambda kv: kv[1]))
-        reason = f"lowest {what}: {ranked}"
-        test = _dropout_test(fitted)
-        if test is not None and test["p_value"] > _DROPOUT_ALPHA:
-            # The data do not tell dropout from none: the simpler model, whatever the noise
-            # in the scores says.
-            chosen = "nbd"
-            reason = (
-                f"no dropout identified: the best-fitting dropout model ({test['model']}) "
-                f"fits no better than the NBD (likelihood-ratio p = {test['p_value']:.2f}); "
-                f"{what}: {ranked}"
-            )
-        if boundary:
-            reason += "; at the edge of the parameter space (left out): " + ", ".join(boundary)
-        if failed:
-            reason += "; not converged (left out): " + ", ".join(failed)
-        selection = {
-            "criterion": criterion,
-            "scores": scores,
-            "chosen": chosen,
-            "reason": reason,
-            "boundary": boundary,
-            "not_converged": failed,
-            "dropout_test": test,
-        }
-        return fitted[chosen], selection
 
     def default_horizon(self) -> float:
         """One year in the model's time unit (52.18 weeks, 365.24 days or 12 months)."""
@@ -466,6 +412,53 @@ class CLVModel(JSONPersistence, BaseEstimator):
         }
         return out
 
+    def predict_new(
+        self,
+        attributes: pd.DataFrame,
+        horizon: float | None = None,
+        discount_rate: float = 0.0,
+        *,
+        interval: float | None = None,
+    ) -> pd.DataFrame:
+        """Value of prospects: customers not yet acquired, from their attributes alone.
+
+        Parameters
+        ----------
+        attributes : pandas.DataFrame
+            One row per prospect with the models' covariate columns (any frame without
+            covariates: every prospect then gets the population's value).
+        horizon : float, optional
+            Future window after acquisition, in the table's unit; default one year.
+        discount_rate : float, default 0.0
+            Annual discount rate.
+        interval : float, optional
+            A level: add ``<column>_lower`` / ``_upper`` from the draws of :meth:`bootstrap`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``expected_purchases`` (repeat purchases in the horizon, undiscounted),
+            ``expected_spend`` (per transaction) and ``clv`` (the acquisition purchase plus
+            the discounted repeat purchases, times spend and margin); formulas in
+            :mod:`segml.clv.prospects`.
+
+        Examples
+        --------
+        >>> import segml
+        >>> tx, customers = segml.load_apparel()
+        >>> table = segml.summarize(tx, calibration_end="2006-12-31", customers=customers)
+        >>> clv = segml.CLVModel(
+        ...     frequency=segml.ParetoNBD(purchase_covariates=["Channel"]),
+        ...     spend=segml.GammaGamma(covariates=["Channel"]),
+        ... ).fit(table)
+        >>> new = clv.predict_new(customers.drop_duplicates("Channel"), horizon=52)
+        >>> bool(new["clv"].iloc[0] != new["clv"].iloc[1])
+        True
+        """
+        check_is_fitted(self, "frequency_model_")
+        h = self.default_horizon() if horizon is None else float(horizon)
+        return prospect_values(self, attributes, h, discount_rate, interval)
+
     def evaluate_holdout(self, table: pd.DataFrame) -> Any:
         """Holdout accuracy of the frequency model; see :func:`segml.evaluate_holdout`."""
         from segml.clv.holdout import evaluate_holdout
@@ -480,7 +473,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
             "frequency": self.frequency_model_._model
             if isinstance(self.frequency, FrequencyModel)
             else self.frequency,
-            "spend": self.spend,
+            "spend": "gamma_gamma",
             "margin": self.margin,
             "unit": self.unit_,
             "compress": self.compress,
@@ -510,50 +503,3 @@ class CLVModel(JSONPersistence, BaseEstimator):
         if "draws" in state:  # parameter draws travel with the model: intervals after loading
             obj.draws_ = ParameterDraws(**state["draws"])
         return obj
-
-
-_DROPOUT_ALPHA = 0.05
-
-
-def _nbd(table: pd.DataFrame, compress: bool) -> dict[str, FrequencyModel]:
-    """The NBD fitted on ``table`` (empty when it cannot be estimated)."""
-    try:
-        return {"nbd": FREQUENCY_MODELS["nbd"](compress=compress).fit(table)}
-    except ConvergenceError:
-        return {}
-
-
-def _no_dropout_words(selection: dict[str, Any], window: str, requested: str) -> str:
-    """What the chosen model assumes about dropout, in a sentence ("" when dropout is
-    identified)."""
-    test = selection.get("dropout_test")
-    if selection["chosen"] == "nbd":
-        if requested != "auto":
-            return "the NBD model has no dropout: CLV assumes every customer stays for the horizon"
-        return (
-            f"no dropout identified in {window}: CLV assumes every customer stays for the "
-            "horizon; a longer calibration window may show churn"
-        )
-    if test is not None and test["p_value"] > _DROPOUT_ALPHA:
-        return (
-            f"no dropout identified in {window}: {selection['chosen']} fits no better than the "
-            f"NBD, which has none (likelihood-ratio p = {test['p_value']:.2f}), so its P(alive) "
-            "rests on its prior, not on the data; frequency='nbd' or 'auto' says so openly"
-        )
-    return ""
-
-
-def _dropout_test(fitted: dict[str, FrequencyModel]) -> dict[str, Any] | None:
-    """The likelihood-ratio test of the best-fitting dropout model against the NBD.
-
-    The NBD is the dropout models' limit at the edge of their parameter space, so the
-    chi-squared reference with two degrees of freedom is conservative.
-    """
-    if "nbd" not in fitted:
-        return None
-    others = {k: m for k, m in fitted.items() if k != "nbd"}
-    if not others:
-        return None
-    best = max(others, key=lambda k: others[k].log_likelihood_)
-    lr = max(2.0 * (others[best].log_likelihood_ - fitted["nbd"].log_likelihood_), 0.0)
-    return {"model": best, "lr": lr, "df": 2, "p_value": float(chi2.sf(lr, 2))}

@@ -308,7 +308,7 @@ def test_zero_coefficients_give_the_model_without_covariates(
     Z = design.transform(apparel)
     patterns, which = np.unique(Z, axis=0, return_inverse=True)
     x, t_x, T = (apparel[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    data = CovariateData(x, t_x, T, which.reshape(-1), np.ones(len(x)), patterns)
+    data = CovariateData((x, t_x, T), which.reshape(-1), np.ones(len(x)), patterns)
     names = est._param_names
     base = dict(zip(names, (r, alpha, third, fourth), strict=True))
     theta = theta_of(layout, base, {})
