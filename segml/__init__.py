@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "ValueTierSegmenter": "segml.segment.baselines",
     "ValueTreeSegmenter": "segml.segment.tree",
     "compare": "segml.segment.evaluate",
+    "decompose_hypotheses": "segml.segment.decompose",
     "drift": "segml.segment.drift",
     "evaluate_holdout": "segml.clv",
     "exit_code": "segml.errors",
@@ -97,6 +98,7 @@ __all__ = [
     "ValueTreeSegmenter",
     "__version__",
     "compare",
+    "decompose_hypotheses",
     "drift",
     "evaluate_holdout",
     "exit_code",
@@ -193,6 +195,7 @@ if TYPE_CHECKING:
     from segml.segment.base import Segmenter
     from segml.segment.baselines import RFMSegmenter, ValueTierSegmenter
     from segml.segment.cluster import ClusterSegmenter
+    from segml.segment.decompose import decompose_hypotheses
     from segml.segment.drift import drift, migration
     from segml.segment.evaluate import compare, separation_metrics
     from segml.segment.hypotheses import Hypothesis, validate_hypotheses

@@ -95,8 +95,14 @@ def _start(est: Any, table: pd.DataFrame, w: np.ndarray | None) -> dict[str, flo
         return plain._own_start(x, t_x, T, weights)
 
 
-def fit_covariates(est: Any, table: pd.DataFrame, sample_weight: Any) -> None:
-    """Fit ``est`` with its covariates on ``table`` and set its fitted attributes."""
+def fit_covariates(
+    est: Any, table: pd.DataFrame, sample_weight: Any, previous: dict[str, float] | None = None
+) -> None:
+    """Fit ``est`` with its covariates on ``table`` and set its fitted attributes.
+
+    ``previous`` (a warm start's earlier estimate: parameters and coefficients by name)
+    replaces the fit without covariates as the start; coefficients it lacks start at zero.
+    """
     who = f"{type(est).__name__}.fit"
     if est._model == "nbd":
         raise DataError(f"{who}: covariates are fitted in BetaGeo, ModifiedBetaGeo and ParetoNBD.")
@@ -127,7 +133,10 @@ def fit_covariates(est: Any, table: pd.DataFrame, sample_weight: Any) -> None:
         patterns,
     )
     penalty = _penalty(est, layout)
-    start = theta_of(layout, _start(est, table, w_in), {})
+    if previous is not None and all(n in previous for n in layout.base):
+        start = theta_of(layout, previous, previous)
+    else:
+        start = theta_of(layout, _start(est, table, w_in), {})
     theta, objective, H, converged, edge = maximise_covariates(layout, data, start, penalty)
     n = float(data.w.sum())
     label = f"{est._label} with covariates"

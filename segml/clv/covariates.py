@@ -308,11 +308,16 @@ def maximise_covariates(
     """The penalised maximum: ``(theta, objective, Hessian, converged, edge)``."""
     objective, hessian = covariate_objective(layout, data, penalty)
     mle = maximise(
-        objective, start, float(data.w.sum()), stop=lambda theta: bool(at_edge(layout, theta))
+        objective,
+        start,
+        float(data.w.sum()),
+        stop=lambda theta: bool(at_edge(layout, theta)),
+        hessian=hessian,
     )
     edge = at_edge(layout, mle.log_theta, data.Z)
     if edge:
         return mle.log_theta, mle.loglik, mle.hessian, False, edge
+    # after the Newton steps the estimate moved a little from where H was taken
     H = hessian(mle.log_theta)
     try:
         np.linalg.cholesky(-H)

@@ -120,10 +120,13 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         self
         """
         who = f"{type(self).__name__}.fit"
+        previous: dict[str, float] | None = None
+        if self.warm_start and hasattr(self, "params_"):
+            previous = {**self.__dict__["params_"], **self.__dict__.get("coefficients_", {})}
         for stale in ("coefficients_", "design_", "_layout", "_theta", "penalized_objective_"):
             self.__dict__.pop(stale, None)
         if has_covariates(self):
-            fit_covariates(self, table, sample_weight)
+            fit_covariates(self, table, sample_weight, previous)
             return self
         x, t_x, T = frequency_arrays(table, who)
         w_in = check_weights(sample_weight, len(x), who)

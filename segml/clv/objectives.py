@@ -282,6 +282,7 @@ def maximise(
     x0: np.ndarray,
     total_weight: float,
     stop: Callable[[np.ndarray], bool] | None = None,
+    hessian: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> MLE:
     """:func:`_maximise` with one BLAS thread.
 
@@ -290,7 +291,7 @@ def maximise(
     BLAS calls on four numbers) many times over on a machine with few cores.
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        return _maximise(objective, x0, total_weight, stop)
+        return _maximise(objective, x0, total_weight, stop, hessian)
 
 
 def _stopper(stop: Callable[[np.ndarray], bool]) -> Callable[[Any], None]:
@@ -308,6 +309,7 @@ def _maximise(
     x0: np.ndarray,
     total_weight: float,
     stop: Callable[[np.ndarray], bool] | None = None,
+    hessian: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> MLE:
     """Maximum likelihood in log-parameters: L-BFGS-B, then Newton steps to polish.
 
@@ -317,6 +319,7 @@ def _maximise(
     when the final gradient of the mean log-likelihood is below 1e-6 and the Hessian is
     negative definite (a proper interior maximum). ``stop(log_theta)``, when given, ends the
     search at an iterate running to the edge of the parameter space (not converged).
+    ``hessian(log_theta)``, when given, replaces the differences of the gradient.
     """
 
     def neg_mean(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -340,7 +343,9 @@ def _maximise(
     if stop is not None and stop(theta):
         H = np.full((len(theta), len(theta)), np.nan)
         return MLE(theta, float(value), grad, H, False, "ran to the edge of the parameter space")
-    H = gradient_hessian(objective, theta)
+    # the objective's own Hessian where it has one (the covariate models'), else by
+    # differences of the gradient
+    H = gradient_hessian(objective, theta) if hessian is None else hessian(theta)
     # Newton steps from the L-BFGS estimate (which can stop early along a flat ridge),
     # halved until the log-likelihood does not fall. The Hessian is
     # not recomputed after a step: the steps are tiny by then.

@@ -31,7 +31,7 @@ from segml.errors import DataError
 if TYPE_CHECKING:
     from segml.clv.value import CLVModel
 
-__all__ = ["prospect_values"]
+__all__ = ["prospect_draws", "prospect_values"]
 
 
 def _repeat_purchases(freq: Any, attributes: pd.DataFrame, t: np.ndarray) -> np.ndarray:
@@ -61,6 +61,45 @@ def _values(
     return curve[:, 0], mean_spend, model.margin * mean_spend * (1.0 + curve[:, 1:] @ w)
 
 
+def _nodes(model: CLVModel, horizon: float, discount_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """The horizon, then the discounting nodes, and the nodes' weights."""
+    if not np.isfinite(horizon) or horizon <= 0:
+        raise DataError(f"horizon must be finite and > 0, got {horizon!r}.")
+    if discount_rate:
+        # a finite horizon's first node is the horizon itself (weight e^(-delta H))
+        nodes, weights = discount_nodes(horizon, model._delta(discount_rate))
+    else:
+        nodes, weights = np.array([horizon]), np.array([1.0])
+    return np.concatenate([[horizon], nodes]), weights
+
+
+def _check(attributes: Any) -> None:
+    if not isinstance(attributes, pd.DataFrame) or len(attributes) == 0:
+        raise DataError("predict_new expects a DataFrame of prospects' attributes, one per row.")
+
+
+def prospect_draws(
+    model: CLVModel, attributes: pd.DataFrame, horizon: float, discount_rate: float
+) -> np.ndarray:
+    """Repeat purchases, expected spend and value of each prospect under each parameter
+    draw of ``model.draws_``: shape ``(3, n_draws, n_prospects)``."""
+    _check(attributes)
+    if not hasattr(model, "draws_"):
+        raise DataError(
+            "intervals of prospects' value need parameter draws: call "
+            "clv.bootstrap(training_table) after fit."
+        )
+    t, weights = _nodes(model, horizon, discount_rate)
+    draws = model.draws_
+    sims = np.empty((3, len(draws.frequency), len(attributes)))
+    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
+        freq = with_state(model.frequency_model_, fp)
+        sims[:, d] = _values(
+            model, freq, with_state(model.spend_model_, sp), attributes, t, weights
+        )
+    return sims
+
+
 def prospect_values(
     model: CLVModel,
     attributes: pd.DataFrame,
@@ -69,16 +108,8 @@ def prospect_values(
     interval: float | None,
 ) -> pd.DataFrame:
     """The columns of :meth:`segml.CLVModel.predict_new` (see there)."""
-    if not isinstance(attributes, pd.DataFrame) or len(attributes) == 0:
-        raise DataError("predict_new expects a DataFrame of prospects' attributes, one per row.")
-    if not np.isfinite(horizon) or horizon <= 0:
-        raise DataError(f"horizon must be finite and > 0, got {horizon!r}.")
-    if discount_rate:
-        nodes, weights = discount_nodes(horizon, model._delta(discount_rate))
-        # the first node of a finite horizon is the horizon itself (weight e^(-delta H))
-    else:
-        nodes, weights = np.array([horizon]), np.array([1.0])
-    t = np.concatenate([[horizon], nodes])
+    _check(attributes)
+    t, weights = _nodes(model, horizon, discount_rate)
     purchases, spend, value = _values(
         model, model.frequency_model_, model.spend_model_, attributes, t, weights
     )
@@ -90,25 +121,14 @@ def prospect_values(
         return out
     if not 0 < float(interval) < 1:
         raise DataError(f"interval must be a level in (0, 1), got {interval!r}.")
-    if not hasattr(model, "draws_"):
-        raise DataError(
-            "predict_new(..., interval=...) needs parameter draws: call "
-            "clv.bootstrap(training_table) after fit."
-        )
-    draws = model.draws_
-    sims = np.empty((3, len(draws.frequency), len(attributes)))
-    for d, (fp, sp) in enumerate(zip(draws.frequency, draws.spend, strict=True)):
-        sims[:, d] = _values(
-            model,
-            with_state(model.frequency_model_, fp),
-            with_state(model.spend_model_, sp),
-            attributes,
-            t,
-            weights,
-        )
+    sims = prospect_draws(model, attributes, horizon, discount_rate)
     tail = 50.0 * (1.0 - float(interval))
     for i, name in enumerate(("expected_purchases", "expected_spend", "clv")):
         low, high = np.percentile(sims[i], [tail, 100.0 - tail], axis=0)
         out[f"{name}_lower"], out[f"{name}_upper"] = low, high
-    out.attrs["interval"] = {"kind": "parameter", "level": float(interval), "draws": draws.method}
+    out.attrs["interval"] = {
+        "kind": "parameter",
+        "level": float(interval),
+        "draws": model.draws_.method,
+    }
     return out
