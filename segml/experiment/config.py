@@ -116,6 +116,7 @@ _SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "n_intervals": ((int,), False),
         "alpha": ((float, int), False),
         "random_state": ((int,), False),
+        "decompose_hypotheses": ((bool,), False),
     },
     "tracking": {"experiment": ((str,), False), "registered_model": ((str,), False)},
 }
@@ -196,6 +197,7 @@ class EvaluationConfig:
     n_intervals: int = 200
     alpha: float = 0.05
     random_state: int = 0
+    decompose_hypotheses: bool = False  # which process each hypothesis acts on
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,7 @@ def write_outputs(result: ExperimentResult, output_dir: str | Path) -> dict[str,
     names = {
         "comparison": "comparison.csv",
         "hypotheses": "hypotheses.csv",
+        **({"decomposition": "decomposition.csv"} if len(result.decomposition) else {}),
         "profiles": "profiles.csv",
         "customers": "customers.parquet",
         "clv": "clv.json",
@@ -240,6 +241,7 @@ def write_outputs(result: ExperimentResult, output_dir: str | Path) -> dict[str,
     writers: dict[str, Callable[[Path], object]] = {
         "comparison": result.comparison.to_csv,
         "hypotheses": result.validation.to_csv,
+        **({"decomposition": result.decomposition.to_csv} if len(result.decomposition) else {}),
         "profiles": lambda p: result.profiles.to_csv(p, index=False),
         "customers": table.to_parquet,
         "clv": lambda p: p.write_text(

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segml._version import segml_version
+from segml.experiment.decomposition_report import decomposition_section
 from segml.experiment.recommend import AUDIENCE, recommendations
 
 if TYPE_CHECKING:
@@ -395,6 +396,7 @@ def render_report(result: ExperimentResult) -> str:
         )
     else:
         parts.append("<p>No hypotheses were stated.</p>")
+    parts.extend(decomposition_section(result.decomposition))
     parts.append("</section>")
     # 4. comparison
     comp = result.comparison

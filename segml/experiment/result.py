@@ -48,6 +48,9 @@ class ExperimentResult:
         Seconds per step.
     timeline : pandas.DataFrame or None
         Cumulative repeat transactions, actual vs expected (:func:`cumulative_tracking`).
+    decomposition : pandas.DataFrame
+        From :func:`segml.decompose_hypotheses` with ``[evaluation] decompose_hypotheses``
+        (else empty).
 
     Examples
     --------
@@ -71,6 +74,7 @@ class ExperimentResult:
     skipped: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     timeline: pd.DataFrame | None = None
+    decomposition: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def clv_summary(self) -> dict[str, Any]:
         """The CLV fit as written to ``clv.json``."""

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,13 @@ from segml.data.quality import quality_report
 from segml.data.read import _read_transactions, speaking_toml
 from segml.data.retail import make_retail
 from segml.data.table import summarize
-from segml.errors import DataError
+from segml.errors import DataError, FitError
 from segml.experiment.config import ExperimentConfig, SegmenterConfig, load_config
 from segml.experiment.result import ExperimentResult
 from segml.experiment.scoring import percentile_reference, value_percentile
 from segml.segment import registry
 from segml.segment.base import Segmenter
+from segml.segment.decompose import decompose_hypotheses
 from segml.segment.evaluate import compare
 from segml.segment.hypotheses import Hypothesis, validate_hypotheses
 from segml.segment.profile import profile
@@ -199,7 +201,7 @@ def run_experiment(
     done("clv")
 
     step("hypotheses")
-    validation = pd.DataFrame()
+    validation, decomposition = pd.DataFrame(), pd.DataFrame()
     if config.hypotheses:
         say(f"validating {len(config.hypotheses)} hypotheses")
         hyps = [Hypothesis(h.name, h.rule, h.expect) for h in config.hypotheses]  # type: ignore[arg-type]
@@ -213,6 +215,19 @@ def run_experiment(
             min_lift=ev.min_lift,
             random_state=ev.random_state,
         )
+        if ev.decompose_hypotheses:
+            say("decomposing the hypotheses into purchase, dropout and spend")
+            decomposition = _decomposition(
+                hyps,
+                table,
+                frequency=clv.frequency_model_._model
+                if clv.frequency_model_._model in ("bgnbd", "mbgnbd", "pnbd")
+                else "bgnbd",
+                alpha=ev.alpha,
+                horizon=config.clv.horizon,
+                discount_rate=config.clv.discount_rate,
+                random_state=ev.random_state,
+            )
     done("hypotheses")
 
     step("segmentations")
@@ -282,6 +297,7 @@ def run_experiment(
         clv_model=clv,
         holdout=holdout,
         validation=validation,
+        decomposition=decomposition,
         segmenters=segmenters,
         comparison=comparison,
         profiles=profile_frame,
@@ -290,3 +306,13 @@ def run_experiment(
         timings=timings,
         timeline=timeline,
     )
+
+
+def _decomposition(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """:func:`decompose_hypotheses`, or an empty frame saying why it could not be fitted."""
+    try:
+        return decompose_hypotheses(*args, **kwargs)
+    except (FitError, DataError) as exc:
+        out = pd.DataFrame()
+        out.attrs["error"] = str(exc)
+        return out

@@ -89,6 +89,39 @@ def _dropout_ratio(freq: Any, name: str) -> tuple[float, float, float]:
     return float(np.exp(value)), float(np.exp(value - _Z * se)), float(np.exp(value + _Z * se))
 
 
+def _twins(tested: list[str], masks: dict[str, np.ndarray]) -> dict[str, tuple[str, bool]]:
+    """Hypotheses that select another's customers (True) or all the others (False): they add
+    no column beside it (not identified), and are reported through it."""
+    twins: dict[str, tuple[str, bool]] = {}
+    for i, name in enumerate(tested):
+        for other in (o for o in tested[:i] if o not in twins):
+            if (masks[name] == masks[other]).all() or (masks[name] != masks[other]).all():
+                twins[name] = (other, bool((masks[name] == masks[other]).all()))
+                break
+    return twins
+
+
+def _p_without(full: Any, data: pd.DataFrame, name: str, key: str) -> float:
+    """The likelihood-ratio p-value of ``name`` in the block ``key`` of ``full``."""
+    try:
+        return _lr(full, _without(full, name, **{key: True}).fit(data))
+    except FitError:
+        return float("nan")
+
+
+def _effects(clv: CLVModel, data: pd.DataFrame, name: str) -> dict[str, float]:
+    """Multipliers, intervals and likelihood-ratio p-values of ``name`` in each process."""
+    freq, spend = clv.frequency_model_, clv.spend_model_
+    return {
+        **_multiplier("purchase", _exp_interval(freq, f"purchase.{name}")),
+        **_multiplier("dropout", _dropout_ratio(freq, name)),
+        **_multiplier("spend", _exp_interval(spend, f"spend.{name}")),
+        "purchase_p": _p_without(freq, data, name, "purchase_covariates"),
+        "dropout_p": _p_without(freq, data, name, "dropout_covariates"),
+        "spend_p": _p_without(spend, data, name, "covariates"),
+    }
+
+
 def _clv_ratio(
     clv: CLVModel, names: list[str], name: str, horizon: float | None, rate: float
 ) -> tuple[float, float, float]:
@@ -143,8 +176,10 @@ def decompose_hypotheses(
         ``<process>_multiplier``, ``_low``, ``_high``, ``_p`` (likelihood ratio) and
         ``_p_holm``; ``dropout_measure`` (what the dropout multiplier multiplies);
         ``clv_ratio``, ``clv_low``, ``clv_high``; ``acts_on`` (the processes with a
-        Holm-adjusted p at most ``alpha``); ``verdict`` (``acts``, ``no_effect`` or
-        ``too_small``) and ``summary``, the finding in words.
+        Holm-adjusted p at most ``alpha``); ``verdict`` (``acts``, ``no_effect``,
+        ``too_small``, or ``same_as`` / ``complement`` for a hypothesis that selects another's
+        customers or all the others, which is not fitted beside it) and ``summary``, the
+        finding in words.
 
     Examples
     --------
@@ -163,6 +198,8 @@ def decompose_hypotheses(
         raise DataError("decompose_hypotheses needs hypotheses with unique names.")
     masks = {h.name: np.asarray(h.rule.evaluate(table), dtype=bool) for h in hypotheses}
     tested = [n for n in names if min(masks[n].sum(), (~masks[n]).sum()) >= min_size]
+    twins = _twins(tested, masks)
+    tested = [n for n in tested if n not in twins]
     if not tested:
         raise DataError(f"no hypothesis has at least {min_size} customers in and out.")
     clash = sorted(set(tested) & set(table.columns))
@@ -171,56 +208,37 @@ def decompose_hypotheses(
     data = table.assign(**{n: masks[n] for n in tested})
     freq = FREQUENCY_MODELS[frequency](purchase_covariates=tested, dropout_covariates=tested)
     clv = CLVModel(frequency=freq, spend=GammaGamma(covariates=tested)).fit(data)
-    fitted_f, fitted_s = clv.frequency_model_, clv.spend_model_
     clv.bootstrap(data, n_draws=n_draws, method="normal", random_state=random_state)
-    rows: dict[str, dict[str, Any]] = {}
-    for name in tested:
-        row: dict[str, Any] = {}
-        for process, key in (
-            ("purchase", "purchase_covariates"),
-            ("dropout", "dropout_covariates"),
-        ):
-            try:
-                restricted = _without(fitted_f, name, **{key: True}).fit(data)
-                row[f"{process}_p"] = _lr(fitted_f, restricted)
-            except FitError:
-                row[f"{process}_p"] = float("nan")
-        g, se = (
-            fitted_f.coefficients_[f"purchase.{name}"],
-            fitted_f.standard_errors_[f"purchase.{name}"],
-        )
-        row["purchase_multiplier"], row["purchase_low"], row["purchase_high"] = (
-            float(np.exp(g)),
-            float(np.exp(g - _Z * se)),
-            float(np.exp(g + _Z * se)),
-        )
-        row["dropout_multiplier"], row["dropout_low"], row["dropout_high"] = _dropout_ratio(
-            fitted_f, name
-        )
-        d, se = fitted_s.coefficients_[f"spend.{name}"], fitted_s.standard_errors_[f"spend.{name}"]
-        row["spend_multiplier"], row["spend_low"], row["spend_high"] = (
-            float(np.exp(d)),
-            float(np.exp(d - _Z * se)),
-            float(np.exp(d + _Z * se)),
-        )
-        try:
-            row["spend_p"] = _lr(fitted_s, _without(fitted_s, name, covariates=True).fit(data))
-        except FitError:
-            row["spend_p"] = float("nan")
-        row["clv_ratio"], row["clv_low"], row["clv_high"] = _clv_ratio(
-            clv, tested, name, horizon, discount_rate
-        )
-        rows[name] = row
+    rows = {
+        name: {
+            **_effects(clv, data, name),
+            **dict(
+                zip(
+                    ("clv_ratio", "clv_low", "clv_high"),
+                    _clv_ratio(clv, tested, name, horizon, discount_rate),
+                    strict=True,
+                )
+            ),
+        }
+        for name in tested
+    }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     p_all = frame[[f"{p}_p" for p in _PROCESSES]].to_numpy().ravel()
     frame[[f"{p}_p_holm" for p in _PROCESSES]] = holm(p_all).reshape(len(frame), 3)
     frame["dropout_measure"] = "dropout rate" if frequency == "pnbd" else "dropout probability"
+    holm_p = frame[[f"{p}_p_holm" for p in _PROCESSES]].to_numpy()
     frame["acts_on"] = [
-        ", ".join(p for p in _PROCESSES if frame.loc[n, f"{p}_p_holm"] <= alpha)
-        for n in frame.index
+        ", ".join(p for p, q in zip(_PROCESSES, row, strict=True) if q <= alpha) for row in holm_p
     ]
     frame["verdict"] = np.where(frame["acts_on"] != "", "acts", "no_effect")
     frame["summary"] = [_words(n, frame.loc[n]) for n in frame.index]
+    for name, (other, same) in twins.items():
+        how = "the same customers as" if same else "the complement of"
+        frame.loc[name, ["verdict", "summary"]] = [
+            "same_as" if same else "complement",
+            f"{name}: {how} {other}, whose multipliers it shares"
+            + ("" if same else " inverted (1 / each)"),
+        ]
     for name in names:
         if name not in frame.index:
             frame.loc[name, ["verdict", "summary"]] = [
@@ -231,8 +249,8 @@ def decompose_hypotheses(
     frame.attrs["segml_decomposition"] = {
         "frequency": frequency,
         "alpha": alpha,
-        "log_likelihood": fitted_f.log_likelihood_,
-        "spend_log_likelihood": fitted_s.log_likelihood_,
+        "log_likelihood": clv.frequency_model_.log_likelihood_,
+        "spend_log_likelihood": clv.spend_model_.log_likelihood_,
     }
     return frame
 

@@ -1,0 +1,53 @@
+"""An experiment file asks for the hypotheses' decomposition; the outputs and report show it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import segml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def result():
+    config = segml.load_config(REPO / "experiments" / "b2b.toml")
+    rfm = [s for s in config.segmenters if s.name == "rfm"]
+    return segml.run_experiment(
+        replace(
+            config,
+            data=replace(config.data, n_customers=3000),
+            segmenters=tuple(rfm),
+            evaluation=replace(config.evaluation, n_bootstrap=0, decompose_hypotheses=True),
+        )
+    )
+
+
+@pytest.mark.slow
+def test_the_decomposition_is_written_and_reported(result, tmp_path):
+    out = result.decomposition
+    # b2b.toml states revenue >= 10M and its complement: one is fitted, the other shares it
+    assert out.loc["revenue_below_10m", "verdict"] == "complement"
+    assert "purchase" in out.loc["revenue_10m_plus", "acts_on"]
+    paths = result.write(tmp_path)
+    written = pd.read_csv(paths["decomposition"], index_col=0)
+    assert list(written.index) == list(out.index)
+    html = paths["report"].read_text()
+    assert "Through which process each hypothesis moves value" in html
+    assert "revenue_10m_plus acts on purchase rate" in html
+
+
+def test_an_experiment_without_the_option_writes_no_decomposition(tmp_path):
+    config = segml.load_config(REPO / "experiments" / "b2b.toml")
+    assert config.evaluation.decompose_hypotheses is False
+    text = (REPO / "experiments" / "b2b.toml").read_text()
+    bad = tmp_path / "b.toml"
+    bad.write_text(
+        text.replace("n_bootstrap = 20", 'n_bootstrap = 20\ndecompose_hypotheses = "yes"')
+    )
+    with pytest.raises(segml.ConfigError, match="decompose_hypotheses"):
+        segml.load_config(bad)
