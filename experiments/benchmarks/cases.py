@@ -201,6 +201,8 @@ def main() -> None:
         extra = {"customers": len(table), "transactions": pq.ParquetFile(path).metadata.num_rows}
     else:
         name = "pnbd" if case == "pareto" else "table"
+        if case.startswith("covariates_"):  # a table with five categorical covariates
+            name = f"cov_{case.split('_')[1]}"
         table = pd.read_parquet(workdir / f"{name}_{size}.parquet")
         if case == "fit":
             if side == "segml":
@@ -227,6 +229,19 @@ def main() -> None:
                 "bgnbd": {k: float(v) for k, v in bg.items()},
                 "gamma_gamma": {k: float(v) for k, v in gg.items()},
             }
+        elif case.startswith("covariates_"):
+            import segml
+
+            cls = segml.BetaGeo if case.endswith("bgnbd") else segml.ParetoNBD
+            names = ["plan", "region", "channel", "size", "new"]
+            if side == "segml":
+                seconds, model = timed(
+                    lambda: cls(purchase_covariates=names, dropout_covariates=names).fit(table)
+                )
+                extra = {"coefficients": model.coefficients_, "rows": model.n_unique_rows_}
+            else:
+                seconds, model = timed(lambda: cls().fit(table))
+                extra = {"params": model.params_, "rows": model.n_unique_rows_}
         elif case == "pareto":
             if side == "segml":
                 from segml import ParetoNBD

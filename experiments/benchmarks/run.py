@@ -89,6 +89,45 @@ def machine() -> dict[str, object]:
     }
 
 
+#: the covariates of the covariate benchmark: 3 x 4 x 3 x 3 x 2 = 216 patterns
+COVARIATES = {
+    "plan": (["basic", "pro", "enterprise"], [0.5, 0.35, 0.15]),
+    "region": (["north", "south", "east", "west"], None),
+    "channel": (["web", "sales", "partner"], [0.5, 0.3, 0.2]),
+    "size": (["small", "medium", "large"], [0.6, 0.3, 0.1]),
+    "new": (["yes", "no"], None),
+}
+
+
+def covariate_table(n: int, model: str, seed: int) -> pd.DataFrame:
+    """A customer table with five categorical covariates: enterprise plans and large firms
+    buy 1.5x and 1.3x as often; under Pareto/NBD partners' dropout rate is 0.6x. Times in
+    weeks, whole days, as in a table from a log."""
+    rng = np.random.default_rng(seed)
+    cov = pd.DataFrame({k: rng.choice(levels, n, p=p) for k, (levels, p) in COVARIATES.items()})
+    mult = np.where(cov["plan"] == "enterprise", 1.5, 1.0)
+    mult = mult * np.where(cov["size"] == "large", 1.3, 1.0)
+    params = PNBD if model == "pnbd" else FREQ
+    lam = rng.gamma(params["r"], 1 / params["alpha"], n) * mult
+    T = np.floor((78.0 - rng.uniform(0, 26, n)) * 7) / 7  # 18 months: dropout identified
+    if model == "pnbd":
+        mu = rng.gamma(PNBD["s"], 1 / PNBD["beta"], n) * np.where(
+            cov["channel"] == "partner", 0.6, 1
+        )
+        active = np.minimum(rng.exponential(1 / mu), T)
+        x = rng.poisson(lam * active)
+        t_x = np.where(x > 0, active * rng.uniform(size=n) ** (1 / np.maximum(x, 1)), 0.0)
+    else:
+        drop = rng.geometric(np.clip(rng.beta(FREQ["a"], FREQ["b"], n), 1e-12, 1))
+        arrivals = rng.poisson(lam * T)
+        x = np.minimum(arrivals, drop)
+        t_x = np.zeros(n)
+        pos = x > 0
+        t_x[pos] = T[pos] * rng.beta(x[pos], arrivals[pos] - x[pos] + 1)
+    t_x = np.minimum(np.floor(t_x * 7) / 7, T)
+    return cov.assign(frequency=x, recency=np.where(x > 0, t_x, 0.0), T=T)
+
+
 def prepare(workdir: Path, sizes: dict[str, int]) -> None:
     """Transaction logs, customer tables, a fitted CLV model, the experiment file."""
     import segml
@@ -130,6 +169,10 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
             from segml.data.datasets import _simulate_pnbd
 
             _simulate_pnbd(n, PNBD, random_state=n).to_parquet(pnbd_path)
+        for model in ("bgnbd", "pnbd"):
+            cov_path = workdir / f"cov_{model}_{n}.parquet"
+            if n == sizes["covariates"] and not cov_path.exists():
+                covariate_table(n, model, seed=n).to_parquet(cov_path)
         toml = workdir / f"bench_{n}.toml"
         # The log sits beside the experiment file; paths there are relative to the file.
         toml.write_text(EXPERIMENT.format(tx=tx_path.name, cal=CAL, hold=HOLD))
@@ -244,6 +287,7 @@ def main() -> None:
             "pareto": 10_000,
             "pareto_ref": 300,
             "hdb_ref": 2_000,
+            "covariates": 20_000,  # fewer leave some of the 216 patterns at the boundary
         }
     else:
         sizes = {
@@ -254,6 +298,7 @@ def main() -> None:
             "pareto": 1_000_000,
             "pareto_ref": 100_000,
             "hdb_ref": 100_000,
+            "covariates": 1_000_000,
         }
     global TIMEOUT
     TIMEOUT = args.timeout
@@ -282,6 +327,10 @@ def main() -> None:
         ("customer table on Spark local[2] (vs pandas)", "spark_summary", sizes["s3"], {}),
         ("BG/NBD + Gamma-Gamma fit", "fit", sizes["big"], {}),
         ("Pareto/NBD fit", "pareto", sizes["pareto"], {"ref_size": sizes["pareto_ref"]}),
+        # Five categorical covariates (216 patterns) in both processes, against the same
+        # model without covariates on the same table (the reference side).
+        ("BG/NBD fit, 5 covariates (vs none)", "covariates_bgnbd", sizes["covariates"], {}),
+        ("Pareto/NBD fit, 5 covariates (vs none)", "covariates_pnbd", sizes["covariates"], {}),
         ("12-month discounted CLV", "clv", sizes["big"], {}),
         # 200 paired bootstrap resamples of the comparison's headline score, 7 segmentations.
         ("comparison intervals, 7 segmentations", "intervals", sizes["big"], {"reference": False}),

@@ -24,6 +24,7 @@ from segml.clv.covariates import (
     describe_edge,
     loglik_at,
     maximise_covariates,
+    patterns_of,
     row_log_params,
     theta_of,
     varying_params,
@@ -124,7 +125,7 @@ def fit_covariates(
             "their coefficients are not identified; drop them."
         )
     layout = layout_of(est, design)
-    patterns, pattern_of = np.unique(Z, axis=0, return_inverse=True)
+    patterns, pattern_of = patterns_of(Z)
     rows = Compressed.of(x, t_x, T, pattern_of.reshape(-1).astype("float64"), weights=w_in)
     data = CovariateData(
         (rows.column(0), rows.column(1), rows.column(2)),
@@ -143,7 +144,8 @@ def fit_covariates(
     if edge:
         raise BoundaryError(
             f"{label}: the estimate runs to the edge of the parameter space on {n:,.0f} "
-            f"customers: {describe_edge(est._model, edge)}. It is a boundary estimate, not an "
+            f"customers (covariate columns {', '.join(design.columns)}): "
+            f"{describe_edge(est._model, edge)}. It is a boundary estimate, not an "
             "answer: use the other covariate form, fewer covariates, or the model without them."
         )
     try:

@@ -25,10 +25,12 @@ unpenalised log-likelihood are both reported.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from segml.clv._base import Compressed
+from segml.clv.covariate_gradients import ROW_GRADIENTS
 from segml.clv.likelihood import FREQUENCY_LOGLIK, gamma_gamma_loglik
 from segml.clv.objectives import maximise
 from segml.errors import DataError
@@ -198,6 +200,10 @@ class CovariateData:
     pattern: np.ndarray
     w: np.ndarray
     Z: np.ndarray  # one row per pattern
+    cell: np.ndarray = field(init=False)  # each row's (x, pattern) cell
+
+    def __post_init__(self) -> None:
+        self.cell = Compressed.of(self.rows[0], self.pattern.astype("float64")).inverse
 
 
 def _row_terms(
@@ -205,6 +211,8 @@ def _row_terms(
 ) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Total log-likelihood, the per-pattern weighted row gradients in the base
     log-parameters ``(G, n_base)`` and, when asked, the per-pattern Hessians."""
+    if layout.model in ROW_GRADIENTS:
+        return _analytic_terms(layout, theta, data, hessian)
     loglik = LOGLIK[layout.model]
     logp = row_log_params(layout, theta, data.Z)[data.pattern]
     names = layout.base
@@ -247,6 +255,38 @@ def _row_terms(
     return total, grad, H
 
 
+def _analytic_terms(
+    layout: Layout, theta: np.ndarray, data: CovariateData, hessian: bool
+) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """As :func:`_row_terms`, from the closed-form row gradients: the Hessian by central
+    differences of them (a pattern's gradient depends on its own parameters only)."""
+    rows_fn = ROW_GRADIENTS[layout.model]
+    logp = row_log_params(layout, theta, data.Z)[data.pattern]
+    G, k = len(data.Z), len(layout.base)
+
+    def grads(shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = {n: np.exp(logp[:, j] + shift[j]) for j, n in enumerate(layout.base)}
+        x, t_x, T = data.rows
+        return rows_fn(p, x, t_x, T, data.cell)
+
+    def by_pattern(g: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [np.bincount(data.pattern, weights=data.w * g[:, j], minlength=G) for j in range(k)],
+            axis=1,
+        )
+
+    ll, g = grads(np.zeros(k))
+    total = float(data.w @ ll)
+    if not hessian:
+        return total, by_pattern(g), None
+    H = np.empty((G, k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = _STEP
+        H[:, :, j] = by_pattern((grads(e)[1] - grads(-e)[1]) / (2 * _STEP))
+    return total, by_pattern(g), (H + H.transpose(0, 2, 1)) / 2
+
+
 def covariate_objective(
     layout: Layout, data: CovariateData, penalty: Mapping[str, float]
 ) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
@@ -280,22 +320,29 @@ def at_edge(layout: Layout, theta: np.ndarray, Z: np.ndarray | None = None) -> l
     """
     k = len(layout.base)
     out = []
+    if Z is not None and "a" in layout.base:
+        logp = row_log_params(layout, theta, Z)
+        a = np.exp(logp[:, layout.base.index("a")])
+        b = np.exp(logp[:, layout.base.index("b")])
+        if np.any(a + b > _EDGE_AB):
+            g = int(np.argmax(a + b))
+            mean = a[g] / (a[g] + b[g])
+            what = (
+                "a and b -> infinity"
+                if mean > 1e-4
+                else "b -> infinity (a dropout probability of zero: no dropout)"
+            )
+            out.append(
+                f"{what} for customers with covariates {Z[g].tolist()} (a = {a[g]:.4g}, "
+                f"b = {b[g]:.4g}, mean dropout probability {mean:.3g})"
+            )
+            return out
     for name, value in zip(layout.base, theta[:k], strict=True):
         if abs(value) > _EDGE_LOG:
             out.append(f"{name} -> {'infinity' if value > 0 else '0'} ({np.exp(value):.3g})")
     for label, value in zip(layout.labels, theta[k:], strict=True):
         if abs(value) > _EDGE_COEF:
             out.append(f"{label} -> {'+' if value > 0 else '-'}infinity ({value:.3g})")
-    if Z is not None and "a" in layout.base and not out:
-        logp = row_log_params(layout, theta, Z)
-        ia, ib = layout.base.index("a"), layout.base.index("b")
-        total = np.exp(logp[:, ia]) + np.exp(logp[:, ib])
-        if np.any(total > _EDGE_AB):
-            g = int(np.argmax(total))
-            out.append(
-                f"a and b -> infinity for customers with covariates {Z[g].tolist()} "
-                f"(a = {np.exp(logp[g, ia]):.4g}, b = {np.exp(logp[g, ib]):.4g})"
-            )
     return out
 
 
@@ -366,3 +413,12 @@ def theta_of(layout: Layout, base: Mapping[str, float], coefs: Mapping[str, floa
 def varying_params(layout: Layout) -> list[str]:
     """The base parameters that covariates scale, in the base order."""
     return sorted({n for b in layout.blocks for n, _ in b.targets}, key=layout.base.index)
+
+
+def patterns_of(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a design matrix and each customer's index into them (hashed,
+    as the compression of the customer table: a sort of the rows would dominate a fit)."""
+    if Z.shape[1] == 0:
+        return np.zeros((1, 0)), np.zeros(len(Z), dtype=np.intp)
+    groups = Compressed.of(*Z.T)
+    return groups.values, groups.inverse

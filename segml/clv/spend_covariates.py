@@ -28,6 +28,7 @@ from segml.clv.covariates import (
     coefficient_names,
     loglik_at,
     maximise_covariates,
+    patterns_of,
     row_log_params,
     spend_layout,
     theta_of,
@@ -74,7 +75,7 @@ def fit_spend_covariates(
             "their spend coefficients are not identified; drop them."
         )
     layout = spend_layout(design.columns_of, design.columns, names)
-    patterns, pattern_of = np.unique(Z, axis=0, return_inverse=True)
+    patterns, pattern_of = patterns_of(Z)
     rows = Compressed.of(x, m, pattern_of.reshape(-1).astype("float64"), weights=w)
     data = CovariateData(
         (rows.column(0), rows.column(1)), rows.column(2).astype(np.intp), rows.weights, patterns
