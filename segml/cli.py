@@ -102,6 +102,21 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _echo_counts(summary: dict[str, Any]) -> None:
+    """The unscored customers by reason, and the prospects valued."""
+    if summary["not_scored"]:
+        _echo("not scored (kept with a reason):")
+        for why, n in summary["not_scored"].items():
+            _echo(f"  {why}: {n:,}")
+    prospects = summary.get("prospects", {})
+    if prospects:
+        _echo(f"prospects (attributes, no purchase yet) valued: {prospects.get('prospect', 0):,}")
+        for why, n in prospects.items():
+            if why != "prospect":
+                _echo(f"  {why}: {n:,}")
+    _echo("customers per segment (prospects included):" if prospects else "customers per segment:")
+
+
 def _out_of_range_words(summary: dict[str, Any]) -> str:
     """How many customers were scored outside the training ranges; a warning above 5 %."""
     n, total = summary["out_of_range"], max(summary["scored"], 1)
@@ -487,11 +502,7 @@ def score(
         f"\nscored {summary['scored']:,} of {summary['customers']:,} customers "
         f"as of {summary['as_of']}"
     )
-    if summary["not_scored"]:
-        _echo("not scored (kept with a reason):")
-        for why, n in summary["not_scored"].items():
-            _echo(f"  {why}: {n:,}")
-    _echo("customers per segment:")
+    _echo_counts(summary)
     for name, n in summary["segments"].items():
         _echo(f"  {name}: {n:,}")
     _echo(_out_of_range_words(summary))

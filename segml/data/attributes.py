@@ -37,6 +37,23 @@ def attribute_header(path: Path) -> list[str]:
         raise DataError(f"{str(path)!r} cannot be read as CSV: {exc}") from None
 
 
+def read_attribute_file(customers: pd.DataFrame | str | os.PathLike[str], key: str) -> pd.DataFrame:
+    """A customer attribute file (CSV with ids read as text, or Parquet) as a frame; a frame
+    passes through."""
+    if isinstance(customers, pd.DataFrame):
+        return customers
+    path = Path(customers)
+    require_regular_file(path, "customer attribute file", DataError)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
+
+        try:
+            return pd.read_parquet(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise unreadable(path, exc) from None
+    return pd.read_csv(path, dtype={key: str})
+
+
 def join_attributes(
     table: pd.DataFrame,
     customers: pd.DataFrame | str | os.PathLike[str],
@@ -45,18 +62,7 @@ def join_attributes(
 ) -> pd.DataFrame:
     """``table`` with the attributes of ``customers`` (one row per ``key``, a column or the
     index), every mismatch counted in ``report``."""
-    if not isinstance(customers, pd.DataFrame):
-        path = Path(customers)
-        require_regular_file(path, "customer attribute file", DataError)
-        if path.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow as pa
-
-            try:
-                customers = pd.read_parquet(path)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise unreadable(path, exc) from None
-        else:
-            customers = pd.read_csv(path, dtype={key: str})
+    customers = read_attribute_file(customers, key)
     if key not in customers.columns and key in (customers.index.names or []):
         # What groupby(key).agg(...) returns: the key as the index.
         customers = customers.reset_index(level=key)

@@ -17,6 +17,7 @@ import pandas as pd
 from segml._columns import COLUMNS, SCORE_COLUMNS
 from segml.clv import CLVModel
 from segml.errors import DataError, examples
+from segml.experiment.prospect_scoring import prospect_rows, score_prospects
 from segml.segment.base import Segmenter
 
 __all__ = [
@@ -180,6 +181,32 @@ def required_columns(segmenter: Segmenter) -> list[str]:
     return cols
 
 
+def _input_frame(frame: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:
+    """The scoring input with ``customer_id`` as a column, its columns checked."""
+    frame = (
+        frame.reset_index() if "customer_id" not in frame.columns else frame.reset_index(drop=True)
+    )
+    if "customer_id" in frame.columns and pd.api.types.is_numeric_dtype(frame["customer_id"].dtype):
+        warnings.warn(
+            "customer_id arrived as numbers: ids are converted to strings, but zero-padded ids "
+            "('00042') have already lost their leading zeros upstream; read ids as strings "
+            "(dtype=str) to keep them.",
+            UserWarning,
+            stacklevel=3,
+        )
+    doubled = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if doubled:
+        raise DataError(f"the scoring input has duplicated columns {doubled}; keep one of each.")
+    needed = ["customer_id", *required_columns(segmenter)]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the scoring input lacks required columns {missing}; the model needs "
+            f"{needed}. Got columns {examples(frame.columns, limit=15)}."
+        )
+    return frame
+
+
 def score_customers(
     frame: pd.DataFrame,
     clv_model: CLVModel,
@@ -206,7 +233,9 @@ def score_customers(
     -------
     pandas.DataFrame
         One row per input row, in input order: ``OUTPUT_COLUMNS``. ``reason`` is empty for
-        scored customers and says why otherwise; ``segment`` is ``-1`` when unassigned.
+        scored customers, ``"prospect"`` for a row without purchase history valued from its
+        attributes (:mod:`segml.experiment.prospect_scoring`), and says why otherwise;
+        ``segment`` is ``-1`` when unassigned.
         ``value_percentile`` places each CLV in the population the model was fitted on,
         ``batch_percentile`` in this frame; ``out_of_range`` names the columns outside the
         ranges the model was trained on (``meta["training_ranges"]``; empty when in range).
@@ -216,38 +245,20 @@ def score_customers(
     segml.DataError
         If a required column is missing altogether.
     """
-    frame = (
-        frame.reset_index() if "customer_id" not in frame.columns else frame.reset_index(drop=True)
-    )
-    if "customer_id" in frame.columns and pd.api.types.is_numeric_dtype(frame["customer_id"].dtype):
-        warnings.warn(
-            "customer_id arrived as numbers: ids are converted to strings, but zero-padded ids "
-            "('00042') have already lost their leading zeros upstream; read ids as strings "
-            "(dtype=str) to keep them.",
-            UserWarning,
-            stacklevel=2,
-        )
-    doubled = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-    if doubled:
-        raise DataError(f"the scoring input has duplicated columns {doubled}; keep one of each.")
-    needed = ["customer_id", *required_columns(segmenter)]
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the scoring input lacks required columns {missing}; the model needs "
-            f"{needed}. Got columns {examples(frame.columns, limit=15)}."
-        )
+    frame = _input_frame(frame, segmenter)
     params = dict(params or {})
     horizon = float(params.get("horizon", meta["horizon"]))
     rate = float(params.get("discount_rate", meta["discount_rate"]))
     n = len(frame)
     ids = frame["customer_id"].astype("str").to_numpy(dtype=object)
     reason = np.full(n, "", dtype=object)
-    history = {}
+    history = {
+        col: pd.to_numeric(frame[col], errors="coerce").to_numpy("float64", na_value=np.nan)
+        for col in HISTORY
+    }
+    prospect = prospect_rows(history)  # no history at all: valued from attributes alone
+    reason[prospect] = "prospect"
     for col in HISTORY:
-        history[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(
-            "float64", na_value=np.nan
-        )
         bad = ~np.isfinite(history[col]) & (reason == "")
         reason[bad] = f"missing or non-numeric {col}"
     x, t_x, T = history["frequency"], history["recency"], history["T"]
@@ -291,9 +302,27 @@ def score_customers(
         if (~no_attr).any():
             labels[~no_attr] = segmenter.predict(seg_input.loc[~no_attr].reset_index(drop=True))
         out.loc[ok, "segment"] = labels
+    if prospect.any():
+        scores, why = score_prospects(
+            frame.loc[prospect].reset_index(drop=True),
+            clv_model,
+            segmenter,
+            meta["percentile_reference"],
+            horizon,
+            rate,
+            value_percentile,
+            lambda rows: _read_attributes(
+                rows,
+                [c for c in required_columns(segmenter) if c not in HISTORY],
+                meta.get("attribute_kinds", {}),
+            ),
+        )
+        for col in scores.columns:
+            out.loc[prospect, col] = scores[col].to_numpy()
+        reason[prospect] = why
     names = segmenter.segment_names_
     out["segment_name"] = [
-        names.get(int(s), str(s)) if r == "" else None
+        names.get(int(s), str(s)) if r in ("", "prospect") and s >= 0 else None
         for s, r in zip(out["segment"], reason, strict=True)
     ]
     out["reason"] = reason

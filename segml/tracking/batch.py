@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from segml._columns import arrow_schema
 from segml._units import UNIT_DAYS, span_words, unit_key
+from segml.data.attributes import read_attribute_file
 from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize, timestamp
@@ -191,6 +192,7 @@ def score_file(
     seen = set(tx["customer_id"].unique())
     writer = _Writer(Path(output))
     reasons: Counter[str] = Counter()
+    prospects: Counter[str] = Counter()
     segments: Counter[str] = Counter()
     outside: Counter[str] = Counter()
     clv: list[np.ndarray] = []
@@ -208,28 +210,23 @@ def score_file(
             flagged = [f for f in scored["out_of_range"] if f]
             n_outside += len(flagged)
             outside.update(col for f in flagged for col in f.split(", "))
-            reasons.update(r for r in scored["reason"] if r)
+            reasons.update(r for r in scored["reason"] if r and r != "prospect")
             segments.update(n for n in scored["segment_name"] if isinstance(n, str))
             done += len(chunk)
             if progress:
                 progress(done, total)
+        # attribute rows without any transaction: prospects
+        scored = _prospects(model, customers, customer_key, input_ids, params)
+        if scored is not None:
+            writer.write(scored)
+            clv.append(scored["clv"].to_numpy("float64"))
+            prospects.update(scored["reason"])
+            segments.update(n for n in scored["segment_name"] if isinstance(n, str))
+            total += len(scored)
         if len(missing_ids):
-            why = np.array(
-                [
-                    "first purchase after as_of" if i in seen else "no valid transaction"
-                    for i in missing_ids
-                ],
-                dtype=object,
-            )
-            rest = pd.DataFrame({c: [None] * len(missing_ids) for c in OUTPUT_COLUMNS})
-            rest["customer_id"] = missing_ids
-            rest["segment"] = -1
-            rest["reason"] = why
-            rest["out_of_range"] = ""
-            for col in NUMERIC_OUTPUTS:
-                rest[col] = np.nan
-            writer.write(rest[list(OUTPUT_COLUMNS)])
-            reasons.update(why)
+            rest = _unscorable(missing_ids, seen)
+            writer.write(rest)
+            reasons.update(rest["reason"])
             done += len(missing_ids)
             if progress:
                 progress(done, total)
@@ -244,8 +241,9 @@ def score_file(
     files = _write_drift(report, output) if report is not None else []
     return {
         "customers": total,
-        "scored": total - sum(reasons.values()),
+        "scored": total - sum(reasons.values()) - sum(prospects.values()),
         "not_scored": dict(reasons),
+        "prospects": dict(prospects),
         "segments": dict(sorted(segments.items(), key=lambda kv: -kv[1])),
         "as_of": end.date().isoformat(),
         "out_of_range": n_outside,
@@ -341,3 +339,43 @@ def _drift(
     reference: dict[str, Any] | pd.DataFrame = previous if previous is not None else stored or {}
     summary = drift_summary(reference, current, against, previous)
     return summary | name_report(model.meta, current, sorted(model.segmenter.columns_))
+
+
+def _unscorable(missing_ids: np.ndarray, seen: set) -> pd.DataFrame:
+    """Output rows of customers of the log that have no customer-table row, with why."""
+    why = np.array(
+        [
+            "first purchase after as_of" if i in seen else "no valid transaction"
+            for i in missing_ids
+        ],
+        dtype=object,
+    )
+    rest = pd.DataFrame({c: [None] * len(missing_ids) for c in OUTPUT_COLUMNS})
+    rest["customer_id"] = missing_ids
+    rest["segment"] = -1
+    rest["reason"] = why
+    rest["out_of_range"] = ""
+    for col in NUMERIC_OUTPUTS:
+        rest[col] = np.nan
+    return rest[list(OUTPUT_COLUMNS)]
+
+
+def _prospects(
+    model: Any, customers: Any, key: str, transacting: np.ndarray, params: Any
+) -> pd.DataFrame | None:
+    """The scores of the attribute rows of customers with no transaction (prospects: scored
+    without history), or None when there are none."""
+    if customers is None:
+        return None
+    frame = read_attribute_file(customers, key)
+    if key not in frame.columns:
+        return None
+    ids = id_strings(frame[key].reset_index(drop=True))
+    keep = ~ids.isin(set(transacting)).to_numpy() & ids.notna().to_numpy()
+    if not keep.any():
+        return None
+    rows = frame.loc[keep].reset_index(drop=True).drop(columns=[key])
+    rows.insert(0, "customer_id", ids[keep].to_numpy())
+    for col in ("frequency", "recency", "T", "monetary_value"):
+        rows[col] = np.nan
+    return model.predict(None, rows, params)

@@ -272,3 +272,14 @@ def test_mlflow_evaluate_with_the_segml_evaluator(cdnow_result, model_dir, segml
     names = {a.path for a in mlflow.tracking.MlflowClient(
         f"sqlite:///{segml_home / 'mlflow.db'}").list_artifacts(run.info.run_id)}  # fmt: skip
     assert {"segml_gain_table.csv", "segml_gain_curve.png"} <= names
+
+
+def test_a_behavioural_segmentation_values_a_prospect_but_does_not_place_it(model_dir) -> None:
+    model = load(model_dir).unwrap_python_model()
+    rows = pd.DataFrame(
+        {"customer_id": ["new1"], "frequency": [np.nan], "recency": [np.nan], "T": [np.nan],
+         "monetary_value": [np.nan]}
+    )  # fmt: skip
+    out = model.predict(None, rows)
+    assert out.loc[0, "reason"] == "prospect (the segmentation needs purchase history)"
+    assert np.isfinite(out.loc[0, "clv"]) and out.loc[0, "segment"] == -1
