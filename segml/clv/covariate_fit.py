@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.stats import chi2
 
 from segml.clv._base import Compressed, check_weights, frequency_arrays
 from segml.clv.covariates import (
@@ -26,6 +26,7 @@ from segml.clv.covariates import (
     maximise_covariates,
     patterns_of,
     row_log_params,
+    standard_error_basis,
     theta_of,
     varying_params,
 )
@@ -182,6 +183,7 @@ def fit_covariates(
         "attempts": ["segml L-BFGS-B + Newton with covariates: converged"],
         "covariates": [c.describe() for c in design.covariates],
         "penalty": penalty,
+        "standard_errors": standard_error_basis(penalty),
         "data": _fingerprint(x, t_x, T, w_in),
     }
     est._theta = theta
@@ -316,22 +318,3 @@ def likelihood_ratio_test(full: Any, restricted: Any) -> LikelihoodRatioTest:
     return LikelihoodRatioTest(
         statistic=float(stat), df=int(df), p_value=float(chi2.sf(max(stat, 0.0), df))
     )
-
-
-def coefficient_table(est: Any, level: float = 0.95) -> pd.DataFrame:
-    """Coefficients with standard errors, Wald intervals and multipliers ``exp(gamma)``."""
-    z = float(norm.ppf(0.5 + level / 2))
-    rows = {}
-    for name, value in est.coefficients_.items():
-        se = est.standard_errors_[name]
-        rows[name] = {
-            "estimate": value,
-            "std_error": se,
-            "lower": value - z * se,
-            "upper": value + z * se,
-            "multiplier": float(np.exp(value)),
-            "multiplier_lower": float(np.exp(value - z * se)),
-            "multiplier_upper": float(np.exp(value + z * se)),
-            "p_value": float(2 * norm.sf(abs(value / se))),
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")

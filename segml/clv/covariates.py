@@ -26,8 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy.stats import norm
 
 from segml.clv._base import Compressed
 from segml.clv.covariate_gradients import ROW_GRADIENTS
@@ -35,7 +38,14 @@ from segml.clv.likelihood import FREQUENCY_LOGLIK, gamma_gamma_loglik
 from segml.clv.objectives import maximise
 from segml.errors import DataError
 
-__all__ = ["Block", "Layout", "build_layout", "covariate_objective", "row_log_params"]
+__all__ = [
+    "Block",
+    "Layout",
+    "build_layout",
+    "coefficient_table",
+    "covariate_objective",
+    "row_log_params",
+]
 
 #: block label -> the parameters it scales and the sign of the exponent, per model and form
 _TARGETS: dict[str, dict[str, tuple[tuple[str, int], ...]]] = {
@@ -422,3 +432,46 @@ def patterns_of(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((1, 0)), np.zeros(len(Z), dtype=np.intp)
     groups = Compressed.of(*Z.T)
     return groups.values, groups.inverse
+
+
+def standard_error_basis(penalty: Mapping[str, float]) -> str:
+    """What a covariate fit's standard errors rest on, in words."""
+    if not any(penalty.values()):
+        return "observed information (inverse Hessian of the log-likelihood)"
+    return (
+        "inverse Hessian of the PENALISED objective: conditional on the penalty, narrower "
+        "than sampling errors; do not use them for tests or coverage claims"
+    )
+
+
+def coefficient_table(est: Any, level: float = 0.95) -> pd.DataFrame:
+    """Coefficients with standard errors, Wald intervals and multipliers ``exp(gamma)``.
+
+    The frame's ``attrs["standard_errors"]`` says what the errors rest on: with a penalty,
+    the penalised objective's Hessian (the penalty narrows them; they are not for tests).
+    """
+    z = float(norm.ppf(0.5 + level / 2))
+    rows = {}
+    for name, value in est.coefficients_.items():
+        se = est.standard_errors_[name]
+        rows[name] = {
+            "estimate": value,
+            "std_error": se,
+            "lower": value - z * se,
+            "upper": value + z * se,
+            "multiplier": float(np.exp(value)),
+            "multiplier_lower": float(np.exp(value - z * se)),
+            "multiplier_upper": float(np.exp(value + z * se)),
+            "p_value": float(2 * norm.sf(abs(value / se))),
+        }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.attrs["standard_errors"] = est.fit_info_.get("standard_errors", "observed information")
+    return out
+
+
+def with_coefficients(intervals: pd.DataFrame, est: Any, level: float) -> pd.DataFrame:
+    """The parameters' intervals followed by the coefficients' (on their linear scale)."""
+    coefs = coefficient_table(est, level)
+    out = pd.concat([intervals, coefs[list(intervals.columns)]])
+    out.attrs["standard_errors"] = coefs.attrs["standard_errors"]
+    return out

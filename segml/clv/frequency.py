@@ -37,7 +37,6 @@ from segml.clv.boundary import no_dropout, running_to_no_dropout
 from segml.clv.conditional import ConditionalPredictor
 from segml.clv.conditional import p_alive as conditional_p_alive
 from segml.clv.covariate_fit import (
-    coefficient_table,
     covariate_rows,
     covariate_state,
     fit_covariates,
@@ -45,6 +44,7 @@ from segml.clv.covariate_fit import (
     restore_covariates,
     row_params,
 )
+from segml.clv.covariates import with_coefficients
 from segml.clv.distribution import check_counts, purchase_pmf
 from segml.clv.fitting import Estimate, fit_with_fallbacks, polish
 from segml.clv.likelihood import (
@@ -279,7 +279,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         if method == "wald":
             out = log_wald_interval(self.params_, self.standard_errors_, level)
             if hasattr(self, "coefficients_"):  # coefficients: on their own (linear) scale
-                out = pd.concat([out, coefficient_table(self, level)[list(out.columns)]])
+                out = with_coefficients(out, self, level)
             return out
         if method != "profile" or hasattr(self, "coefficients_"):
             raise DataError(f"method={method!r}: choose 'wald' or 'profile' (no covariates).")

@@ -21,7 +21,7 @@ from segml.clv._base import (
     require_columns,
     segml_version,
 )
-from segml.clv.covariate_fit import coefficient_table
+from segml.clv.covariates import with_coefficients
 from segml.clv.fitting import Estimate, fit_with_fallbacks
 from segml.clv.likelihood import (
     gamma_gamma_loglik,
@@ -235,7 +235,7 @@ class GammaGamma(JSONPersistence, BaseEstimator):
         check_is_fitted(self, "params_")
         out = log_wald_interval(self.params_, self.standard_errors_, level)
         if hasattr(self, "coefficients_"):  # coefficients: on their own (linear) scale
-            out = pd.concat([out, coefficient_table(self, level)[list(out.columns)]])
+            out = with_coefficients(out, self, level)
         return out
 
     def _estimate(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> Estimate:

@@ -104,6 +104,10 @@ def test_the_likelihood_ratio_test_of_the_constraint_is_the_published_one(full, 
     assert test["p_value"] == pytest.approx(0.00094, abs=1e-5)
 
 
+def test_unpenalised_standard_errors_say_they_are_the_observed_information(full):
+    assert full.conf_int().attrs["standard_errors"].startswith("observed information")
+
+
 def test_a_likelihood_ratio_test_refuses_fits_the_wrong_way_round(full, constrained):
     with pytest.raises(segml.DataError, match="swap"):
         segml.likelihood_ratio_test(constrained, full)
@@ -130,6 +134,9 @@ def test_the_l2_penalised_fit_gives_the_published_objective(apparel):
     )
     with pytest.raises(segml.DataError, match="unpenalised"):
         segml.likelihood_ratio_test(model, segml.ParetoNBD().fit(apparel))
+    # its standard errors come from the penalised objective, and say so
+    assert "PENALISED" in model.fit_info_["standard_errors"]
+    assert "PENALISED" in model.conf_int().attrs["standard_errors"]
 
 
 @pytest.fixture(scope="module")
