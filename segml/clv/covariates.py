@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from segml.clv._base import Compressed
 from segml.clv.covariate_gradients import ROW_GRADIENTS
 from segml.clv.likelihood import FREQUENCY_LOGLIK, gamma_gamma_loglik
 from segml.clv.objectives import maximise
+from segml.clv.pnbd_gradients import pnbd_terms
 from segml.errors import DataError
 
 __all__ = [
@@ -215,6 +217,13 @@ class CovariateData:
     def __post_init__(self) -> None:
         self.cell = Compressed.of(self.rows[0], self.pattern.astype("float64")).inverse
 
+    @cached_property
+    def time_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's ``(x, t_x, pattern)`` and ``(x, T, pattern)`` group (Pareto/NBD)."""
+        x, t_x, T = self.rows
+        key = self.pattern.astype("float64")
+        return Compressed.of(x, t_x, key).inverse, Compressed.of(x, T, key).inverse
+
 
 def _row_terms(
     layout: Layout, theta: np.ndarray, data: CovariateData, hessian: bool
@@ -223,6 +232,16 @@ def _row_terms(
     log-parameters ``(G, n_base)`` and, when asked, the per-pattern Hessians."""
     if layout.model in ROW_GRADIENTS:
         return _analytic_terms(layout, theta, data, hessian)
+    if layout.model == "pnbd":
+        return _pnbd_terms(layout, theta, data, hessian)
+    return numeric_terms(layout, theta, data, hessian)
+
+
+def numeric_terms(
+    layout: Layout, theta: np.ndarray, data: CovariateData, hessian: bool
+) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """As :func:`_row_terms`, by central differences of the model's row log-likelihood
+    (Gamma-Gamma spend's route, and the reference the closed forms are tested against)."""
     loglik = LOGLIK[layout.model]
     logp = row_log_params(layout, theta, data.Z)[data.pattern]
     names = layout.base
@@ -297,10 +316,39 @@ def _analytic_terms(
     return total, by_pattern(g), (H + H.transpose(0, 2, 1)) / 2
 
 
+def _by_pattern(data: CovariateData, values: np.ndarray) -> np.ndarray:
+    """Weighted sums over each pattern's rows of every column of ``values`` (rows first)."""
+    flat = values.reshape(len(values), -1)
+    G = len(data.Z)
+    sums = [
+        np.bincount(data.pattern, weights=data.w * flat[:, j], minlength=G)
+        for j in range(flat.shape[1])
+    ]
+    return np.stack(sums, axis=1).reshape((G, *values.shape[1:]))
+
+
+def _pnbd_terms(
+    layout: Layout, theta: np.ndarray, data: CovariateData, hessian: bool
+) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """As :func:`_row_terms`, from :func:`segml.clv.pnbd_gradients.pnbd_terms` (the
+    covariates scale alpha and beta only, so r and s are one number each)."""
+    logp = row_log_params(layout, theta, data.Z)[data.pattern]
+    r, s = float(np.exp(logp[0, 0])), float(np.exp(logp[0, 2]))
+    x, t_x, T = data.rows
+    ll, grad, H = pnbd_terms(
+        r, np.exp(logp[:, 1]), s, np.exp(logp[:, 3]), (x, t_x, T), data.time_groups, hessian
+    )
+    return float(data.w @ ll), _by_pattern(data, grad), None if H is None else _by_pattern(data, H)
+
+
+SecondOrder = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
+
+
 def covariate_objective(
     layout: Layout, data: CovariateData, penalty: Mapping[str, float]
-) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
-    """The penalised log-likelihood with its gradient, and its Hessian, in ``theta``."""
+) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], SecondOrder]:
+    """The penalised log-likelihood with its gradient in ``theta``; and a function giving
+    the three of it, its gradient and its Hessian (one pass over the rows)."""
     J = layout.jacobian(data.Z)
     lam = _penalty_vector(layout, penalty)
     n = float(data.w.sum())
@@ -310,14 +358,46 @@ def covariate_objective(
         g = np.einsum("gj,gjk->k", grad, J)
         return total - n * float(lam @ theta**2), g - 2 * n * lam * theta
 
-    def hessian(theta: np.ndarray) -> np.ndarray:
-        _, _grad, H = _row_terms(layout, theta, data, hessian=True)
+    def second_order(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        total, grad, H = _row_terms(layout, theta, data, hessian=True)
         assert H is not None
+        g = np.einsum("gj,gjk->k", grad, J)
         out = np.einsum("gji,gjl,glm->im", J, H, J)
         out = (out + out.T) / 2
-        return out - 2 * n * np.diag(lam)
+        value = total - n * float(lam @ theta**2)
+        return value, g - 2 * n * lam * theta, out - 2 * n * np.diag(lam)
 
-    return objective, hessian
+    return objective, second_order
+
+
+def _newton(
+    second_order: SecondOrder, theta: np.ndarray, n: float, edge: Callable[[np.ndarray], bool]
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray] | None:
+    """Damped Newton steps from ``theta`` to the maximum ``(theta, value, grad, H)``; None
+    where a Hessian is not negative definite, a step cannot rise, or an iterate is at the
+    edge (the slower, guarded search takes over there)."""
+    value, grad, H = second_order(theta)
+    for _ in range(30):
+        if not np.isfinite(value) or edge(theta):
+            return None
+        try:
+            np.linalg.cholesky(-H)
+        except np.linalg.LinAlgError:
+            return None
+        step = np.linalg.solve(H, grad)
+        # the rise a Newton step promises: below 1e-10 per customer, the maximum is reached
+        if -0.5 * float(grad @ step) < 1e-10 * n:
+            return theta, value, grad, H
+        for _ in range(12):
+            cand = theta - step
+            c_value, c_grad, c_H = second_order(cand)
+            if np.isfinite(c_value) and c_value >= value - 1e-13 * abs(value):
+                break
+            step = step / 2
+        else:
+            return None
+        theta, value, grad, H = cand, c_value, c_grad, c_H
+    return None
 
 
 def at_edge(layout: Layout, theta: np.ndarray, Z: np.ndarray | None = None) -> list[str]:
@@ -363,25 +443,30 @@ def maximise_covariates(
     penalty: Mapping[str, float],
 ) -> tuple[np.ndarray, float, np.ndarray, bool, list[str]]:
     """The penalised maximum: ``(theta, objective, Hessian, converged, edge)``."""
-    objective, hessian = covariate_objective(layout, data, penalty)
+    objective, second_order = covariate_objective(layout, data, penalty)
+    n = float(data.w.sum())
+    newton = _newton(second_order, start, n, lambda theta: bool(at_edge(layout, theta, data.Z)))
+    if newton is not None:
+        theta, value, grad, H = newton
+        return theta, value, H, bool(np.max(np.abs(grad)) / n < 1e-5), []
     mle = maximise(
         objective,
         start,
-        float(data.w.sum()),
+        n,
         stop=lambda theta: bool(at_edge(layout, theta)),
-        hessian=hessian,
+        hessian=lambda theta: second_order(theta)[2],
     )
     edge = at_edge(layout, mle.log_theta, data.Z)
     if edge:
         return mle.log_theta, mle.loglik, mle.hessian, False, edge
     # after the Newton steps the estimate moved a little from where H was taken
-    H = hessian(mle.log_theta)
+    H = second_order(mle.log_theta)[2]
     try:
         np.linalg.cholesky(-H)
         definite = True
     except np.linalg.LinAlgError:
         definite = False
-    small = bool(np.max(np.abs(mle.gradient)) / float(data.w.sum()) < 1e-5)
+    small = bool(np.max(np.abs(mle.gradient)) / n < 1e-5)
     return mle.log_theta, mle.loglik, H, bool(definite and small), []
 
 
