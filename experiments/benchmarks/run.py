@@ -128,6 +128,15 @@ def covariate_table(n: int, model: str, seed: int) -> pd.DataFrame:
     return cov.assign(frequency=x, recency=np.where(x > 0, t_x, 0.0), T=T)
 
 
+def prepare_covariates(workdir: Path, n: int) -> None:
+    """The customer tables with covariates, of both models."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for model in ("bgnbd", "pnbd"):
+        cov_path = workdir / f"cov_{model}_{n}.parquet"
+        if not cov_path.exists():
+            covariate_table(n, model, seed=n).to_parquet(cov_path)
+
+
 def prepare(workdir: Path, sizes: dict[str, int]) -> None:
     """Transaction logs, customer tables, a fitted CLV model, the experiment file."""
     import segml
@@ -169,10 +178,8 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
             from segml.data.datasets import _simulate_pnbd
 
             _simulate_pnbd(n, PNBD, random_state=n).to_parquet(pnbd_path)
-        for model in ("bgnbd", "pnbd"):
-            cov_path = workdir / f"cov_{model}_{n}.parquet"
-            if n == sizes["covariates"] and not cov_path.exists():
-                covariate_table(n, model, seed=n).to_parquet(cov_path)
+        if n == sizes["covariates"]:
+            prepare_covariates(workdir, n)
         toml = workdir / f"bench_{n}.toml"
         # The log sits beside the experiment file; paths there are relative to the file.
         toml.write_text(EXPERIMENT.format(tx=tx_path.name, cal=CAL, hold=HOLD))
@@ -303,7 +310,11 @@ def main() -> None:
     global TIMEOUT
     TIMEOUT = args.timeout
     workdir = args.workdir
-    prepare(workdir, sizes)
+    only_covariates = args.only is not None and args.only.startswith("covariates")
+    if only_covariates:  # the covariate cases read their own tables only
+        prepare_covariates(workdir, sizes["covariates"])
+    else:
+        prepare(workdir, sizes)
     cases = [
         ("customer table", "summary", sizes["s1"], {}),
         ("customer table", "summary", sizes["s2"], {}),
