@@ -23,6 +23,9 @@ A complete file::
     discount_rate = 0.10               # annual
     horizon = 52                       # in units; default one year
     intervals = 200                    # bootstrap refits for value intervals; 0: none
+    purchase_covariates = ["plan"]     # attributes (customers file) that scale the purchase,
+    dropout_covariates = ["industry"]  # dropout and spend processes; bgnbd, mbgnbd, pnbd
+    spend_covariates = ["plan"]
 
     [[hypotheses]]
     name = "big_first_order"
@@ -48,17 +51,26 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from segml._columns import table_columns
+from segml._columns import COLUMNS, table_columns
 from segml._validation import check_name, require_regular_file
 from segml.data.attributes import attribute_header
 from segml.errors import ConfigError, DataError, did_you_mean
 from segml.experiment.ranges import check_range
+from segml.experiment.schema import (
+    _SECTIONS,
+    CLVConfig,
+    DataConfig,
+    EvaluationConfig,
+    ExperimentConfig,
+    HypothesisConfig,
+    SegmenterConfig,
+    TrackingConfig,
+)
 from segml.segment.registry import METHODS, parameters
 from segml.segment.rules import Rule, RuleError
 
@@ -71,201 +83,6 @@ _BUILTIN = {
     "b2b": ("industry", "employees", "annual_revenue", "region", "plan", "channel"),
     "retail": ("country", "first_n_items"),
 }
-
-_SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "experiment": {"name": ((str,), True), "description": ((str,), False)},
-    "data": {
-        "dataset": ((str,), False),
-        "transactions": ((str,), False),
-        "customers": ((str,), False),
-        "customer": ((str,), False),
-        "time": ((str,), False),
-        "amount": ((str,), False),
-        "quantity": ((str,), False),
-        "keep": ((list,), False),
-        "time_format": ((str,), False),
-        "customer_key": ((str,), False),
-        "calibration_end": ((str,), True),
-        "holdout_end": ((str,), False),
-        "unit": ((str,), False),
-        "n_customers": ((int,), False),
-        "random_state": ((int,), False),
-        "returns": ((str,), False),
-        "return_of": ((str,), False),
-        "zero_amounts": ((str,), False),
-        "duplicates": ((str,), False),
-        "unit_price": ((str,), False),
-    },
-    "clv": {
-        "frequency": ((str,), False),
-        "spend": ((str,), False),
-        "horizon": ((float, int), False),
-        "discount_rate": ((float, int), False),
-        "margin": ((float, int), False),
-        "intervals": ((int,), False),
-    },
-    "hypotheses": {"name": ((str,), True), "rule": ((str,), True), "expect": ((str,), False)},
-    "segmenters": {"name": ((str,), True), "method": ((str,), True)},
-    "evaluation": {
-        "value": ((str,), False),
-        "min_share": ((float, int), False),
-        "max_k": ((int,), False),
-        "n_bootstrap": ((int,), False),
-        "min_stability": ((float, int), False),
-        "min_lift": ((float, int), False),
-        "n_intervals": ((int,), False),
-        "alpha": ((float, int), False),
-        "random_state": ((int,), False),
-        "decompose_hypotheses": ((bool,), False),
-    },
-    "tracking": {"experiment": ((str,), False), "registered_model": ((str,), False)},
-}
-_ARRAYS = {"hypotheses", "segmenters"}
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the transactions come from and how the customer table is built."""
-
-    calibration_end: str
-    dataset: str | None = None
-    transactions: Path | None = None
-    customers: Path | None = None
-    customer: str = "customer_id"
-    time: str = "date"
-    amount: str | None = "amount"
-    quantity: str | None = None
-    keep: tuple[str, ...] = ()
-    time_format: str | None = None
-    customer_key: str = "customer_id"
-    holdout_end: str | None = None
-    unit: str = "W"
-    n_customers: int = 8000
-    random_state: int = 0
-    returns: str = "net"
-    return_of: str | None = None
-    zero_amounts: str = "keep"
-    duplicates: str = "keep"
-    unit_price: str | None = None
-
-
-@dataclass(frozen=True)
-class CLVConfig:
-    """The CLV model: frequency and spend models, horizon, discounting, margin."""
-
-    frequency: str = "bgnbd"
-    spend: str = "gamma_gamma"
-    horizon: float | None = None
-    discount_rate: float = 0.0
-    margin: float = 1.0
-    intervals: int = 200
-
-
-@dataclass(frozen=True)
-class HypothesisConfig:
-    """One hypothesis: name, rule, expected direction."""
-
-    name: str
-    rule: str
-    expect: str = "higher"
-
-
-@dataclass(frozen=True)
-class SegmenterConfig:
-    """One segmenter: its name, registry method and parameters."""
-
-    name: str
-    method: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        """Parameters as a dictionary."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params}
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    """How segmentations are compared."""
-
-    value: str = "clv"
-    min_share: float = 0.05
-    max_k: int = 10
-    n_bootstrap: int = 0
-    min_stability: float = 0.0
-    min_lift: float = 1.1
-    n_intervals: int = 200
-    alpha: float = 0.05
-    random_state: int = 0
-    decompose_hypotheses: bool = False  # which process each hypothesis acts on
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    """MLflow experiment and registered model names."""
-
-    experiment: str = ""
-    registered_model: str = ""
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """A validated experiment file (frozen: build a variant with ``dataclasses.replace``).
-
-    Attributes
-    ----------
-    name : str
-        The experiment's name, an identifier (it names the output and model folders).
-    data : DataConfig
-        Where the transactions come from and how the customer table is built.
-    clv : CLVConfig
-        The CLV model.
-    hypotheses : tuple of HypothesisConfig
-        The business hypotheses to test.
-    segmenters : tuple of SegmenterConfig
-        The segmentations to build and compare.
-    evaluation : EvaluationConfig
-        How segmentations are compared and the champion chosen.
-    tracking : TrackingConfig
-        MLflow experiment and registered-model names.
-    description : str
-        Free text.
-    source : pathlib.Path or None
-        The file it was read from.
-    text : str
-        The file's text, as logged to MLflow.
-
-    Examples
-    --------
-    >>> import dataclasses, segml
-    >>> config = segml.load_config("experiments/b2b.toml")
-    >>> quick = dataclasses.replace(
-    ...     config, evaluation=dataclasses.replace(config.evaluation, n_bootstrap=0))
-    >>> quick.evaluation.n_bootstrap, config.evaluation.n_bootstrap
-    (0, 20)
-    """
-
-    name: str
-    data: DataConfig
-    clv: CLVConfig = field(default_factory=CLVConfig)
-    hypotheses: tuple[HypothesisConfig, ...] = ()
-    segmenters: tuple[SegmenterConfig, ...] = ()
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    description: str = ""
-    source: Path | None = None
-    text: str = ""
-
-    def as_params(self) -> dict[str, str]:
-        """Flat ``section.key -> value`` strings, for logging as parameters."""
-        out: dict[str, str] = {"experiment.name": self.name}
-        for section in ("data", "clv", "evaluation", "tracking"):
-            for key, value in vars(getattr(self, section)).items():
-                if value is not None and value != ():
-                    out[f"{section}.{key}"] = str(value)
-        out["hypotheses"] = ", ".join(h.name for h in self.hypotheses)
-        out["segmenters"] = ", ".join(s.name for s in self.segmenters)
-        return out
 
 
 # ------------------------------------------------------------------------ parsing
@@ -363,7 +180,19 @@ def parse_config(
         k: float(v) if k in ("horizon", "discount_rate", "margin") else v
         for k, v in _section(raw, "clv", where).items()
     }
-    clv = CLVConfig(**{k: v for k, v in clv_raw.items()})
+    for key in ("purchase_covariates", "dropout_covariates", "spend_covariates"):
+        if key in clv_raw:
+            clv_raw[key] = _column_names(clv_raw[key], f"[clv] {key}", where)
+    clv = CLVConfig(**clv_raw)
+    if (clv.purchase_covariates or clv.dropout_covariates) and clv.frequency not in (
+        "bgnbd",
+        "pnbd",
+        "mbgnbd",
+    ):
+        raise ConfigError(
+            f"{where}: [clv] purchase/dropout covariates need frequency bgnbd, mbgnbd or pnbd "
+            f"(got {clv.frequency!r}): choose the model; 'auto' does not compare covariate fits."
+        )
     if clv.intervals < 0 or clv.intervals == 1:
         raise ConfigError(
             f"{where}: [clv] intervals = {clv.intervals} must be 0 (no value intervals) or the "
@@ -403,6 +232,12 @@ def parse_config(
     )
     check_references(config)
     return config
+
+
+def _column_names(value: list[Any], what: str, where: str) -> tuple[str, ...]:
+    if not all(isinstance(v, str) and v for v in value) or len(set(value)) != len(value):
+        raise ConfigError(f"{where}: {what} must be distinct column names, got {value!r}.")
+    return tuple(value)
 
 
 def _experiment_name(value: str, where: str) -> str:
@@ -595,5 +430,14 @@ def check_references(config: ExperimentConfig) -> None:
                 f"{where}: segmenter {s.name!r} synthesises hypotheses, but there are none."
             )
     check([config.evaluation.value], "[evaluation] value")
+    check(config.clv.covariates, "[clv] covariates")
+    # what the model explains, or computes, cannot also explain it
+    outcome = {c.name for c in COLUMNS if c.kind not in ("first_order",)}
+    if taken := sorted(set(config.clv.covariates) & outcome):
+        raise ConfigError(
+            f"{where}: [clv] covariates {taken} are purchase history or value, which the "
+            "CLV model explains: covariates are customer attributes (the customers file) or "
+            "first-order columns."
+        )
     if not config.segmenters:
         raise ConfigError(f"{where}: define at least one [[segmenters]].")

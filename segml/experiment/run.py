@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml.clv import CLVModel, evaluate_holdout
+from segml.clv import FREQUENCY_MODELS, CLVModel, GammaGamma, evaluate_holdout
 from segml.clv.holdout import cumulative_tracking
 from segml.clv.uncertainty import value_draws
 from segml.data.datasets import load_cdnow, make_b2b
@@ -28,6 +28,7 @@ from segml.data.table import summarize
 from segml.errors import DataError, FitError
 from segml.experiment.config import ExperimentConfig, SegmenterConfig, load_config
 from segml.experiment.result import ExperimentResult
+from segml.experiment.schema import CLVConfig
 from segml.experiment.scoring import percentile_reference, value_percentile
 from segml.segment import registry
 from segml.segment.base import Segmenter
@@ -83,6 +84,20 @@ def _hash(tx: pd.DataFrame) -> str:
 
 #: Above this many values (draws times customers) segment totals get no interval (memory).
 _MAX_DRAW_VALUES = 50_000_000
+
+
+def clv_model(c: CLVConfig) -> CLVModel:
+    """The experiment's CLV model, unfitted: the covariates go into the estimators."""
+    frequency: Any = c.frequency
+    if c.purchase_covariates or c.dropout_covariates:
+        frequency = FREQUENCY_MODELS[c.frequency](
+            purchase_covariates=list(c.purchase_covariates) or None,
+            dropout_covariates=list(c.dropout_covariates) or None,
+        )
+    spend: Any = c.spend
+    if c.spend_covariates:
+        spend = GammaGamma(covariates=list(c.spend_covariates))
+    return CLVModel(frequency=frequency, spend=spend, margin=c.margin)
 
 
 def _value_draws(
@@ -186,9 +201,7 @@ def run_experiment(
 
     step("clv")
     say(f"fitting the CLV model ({config.clv.frequency} + {config.clv.spend})")
-    clv = CLVModel(
-        frequency=config.clv.frequency, spend=config.clv.spend, margin=config.clv.margin
-    ).fit(table)
+    clv = clv_model(config.clv).fit(table)
     scores = clv.predict(table, horizon=config.clv.horizon, discount_rate=config.clv.discount_rate)
     holdout = evaluate_holdout(clv, table) if d.holdout_end else None
     timeline = cumulative_tracking(clv, tx, table, d.holdout_end or d.calibration_end, d.unit)

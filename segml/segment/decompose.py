@@ -23,16 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm
+from scipy.stats import chi2
 
 from segml.clv import FREQUENCY_MODELS, CLVModel, GammaGamma
+from segml.clv.covariate_effects import covariate_effects
 from segml.clv.prospects import prospect_draws
 from segml.errors import DataError, FitError
 from segml.segment.hypotheses import Hypothesis, holm
 
 __all__ = ["decompose_hypotheses"]
 
-_Z = float(norm.ppf(0.975))
 _PROCESSES = ("purchase", "dropout", "spend")
 
 
@@ -55,40 +55,6 @@ def _without(model: Any, name: str, **changes: Any) -> Any:
     return out
 
 
-def _exp_interval(model: Any, label: str) -> tuple[float, float, float]:
-    """``exp`` of a coefficient and of its 95 % Wald bounds."""
-    g, se = model.coefficients_[label], model.standard_errors_[label]
-    return float(np.exp(g)), float(np.exp(g - _Z * se)), float(np.exp(g + _Z * se))
-
-
-def _multiplier(process: str, values: tuple[float, float, float]) -> dict[str, float]:
-    names = (f"{process}_multiplier", f"{process}_low", f"{process}_high")
-    return dict(zip(names, values, strict=True))
-
-
-def _dropout_ratio(freq: Any, name: str) -> tuple[float, float, float]:
-    """The dropout multiplier of ``name`` and its 95 % interval."""
-    coef, vcov = freq.coefficients_, freq.vcov_
-    if freq._model == "pnbd":
-        return _exp_interval(freq, f"dropout.{name}")
-    keys = ["a", "b", f"dropout_a.{name}", f"dropout_b.{name}"]
-    theta = np.array(
-        [np.log(freq.params_["a"]), np.log(freq.params_["b"])] + [coef[k] for k in keys[2:]]
-    )
-
-    def log_ratio(t: np.ndarray) -> float:
-        a, b = np.exp(t[0]), np.exp(t[1])
-        a1, b1 = a * np.exp(t[2]), b * np.exp(t[3])
-        return float(np.log(a1 / (a1 + b1)) - np.log(a / (a + b)))
-
-    grad = np.array(
-        [(log_ratio(theta + e) - log_ratio(theta - e)) / 2e-6 for e in np.eye(4) * 1e-6]
-    )
-    cov = vcov.loc[keys, keys].to_numpy()
-    value, se = log_ratio(theta), float(np.sqrt(grad @ cov @ grad))
-    return float(np.exp(value)), float(np.exp(value - _Z * se)), float(np.exp(value + _Z * se))
-
-
 def _twins(tested: list[str], masks: dict[str, np.ndarray]) -> dict[str, tuple[str, bool]]:
     """Hypotheses that select another's customers (True) or all the others (False): they add
     no column beside it (not identified), and are reported through it."""
@@ -109,13 +75,19 @@ def _p_without(full: Any, data: pd.DataFrame, name: str, key: str) -> float:
         return float("nan")
 
 
-def _effects(clv: CLVModel, data: pd.DataFrame, name: str) -> dict[str, float]:
+def _effects(
+    clv: CLVModel, data: pd.DataFrame, name: str, effects: pd.DataFrame
+) -> dict[str, float]:
     """Multipliers, intervals and likelihood-ratio p-values of ``name`` in each process."""
     freq, spend = clv.frequency_model_, clv.spend_model_
+    mine = effects[effects["column"] == name].set_index("process")
+    out: dict[str, float] = {}
+    for process in _PROCESSES:
+        values = mine.loc[process, ["multiplier", "lower", "upper"]].to_numpy(float)
+        keys = (f"{process}_multiplier", f"{process}_low", f"{process}_high")
+        out |= dict(zip(keys, map(float, values), strict=True))
     return {
-        **_multiplier("purchase", _exp_interval(freq, f"purchase.{name}")),
-        **_multiplier("dropout", _dropout_ratio(freq, name)),
-        **_multiplier("spend", _exp_interval(spend, f"spend.{name}")),
+        **out,
         "purchase_p": _p_without(freq, data, name, "purchase_covariates"),
         "dropout_p": _p_without(freq, data, name, "dropout_covariates"),
         "spend_p": _p_without(spend, data, name, "covariates"),
@@ -209,9 +181,10 @@ def decompose_hypotheses(
     freq = FREQUENCY_MODELS[frequency](purchase_covariates=tested, dropout_covariates=tested)
     clv = CLVModel(frequency=freq, spend=GammaGamma(covariates=tested)).fit(data)
     clv.bootstrap(data, n_draws=n_draws, method="normal", random_state=random_state)
+    effects = covariate_effects(clv.frequency_model_, clv.spend_model_)
     rows = {
         name: {
-            **_effects(clv, data, name),
+            **_effects(clv, data, name, effects),
             **dict(
                 zip(
                     ("clv_ratio", "clv_low", "clv_high"),
