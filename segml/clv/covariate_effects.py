@@ -8,7 +8,8 @@ other columns at zero:
 - purchase rate: the mean purchase rate ``r / alpha_i`` against the reference's;
 - dropout: Pareto/NBD's mean dropout rate ``s / beta_i``; BG/NBD's and MBG/NBD's mean dropout
   probability per purchase ``a_i / (a_i + b_i)`` (CLVTools' shared form moves ``a`` and ``b``
-  together, so this ratio is 1 there and the column changes only how alike customers are);
+  together, so this ratio is 1 there, the column changes only how alike customers are, and
+  no dropout row is listed);
 - spend: the expected spend per order ``p gamma_i / (q - 1)``.
 
 Intervals are delta-method Wald intervals of the log multiplier from the fit's ``vcov_``;
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-__all__ = ["covariate_effects"]
+__all__ = ["covariate_effects", "covariate_names", "covariate_problems"]
 
 _MEASURES: dict[str, tuple[tuple[str, str], ...]] = {
     "pnbd": (("purchase", "purchase rate"), ("dropout", "dropout rate")),
@@ -129,3 +130,25 @@ def covariate_effects(
             rows.extend(_rows(model, level))
     columns = ["process", "measure", "column", "attribute", "against", "multiplier"]
     return pd.DataFrame(rows, columns=[*columns, "lower", "upper", "p_value"])
+
+
+def covariate_names(clv_model: Any) -> list[str]:
+    """The attributes a fitted :class:`segml.CLVModel`'s estimators use (none without
+    covariates), frequency model's first."""
+    names: list[str] = []
+    for fitted in (clv_model.frequency_model_, clv_model.spend_model_):
+        if hasattr(fitted, "design_"):
+            names += [n for n in fitted.design_.names if n not in names]
+    return names
+
+
+def covariate_problems(clv_model: Any, table: pd.DataFrame) -> np.ndarray:
+    """Per row of ``table``, why its attributes cannot be valued by ``clv_model`` ("" where
+    they can; see :meth:`segml.clv.design.CovariateDesign.row_problems`)."""
+    out = np.full(len(table), "", dtype=object)
+    for fitted in (clv_model.frequency_model_, clv_model.spend_model_):
+        if hasattr(fitted, "design_"):
+            found = fitted.design_.row_problems(table)
+            free = out == ""
+            out[free] = found[free]
+    return out

@@ -227,6 +227,29 @@ class CovariateDesign:
             return np.zeros((len(table), 0))
         return np.concatenate(blocks, axis=1)
 
+    def row_problems(self, table: pd.DataFrame) -> np.ndarray:
+        """Per row, why :meth:`transform` cannot encode it ("" where it can): a missing
+        column or value, a level not seen in fitting, a value that is not a finite number."""
+        out = np.full(len(table), "", dtype=object)
+        for c in self.covariates:
+            free = out == ""
+            if c.name not in table.columns:
+                out[free] = f"missing attribute {c.name}"
+                continue
+            col = table[c.name]
+            gap = col.isna().to_numpy()
+            out[gap & free] = f"missing attribute {c.name}"
+            if c.kind == "categorical":
+                text = col.astype(str).to_numpy()
+                unseen = ~np.isin(text, [*c.levels, str(c.reference)]) & ~gap & free
+                out[unseen] = [
+                    f"attribute {c.name} = {v!r} not seen in fitting" for v in text[unseen]
+                ]
+            else:
+                v = pd.to_numeric(col, errors="coerce").to_numpy("float64", na_value=np.nan)
+                out[~np.isfinite(v) & ~gap & free] = f"attribute {c.name} is not a finite number"
+        return out
+
     def to_dict(self) -> list[dict[str, Any]]:
         """JSON-able encoding."""
         return [

@@ -16,18 +16,10 @@ import numpy as np
 import pandas as pd
 
 from segml.clv import CLVModel
+from segml.clv.covariate_effects import covariate_problems
 from segml.segment.base import Segmenter
 
-__all__ = ["covariate_names", "score_prospects"]
-
-
-def covariate_names(clv_model: CLVModel) -> list[str]:
-    """The attributes the CLV models were fitted with (none without covariates)."""
-    names: list[str] = []
-    for fitted in (clv_model.frequency_model_, clv_model.spend_model_):
-        if hasattr(fitted, "design_"):
-            names += [n for n in fitted.design_.names if n not in names]
-    return names
+__all__ = ["score_prospects"]
 
 
 def score_prospects(
@@ -59,12 +51,8 @@ def score_prospects(
     )
     out["clv"], out["value_percentile"], out["segment"] = np.nan, np.nan, -1
     reason = np.full(n, "prospect", dtype=object)
-    for name in covariate_names(clv_model):
-        if name not in rows.columns:
-            reason[:] = f"prospect without attribute {name}"
-            return out, reason
-        gap = rows[name].isna().to_numpy() & (reason == "prospect")
-        reason[gap] = f"prospect without attribute {name}"
+    problems = covariate_problems(clv_model, rows)
+    reason[problems != ""] = [f"prospect not valued: {p}" for p in problems[problems != ""]]
     ok = reason == "prospect"
     if not ok.any():
         return out, reason

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segml._version import segml_version
+from segml.experiment.covariate_report import covariate_section
 from segml.experiment.decomposition_report import decomposition_section
 from segml.experiment.recommend import AUDIENCE, recommendations
 
@@ -116,6 +117,13 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
         [(x, r if x > 0 else 0.0, T) for x in range(max_x + 1) for r in recency],
         columns=["frequency", "recency", "T"],
     )
+    who = f"T = {T:.1f}"
+    if hasattr(freq_model, "design_"):  # covariates: the most common attributes' customers
+        names = list(freq_model.design_.names)
+        common = table[names].value_counts().idxmax()
+        common = common if isinstance(common, tuple) else (common,)
+        grid = grid.assign(**dict(zip(names, common, strict=True)))
+        who += ", " + ", ".join(f"{n} = {v}" for n, v in zip(names, common, strict=True))
     p = freq_model.p_alive(grid).to_numpy().reshape(max_x + 1, len(recency)).copy()
     p[0, 1:] = np.nan  # no repeat purchase: recency is 0 by definition
     fig = _fig(6.0, 4.2)
@@ -132,7 +140,7 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
     fig.colorbar(im, ax=ax, label="P(alive)")
     ax.set_xlabel("recency (time of last repeat purchase)")
     ax.set_ylabel("repeat purchases (frequency)")
-    ax.set_title(f"P(alive) for a customer with T = {T:.1f}")
+    ax.set_title(f"P(alive) for a customer with {who}", fontsize=9)
     out["p_alive_matrix"] = fig
     if len(result.validation):
         v = result.validation
@@ -157,7 +165,7 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
     comp = result.comparison
     score = comp.attrs.get("score", "oos_normalised_gini")
     if len(comp) and f"{score}_low" in comp.columns:
-        fig = _fig(7.0, 0.8 + 0.45 * len(comp))
+        fig = _fig(7.0, max(2.2, 0.8 + 0.45 * len(comp)))  # room for the title and axis
         ax = fig.subplots()
         y = np.arange(len(comp))[::-1]
         lo = (comp[score] - comp[f"{score}_low"]).clip(lower=0).fillna(0)
@@ -172,7 +180,6 @@ def figures(result: ExperimentResult) -> dict[str, Figure]:
         where = "out of sample" if score.startswith("oos") else "in sample"
         ax.set_xlabel(f"normalised Gini, {where} (95 % bootstrap interval)")
         ax.set_title("Segmentations: champion green, tied with the best blue")
-        fig.tight_layout()
         out["comparison_intervals"] = fig
     if "holdout_revenue" in table.columns:
         actual = table["holdout_revenue"].to_numpy()
@@ -300,6 +307,8 @@ def render_report(result: ExperimentResult) -> str:
     if no_dropout:
         parts.append(f"<p class='warn'>{esc(no_dropout[0].upper() + no_dropout[1:])}.</p>")
     parts.append(_table(params, 4))
+    basis = result.clv_model.frequency_model_.fit_info_.get("standard_errors", "")
+    parts.extend(covariate_section(pd.DataFrame(clv.get("covariate_effects", [])), str(basis)))
     parts.append(
         f"<p class='muted'>log-likelihood {clv['log_likelihood']:.2f}; spend model "
         + ", ".join(f"{k} = {v:.3f}" for k, v in clv["spend_params"].items())

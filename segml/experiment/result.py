@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from segml.clv import CLVModel, HoldoutEvaluation
+from segml.clv.covariate_effects import covariate_effects, covariate_names
 from segml.data.quality import DataQualityReport
 from segml.experiment.config import ExperimentConfig
 from segml.segment.base import Segmenter
@@ -84,13 +85,17 @@ class ExperimentResult:
             "frequency_model": freq._model,
             "params": dict(freq.params_),
             "log_likelihood": freq.log_likelihood_,
-            "standard_errors": dict(freq.standard_errors_),
+            "standard_errors": {k: freq.standard_errors_[k] for k in freq.params_},
             "spend_model": "gamma_gamma",
             "spend_params": dict(spend.params_),
             "spend_log_likelihood": spend.log_likelihood_,
             "n_customers": int(freq.n_customers_),
             "holdout": None,
         }
+        effects = covariate_effects(freq, spend)
+        if len(effects):
+            out["covariate_effects"] = effects.to_dict(orient="records")
+            out["covariates"] = covariate_names(self.clv_model)
         if self.holdout is not None:
             h = self.holdout
             out["holdout"] = {

@@ -19,7 +19,7 @@ import pandas as pd
 
 from segml.clv import FREQUENCY_MODELS, CLVModel, GammaGamma, evaluate_holdout
 from segml.clv.holdout import cumulative_tracking
-from segml.clv.uncertainty import value_draws
+from segml.clv.uncertainty import NORMAL_ABOVE, value_draws
 from segml.data.datasets import load_cdnow, make_b2b
 from segml.data.quality import quality_report
 from segml.data.read import _read_transactions, speaking_toml
@@ -116,7 +116,9 @@ def _value_draws(
             stacklevel=3,
         )
         return None
-    say(f"value intervals ({n_draws} bootstrap refits of the CLV model)")
+    covariates = any(hasattr(m, "design_") for m in (clv.frequency_model_, clv.spend_model_))
+    how = "normal draws" if covariates or len(table) > NORMAL_ABOVE else "bootstrap refits"
+    say(f"value intervals ({n_draws} {how} of the CLV model's parameters)")
     clv.bootstrap(table, n_draws, random_state=config.evaluation.random_state)
     horizon = clv.default_horizon() if config.clv.horizon is None else config.clv.horizon
     return value_draws(clv, table, clv.draws_, horizon, config.clv.discount_rate)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from segml._columns import COLUMNS, SCORE_COLUMNS
 from segml.clv import CLVModel
+from segml.clv.covariate_effects import covariate_names, covariate_problems
 from segml.errors import DataError, examples
 from segml.experiment.prospect_scoring import prospect_rows, score_prospects
 from segml.segment.base import Segmenter
@@ -87,12 +88,14 @@ def batch_percentile(clv: np.ndarray, batch: np.ndarray | None = None) -> np.nda
     return out
 
 
-def attribute_kinds(table: pd.DataFrame, segmenter: Segmenter) -> dict[str, str]:
+def attribute_kinds(
+    table: pd.DataFrame, segmenter: Segmenter, clv_model: CLVModel | None = None
+) -> dict[str, str]:
     """The kind (``number``, ``boolean``, ``date`` or ``string``) of every attribute the
-    segmenter reads, as it was in the training table: scoring reads each batch's values as
-    that kind, whatever dtype the client delivered them in."""
+    segmenter and the CLV model's covariates read, as it was in the training table: scoring
+    reads each batch's values as that kind, whatever dtype the client delivered them in."""
     out = {}
-    for col in required_columns(segmenter):
+    for col in required_columns(segmenter, clv_model):
         if col in HISTORY or col not in table.columns:
             continue
         dtype = table[col].dtype
@@ -105,6 +108,27 @@ def attribute_kinds(table: pd.DataFrame, segmenter: Segmenter) -> dict[str, str]
         else:
             out[col] = "string"
     return out
+
+
+def _covariates_usable(
+    frame: pd.DataFrame,
+    ok: np.ndarray,
+    reason: np.ndarray,
+    clv_model: CLVModel,
+    meta: Mapping[str, Any],
+) -> np.ndarray:
+    """Read the CLV covariates of the ``ok`` rows as trained (in place) and give each row
+    that cannot be valued its reason; the rows still ``ok``."""
+    names = covariate_names(clv_model)
+    if not names or not ok.any():
+        return ok
+    rows = frame.loc[ok, names].copy()
+    gaps = _read_attributes(rows, names, meta.get("attribute_kinds", {}))
+    problems = np.where(gaps != "", gaps, covariate_problems(clv_model, rows))
+    frame.loc[ok, names] = rows
+    where = np.flatnonzero(ok)
+    reason[where[problems != ""]] = problems[problems != ""]
+    return reason == ""
 
 
 def _as_kind(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
@@ -172,16 +196,20 @@ def out_of_range(frame: pd.DataFrame, ranges: Mapping[str, list[float]]) -> np.n
     return flags
 
 
-def required_columns(segmenter: Segmenter) -> list[str]:
-    """Input columns a scoring frame must have (besides ``customer_id``)."""
+def required_columns(segmenter: Segmenter, clv_model: CLVModel | None = None) -> list[str]:
+    """Input columns a scoring frame must have (besides ``customer_id``): the history, the
+    segmenter's attributes and those the CLV model's covariates use."""
     cols = list(HISTORY)
-    for col in sorted(segmenter.columns_):
+    attrs = sorted(segmenter.columns_) + (covariate_names(clv_model) if clv_model else [])
+    for col in attrs:
         if col not in _COMPUTED and col not in cols:
             cols.append(col)
     return cols
 
 
-def _input_frame(frame: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:
+def _input_frame(
+    frame: pd.DataFrame, segmenter: Segmenter, clv_model: CLVModel | None = None
+) -> pd.DataFrame:
     """The scoring input with ``customer_id`` as a column, its columns checked."""
     frame = (
         frame.reset_index() if "customer_id" not in frame.columns else frame.reset_index(drop=True)
@@ -197,7 +225,7 @@ def _input_frame(frame: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:
     doubled = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if doubled:
         raise DataError(f"the scoring input has duplicated columns {doubled}; keep one of each.")
-    needed = ["customer_id", *required_columns(segmenter)]
+    needed = ["customer_id", *required_columns(segmenter, clv_model)]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(
@@ -245,7 +273,7 @@ def score_customers(
     segml.DataError
         If a required column is missing altogether.
     """
-    frame = _input_frame(frame, segmenter)
+    frame = _input_frame(frame, segmenter, clv_model)
     params = dict(params or {})
     horizon = float(params.get("horizon", meta["horizon"]))
     rate = float(params.get("discount_rate", meta["discount_rate"]))
@@ -278,8 +306,10 @@ def score_customers(
     out["out_of_range"] = ""
     out["segment"] = -1
     out["segment_name"] = None
+    ok = _covariates_usable(frame, ok, reason, clv_model, meta)
     if ok.any():
-        rows = pd.DataFrame({c: history[c][ok] for c in HISTORY})
+        rows = frame.loc[ok, covariate_names(clv_model)].reset_index(drop=True)
+        rows = rows.assign(**{c: history[c][ok] for c in HISTORY})
         scores = clv_model.predict(rows, horizon=horizon, discount_rate=rate)
         for col in ("expected_purchases", "p_alive", "expected_spend", "clv"):
             out.loc[ok, col] = scores[col].to_numpy()

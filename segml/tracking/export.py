@@ -167,7 +167,7 @@ class SegmlModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
 
 def _input_frame(result: ExperimentResult, champion: str, n: int = 5) -> pd.DataFrame:
     seg = result.segmenters[champion]
-    cols = required_columns(seg)
+    cols = required_columns(seg, result.clv_model)
     frame = result.table[cols].head(n).reset_index()
     frame["customer_id"] = frame["customer_id"].astype(object).astype(str)
     frame["frequency"] = frame["frequency"].astype("int64")  # as segml.summarize makes it
@@ -179,7 +179,7 @@ def training_baseline(result: ExperimentResult, champion: str) -> dict[str, Any]
     and frozen bins of CLV and of every column the model reads."""
     seg = result.segmenters[champion]
     frame = result.table.assign(segment=result.table[f"segment_{champion}"])
-    watched = ["clv", *required_columns(seg)]
+    watched = ["clv", *required_columns(seg, result.clv_model)]
     return baseline_of(frame, watched, names=seg.segment_names_)
 
 
@@ -215,9 +215,11 @@ def _save(result: ExperimentResult, champion: str, target: Path) -> None:
         "unit": result.clv_model.unit_,
         "percentile_reference": percentile_reference(result.table["clv"].to_numpy()),
         "versions": versions,
-        "required_columns": required_columns(result.segmenters[champion]),
+        "required_columns": required_columns(result.segmenters[champion], result.clv_model),
         "training_ranges": training_ranges(result.table, result.segmenters[champion]),
-        "attribute_kinds": attribute_kinds(result.table, result.segmenters[champion]),
+        "attribute_kinds": attribute_kinds(
+            result.table, result.segmenters[champion], result.clv_model
+        ),
         "baseline": training_baseline(result, champion),
         "names_baseline": name_baseline(result.table),
         "calibration_end": str(pd.Timestamp(cfg.data.calibration_end).date()),

@@ -318,6 +318,8 @@ def log_result(
         metrics.update({f"clv.{k}": v for k, v in clv["params"].items()})
         metrics.update({f"clv.se.{k}": v for k, v in clv["standard_errors"].items()})
         metrics.update({f"clv.spend.{k}": v for k, v in clv["spend_params"].items()})
+        for e in clv.get("covariate_effects", []):  # each attribute's multiplier, by process
+            metrics[f"clv.effect.{e['process']}.{e['column']}"] = e["multiplier"]
         if clv["holdout"]:
             for key in ("actual_purchases", "expected_purchases", "correlation", "mae"):
                 metrics[f"holdout.{key}"] = clv["holdout"][key]
