@@ -102,6 +102,47 @@ def b2b_tree_model(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
     return path, tx, customers
 
 
+B2B_COVARIATES_CONFIG = """
+[experiment]
+name = "cov"
+
+[data]
+dataset = "b2b"
+n_customers = 3000
+random_state = 0
+calibration_end = "2023-12-31"
+holdout_end = "2024-12-29"
+
+[clv]
+frequency = "{frequency}"
+horizon = 52
+intervals = 20
+{covariates}
+
+[[segmenters]]
+name = "value_tree"
+method = "value_tree"
+features = ["annual_revenue", "employees", "industry", "region", "plan", "channel"]
+max_leaves = 6
+"""
+B2B_COVARIATES = """purchase_covariates = ["plan"]
+dropout_covariates = ["industry"]
+spend_covariates = ["plan"]"""
+
+
+@pytest.fixture(scope="session")
+def b2b_covariate_model(tmp_path_factory) -> tuple[segml.ExperimentResult, Path]:
+    """A B2B experiment whose CLV model has covariates (plan in purchase and spend, industry
+    in dropout), its value tree exported."""
+    from segml.tracking.export import save_model
+
+    folder = tmp_path_factory.mktemp("cov")
+    path = folder / "cov.toml"
+    path.write_text(B2B_COVARIATES_CONFIG.format(frequency="bgnbd", covariates=B2B_COVARIATES))
+    result = segml.run_experiment(segml.load_config(path))
+    return result, save_model(result, folder / "model")
+
+
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite tracking store per test session (migration takes seconds)."""

@@ -160,6 +160,27 @@ def test_spark_scoring_keeps_customers_a_left_join_left_without_attributes(
     np.testing.assert_array_equal(scored.loc[present.index, "segment"], present["segment"])
 
 
+def test_spark_scores_a_covariate_model_and_prospects_like_pandas(
+    spark, b2b_covariate_model
+) -> None:
+    """Customers valued by their attributes and rows with attributes and no history
+    (prospects) come out of the Spark UDF as they do in process."""
+    _, model = b2b_covariate_model
+    tx, customers = segml.make_b2b(300, random_state=99)
+    table = segml.summarize(tx, calibration_end="2023-12-31", customers=customers)
+    prospects = customers.head(5).assign(customer_id=[f"P{i}" for i in range(5)])
+    batch = pd.concat([table.reset_index(), prospects], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        scored = segml_spark.score(spark_frame(spark, batch), str(model))
+        scored = scored.toPandas().set_index("customer_id")
+    local = load_model(str(model)).predict(None, batch).set_index("customer_id")
+    assert (scored.loc[prospects["customer_id"], "reason"] == "prospect").all()
+    assert (local.loc[prospects["customer_id"], "reason"] == "prospect").all()
+    np.testing.assert_allclose(scored.loc[local.index, "clv"], local["clv"], rtol=1e-9)
+    np.testing.assert_array_equal(scored.loc[local.index, "segment"], local["segment"])
+
+
 def test_spark_errors_are_clear(cdnow_spark) -> None:
     with pytest.raises(segml.DataError, match="time column 'when'"):
         segml_spark.summarize(cdnow_spark, calibration_end="1997-09-30", time="when")

@@ -8,37 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import B2B_COVARIATES, B2B_COVARIATES_CONFIG
 
 import segml
 from segml.experiment.config import ConfigError, load_config
-from segml.tracking.export import load_model, save_model
+from segml.tracking.export import load_model
 
-CONFIG = """
-[experiment]
-name = "cov"
-
-[data]
-dataset = "b2b"
-n_customers = 3000
-random_state = 0
-calibration_end = "2023-12-31"
-holdout_end = "2024-12-29"
-
-[clv]
-frequency = "{frequency}"
-horizon = 52
-intervals = 20
-{covariates}
-
-[[segmenters]]
-name = "value_tree"
-method = "value_tree"
-features = ["annual_revenue", "employees", "industry", "region", "plan", "channel"]
-max_leaves = 6
-"""
-COVARIATES = """purchase_covariates = ["plan"]
-dropout_covariates = ["industry"]
-spend_covariates = ["plan"]"""
+CONFIG, COVARIATES = B2B_COVARIATES_CONFIG, B2B_COVARIATES
 
 
 def write(tmp_path: Path, frequency: str = "bgnbd", covariates: str = COVARIATES) -> Path:
@@ -64,10 +40,8 @@ def test_covariates_are_checked_before_any_work(tmp_path, frequency, covariates,
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cov")
-    result = segml.run_experiment(load_config(write(folder)))
-    return result, save_model(result, folder / "model")
+def run(b2b_covariate_model):
+    return b2b_covariate_model
 
 
 @pytest.mark.slow
