@@ -201,6 +201,19 @@ def _metric_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
 
 
+def _clv_metrics(clv: dict[str, Any]) -> dict[str, Any]:
+    """The CLV fit's parameters, errors, attribute multipliers and holdout accuracy."""
+    out = {f"clv.{k}": v for k, v in clv["params"].items()}
+    out.update({f"clv.se.{k}": v for k, v in clv["standard_errors"].items()})
+    out.update({f"clv.spend.{k}": v for k, v in clv["spend_params"].items()})
+    for e in clv.get("covariate_effects", []):  # each attribute's multiplier, by process
+        out[f"clv.effect.{e['process']}.{e['column']}"] = e["multiplier"]
+    if clv["holdout"]:
+        for key in ("actual_purchases", "expected_purchases", "correlation", "mae"):
+            out[f"holdout.{key}"] = clv["holdout"][key]
+    return out
+
+
 def _metrics(values: dict[str, Any], step: int = 0) -> list[Metric]:
     ts = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
     out = []
@@ -315,14 +328,7 @@ def log_result(
             "clv.spend_log_likelihood": clv["spend_log_likelihood"],
         }
         metrics.update(_quality_metrics(result.quality))
-        metrics.update({f"clv.{k}": v for k, v in clv["params"].items()})
-        metrics.update({f"clv.se.{k}": v for k, v in clv["standard_errors"].items()})
-        metrics.update({f"clv.spend.{k}": v for k, v in clv["spend_params"].items()})
-        for e in clv.get("covariate_effects", []):  # each attribute's multiplier, by process
-            metrics[f"clv.effect.{e['process']}.{e['column']}"] = e["multiplier"]
-        if clv["holdout"]:
-            for key in ("actual_purchases", "expected_purchases", "correlation", "mae"):
-                metrics[f"holdout.{key}"] = clv["holdout"][key]
+        metrics.update(_clv_metrics(clv))
         for name, row in result.validation.iterrows():
             metrics[f"hypothesis.{name}.p_holm"] = row["p_holm"]
             metrics[f"hypothesis.{name}.cliffs_delta"] = row["cliffs_delta"]
