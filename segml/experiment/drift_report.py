@@ -113,10 +113,11 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
             f"{expected['psi_raw']:.3f} observed, {expected['psi_expected']:.3f} expected, "
             f"{expected['psi_expected_observed']:.3f} between the two"
         )
-        if not outside:
+        if not expected["alarm"]:
             lines.append(
-                f"  every segment's share is inside its band (jointly {expected['interval']:.0%}): "
-                "the drift is the ageing the model expects (no alarm)"
+                f"  every segment's share and every move is inside its band (jointly "
+                f"{expected['interval']:.0%}): the drift is the ageing the model expects "
+                "(no alarm)"
             )
         for v in outside.values():
             lines.append(
@@ -129,7 +130,7 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
                 lines.append(
                     f"  MOVE {names.get(t['from'], t['from'])} -> {names.get(t['to'], t['to'])}: "
                     f"{t['observed']:.3f} of the cohort, expected {t['expected']:.3f} "
-                    f"(band {t['low']:.3f}-{t['high']:.3f}; reported, not part of the alarm)"
+                    f"(band {t['low']:.3f}-{t['high']:.3f}): ALARM"
                 )
     lines += [f"  NAME {c['message']}" for c in summary.get("names", [])]
     lines += [f"  CALENDAR {_calendar_words(f)}" for f in summary.get("calendar", [])]
@@ -203,8 +204,8 @@ def _html(summary: Mapping[str, Any]) -> str:
             f"{expected['n_draws']} times by the fitted model and re-scored: segment PSI "
             f"{expected['psi_raw']:.3f} observed, {expected['psi_expected']:.3f} expected by "
             f"the model, {expected['psi_expected_observed']:.3f} between expected and "
-            f"observed. Only a share outside its band is an alarm; the bands hold jointly "
-            f"{expected['interval']:.0%} when the model is right. Parameter uncertainty "
+            "observed. Only a share or a move outside its band is an alarm; the bands hold "
+            f"jointly {expected['interval']:.0%} when the model is right. Parameter uncertainty "
             f"{'included' if expected['parameter_uncertainty'] else 'not included'}.</p>"
             "<table><tr><th>segment</th><th>expected</th><th>band</th><th>observed</th>"
             f"<th></th></tr>{exp_rows}</table>"
@@ -240,14 +241,14 @@ def _transition_table(expected: Mapping[str, Any]) -> str:
         f"<tr><td>{html.escape(names.get(t['from'], t['from']))}</td>"
         f"<td>{html.escape(names.get(t['to'], t['to']))}</td><td>{t['expected']:.1%}</td>"
         f"<td>{t['low']:.1%} - {t['high']:.1%}</td><td>{t['observed']:.1%}</td>"
-        f"<td class='{'shifting' if t['outside'] else 'stable'}'>"
-        f"{'outside' if t['outside'] else 'inside'}</td></tr>"
+        f"<td class='{'shifted' if t['outside'] else 'stable'}'>"
+        f"{'outside: alarm' if t['outside'] else 'inside'}</td></tr>"
         for t in expected.get("transitions", [])
     )
     return (
         "<h3>Moves between segments since the calibration end</h3><p>Share of the cohort "
-        "moving from each segment to each, as the model expects it (bands jointly over every "
-        "move) and as observed; reported beside the alarm, not part of it.</p>"
+        "moving from each segment to each, as the model expects it (bands jointly with the "
+        "shares') and as observed; a move outside its band is an alarm.</p>"
         "<table><tr><th>from</th><th>to</th><th>expected</th><th>band</th><th>observed</th>"
         f"<th></th></tr>{rows}</table>"
     )

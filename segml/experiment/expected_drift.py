@@ -23,7 +23,7 @@ from segml.experiment.scoring import score_customers
 from segml.segment.base import Segmenter
 from segml.segment.drift import psi
 
-__all__ = ["expected_shares"]
+__all__ = ["expected_shares", "joint_bands"]
 
 
 def expected_shares(
@@ -53,9 +53,9 @@ def expected_shares(
     elapsed : float
         Time units from the calibration end to the scoring's as-of date.
     n_draws : int
-        Simulated ageings. Each segment's band is central at level ``1 - (1 - interval) / k``
-        for ``k`` segments, so that a model that is right raises no alarm with probability
-        about ``interval`` (Bonferroni; the false-alarm rate is measured by simulation in
+        Simulated ageings. The bands of every share and every move hold jointly
+        (:func:`joint_bands`), so that a model that is right raises no alarm with probability
+        about ``interval`` (the false-alarm rate is measured by simulation in
         ``tests/tracking/test_score_drift.py``).
 
     Returns
@@ -64,9 +64,9 @@ def expected_shares(
         ``segments`` (per label: ``expected``, ``low``, ``high``, ``observed``,
         ``outside``), ``transitions`` (per move between segments that the model or the
         data makes: ``from``, ``to``, the share of the cohort making it ``expected``,
-        ``low``, ``high``, ``observed``, ``outside``; bands Bonferroni-split over every
-        cell), ``psi_expected_observed``, ``psi_raw`` (the cohort's shares at
-        calibration against now), ``alarm`` (any observed share outside its band),
+        ``low``, ``high``, ``observed``, ``outside``), ``psi_expected_observed``,
+        ``psi_raw`` (the cohort's shares at calibration against now), ``alarm`` (any
+        observed share or move outside its band),
         ``n_customers``, ``n_draws``, ``interval``, ``elapsed`` and
         ``parameter_uncertainty`` (whether the draws used the model's parameter draws,
         ``CLVModel.draws_``; without them the bands hold the ageing's randomness only).
@@ -85,34 +85,51 @@ def expected_shares(
         seg = score_customers(aged, clv_model, segmenter, meta)["segment"].to_numpy()
         shares[d] = [np.mean(seg == s) for s in labels]
         moves[d] = _transitions(start, seg, labels)
-    # One band per segment, Bonferroni-split: all shares stay inside their bands together
-    # with probability ``interval`` when the model is right, whatever the number of segments.
-    tail = (1.0 - interval) / (2.0 * len(labels))
-    low, high = np.quantile(shares, [tail, 1.0 - tail], axis=0)
-    expected = shares.mean(axis=0)
     now = observed.reindex(cohort["customer_id"].astype(str)).to_numpy()
     seen = np.array([np.mean(now == s) for s in labels])
+    seen_moves = _transitions(start, now, labels)
+    k = len(labels)
+    # one joint band over every share and every move: see joint_bands
+    mean, low, high, outside = joint_bands(
+        np.concatenate([shares, moves.reshape(n_draws, -1)], axis=1),
+        np.concatenate([seen, seen_moves.ravel()]),
+        interval,
+    )
+    expected = mean[:k]
     then = np.array([np.mean(start == s) for s in labels])
     names = segmenter.segment_names_
     rows = {
         str(s): {
             "name": names.get(int(s), "not assigned" if s == -1 else str(s)),
-            "expected": float(e),
-            "low": float(lo),
-            "high": float(hi),
-            "observed": float(o),
-            "outside": bool(o < lo or o > hi),
+            "expected": float(mean[i]),
+            "low": float(low[i]),
+            "high": float(high[i]),
+            "observed": float(seen[i]),
+            "outside": bool(outside[i]),
         }
-        for s, e, lo, hi, o in zip(labels, expected, low, high, seen, strict=True)
+        for i, s in enumerate(labels)
     }
-    transitions = _expected_transitions(moves, _transitions(start, now, labels), labels, interval)
+    made = (moves.max(axis=0) > 0) | (seen_moves > 0)  # moves some draw or the data makes
+    transitions = [
+        {
+            "from": str(labels[a]),
+            "to": str(labels[b]),
+            "expected": float(mean[k + a * k + b]),
+            "low": float(low[k + a * k + b]),
+            "high": float(high[k + a * k + b]),
+            "observed": float(seen_moves[a, b]),
+            "outside": bool(outside[k + a * k + b]),
+        }
+        for a, b in zip(*np.nonzero(made), strict=True)
+    ]
+    alarm = bool(outside.any())
     return {
         "segments": rows,
         "transitions": transitions,
         "psi_raw": psi(then, seen),
         "psi_expected": psi(then, expected),
         "psi_expected_observed": psi(expected, seen),
-        "alarm": any(r["outside"] for r in rows.values()),
+        "alarm": alarm,
         "n_customers": len(cohort),
         "n_draws": n_draws,
         "interval": interval,
@@ -123,31 +140,39 @@ def expected_shares(
 
 def _transitions(start: np.ndarray, end: np.ndarray, labels: list[Any]) -> np.ndarray:
     """Share of the cohort moving from each segment (rows) to each segment (columns)."""
-    index = {s: i for i, s in enumerate(labels)}
-    out = np.zeros((len(labels), len(labels)))
-    known = [(index[a], index[b]) for a, b in zip(start, end, strict=True) if b in index]
-    for i, j in known:
-        out[i, j] += 1.0
-    return out / max(len(start), 1)
+    k = len(labels)
+    order = np.asarray(labels)
+    i, j = np.searchsorted(order, start), np.searchsorted(order, end)
+    # a customer with no segment now (not in the batch) moves nowhere
+    known = (j < k) & (order[np.minimum(j, k - 1)] == end)
+    counts = np.bincount(i[known] * k + j[known], minlength=k * k).reshape(k, k)
+    return counts / max(len(start), 1)
 
 
-def _expected_transitions(
-    moves: np.ndarray, seen: np.ndarray, labels: list[Any], interval: float
-) -> list[dict[str, Any]]:
-    """Every move made in some draw or in the data, with its band and the observed share."""
-    tail = (1.0 - interval) / (2.0 * moves[0].size)
-    low, high = np.quantile(moves, [tail, 1.0 - tail], axis=0)
-    expected = moves.mean(axis=0)
-    cells = zip(*np.nonzero((moves.max(axis=0) > 0) | (seen > 0)), strict=True)
-    return [
-        {
-            "from": str(labels[i]),
-            "to": str(labels[j]),
-            "expected": float(expected[i, j]),
-            "low": float(low[i, j]),
-            "high": float(high[i, j]),
-            "observed": float(seen[i, j]),
-            "outside": bool(seen[i, j] < low[i, j] or seen[i, j] > high[i, j]),
-        }
-        for i, j in cells
-    ]
+def joint_bands(
+    draws: np.ndarray, observed: np.ndarray, interval: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Simultaneous bands over the columns of ``draws`` (one row per simulated future).
+
+    Each column's band is its mean +- ``c`` standard deviations, with ``c`` the
+    ``interval`` quantile over the draws of their largest standardised deviation: a future
+    drawn from the model has every column inside its band together with probability
+    ``interval``, however many columns there are (a per-column Bonferroni split would need
+    far more draws than a scoring can afford to resolve its tails). A column that never
+    varies in the draws is outside as soon as the observation differs from it.
+
+    Returns
+    -------
+    expected, low, high : numpy.ndarray
+        Per column; the bands clipped to [0, 1] (shares).
+    outside : numpy.ndarray of bool
+    """
+    mean, sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+    live = sd > 0
+    z = np.zeros_like(draws)
+    z[:, live] = np.abs(draws[:, live] - mean[live]) / sd[live]
+    n = len(draws)  # the observation is one more future: the (n + 1)-th order statistic
+    c = float(np.quantile(z.max(axis=1), min(1.0, np.ceil((n + 1) * interval) / n)))
+    dev = np.abs(observed - mean)
+    outside = np.where(live, dev > c * sd + 1e-12, dev > 1e-12)
+    return mean, np.clip(mean - c * sd, 0.0, 1.0), np.clip(mean + c * sd, 0.0, 1.0), outside
