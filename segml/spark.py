@@ -218,8 +218,11 @@ def drift(
     -------
     dict
         What ``segml score`` writes to ``drift.json`` for the same batch: ``psi`` per
-        quantity with its band, ``segments`` (shares against training), counts. The
-        model-expected shares and the name checks are computed by ``segml score`` only.
+        quantity with its band, ``segments`` (shares against training), counts, ``names``
+        (the words of segment names the batch contradicts) and ``calendar`` (calendar-bound
+        features beyond their training range), all aggregated in Spark. The model-expected
+        shares, which age the training cohort by simulation, are computed by ``segml score``
+        only.
     """
     import pandas as pd
 
@@ -228,7 +231,8 @@ def drift(
     from segml.tracking.export import load_model
 
     F = _functions()
-    baseline = load_model(model_uri, tracking_uri).meta.get("baseline")
+    model = load_model(model_uri, tracking_uri)
+    baseline = model.meta.get("baseline")
     if not baseline:
         raise DataError(f"model {model_uri!r} stores no training baseline; re-export it.")
     specs = {c: s for c, s in baseline["columns"].items() if c in scores.columns + table.columns}
@@ -245,4 +249,59 @@ def drift(
         for (col, _), group in zip(specs.items(), counts, strict=True)
     }
     shares = Shares(n, pd.Series(segs, dtype="float64"), columns)
-    return drift_summary(baseline, shares, "the training population")
+    summary = drift_summary(baseline, shares, "the training population")
+    watched = ["segment", "clv", "p_alive", "expected_purchases", *features]
+    return summary | _name_report(F, joined.select(*watched), model.meta, model.segmenter)
+
+
+def _name_report(F: Any, frame: Any, meta: dict[str, Any], segmenter: Any) -> dict[str, Any]:
+    """:func:`segml.experiment.drift_report.name_report`, aggregated in Spark: per segment
+    the means of the named features, and each calendar-bound feature's share beyond its
+    training maximum."""
+    import pandas as pd
+
+    from segml.segment.names import (
+        CALENDAR_FEATURES,
+        calendar_flags_from_shares,
+        checks_from_means,
+    )
+    from segml.segment.profile import NAME_WORDS
+
+    def number(name: str) -> Any:
+        c = F.col(name).cast("double")
+        return F.when(~F.isnan(c), c)  # NaN is missing, as pandas' mean skips it
+
+    stored = meta.get("names_baseline") or {}
+    cols = set(frame.columns)
+    feats = {c: number(c) for c in NAME_WORDS if c in cols}
+    if {"recency", "T"} <= cols:
+        recency, tenure = number("recency"), number("T")
+        feats["recency_ratio"] = F.coalesce(F.when(tenure > 0, recency / tenure), F.lit(0.0))
+        longest = stored.get("since_last_max")
+        if longest is not None:
+            beyond = F.when(tenure - recency > float(longest), 1.0).otherwise(0.0)
+            feats["beyond"] = F.when(recency.isNotNull() & tenure.isNotNull(), beyond).otherwise(
+                0.0
+            )
+    segment = F.coalesce(F.col("segment"), F.lit(-1)).alias("_segment")
+    rows = frame.groupBy(segment).agg(*[F.avg(e).alias(c) for c, e in feats.items()])
+    means = rows.toPandas().set_index("_segment")
+    means.index = means.index.astype("int64")
+    names = (meta.get("baseline") or {}).get("names", {})
+    ranges = meta.get("training_ranges", {})
+    used = [
+        c
+        for c in sorted(segmenter.columns_)
+        if c in CALENDAR_FEATURES and c in ranges and c in cols
+    ]
+    beyond_max = {}
+    if used:
+        over = [
+            F.avg(F.when(number(c) > float(ranges[c][1]), 1.0).otherwise(0.0)).alias(c)
+            for c in used
+        ]
+        beyond_max = {c: float(v) for c, v in frame.agg(*over).collect()[0].asDict().items()}
+    return {
+        "names": checks_from_means(stored, pd.DataFrame(means), names) if stored else [],
+        "calendar": calendar_flags_from_shares(ranges, beyond_max),
+    }

@@ -134,6 +134,27 @@ def test_spark_drift_summary_equals_segml_score(cdnow_spark, tmp_path: Path) -> 
         assert remote["psi"][quantity]["band"] == v["band"]
     assert remote["psi"]["segment"]["band"] == "shifting"
     assert remote["segments"] == local["segments"]
+    # the k-means segments nine months on: their names ("recent", "long-standing") and the
+    # calendar-bound features they use are contradicted; Spark finds the same words, means
+    # and shares as segml score
+    kmeans = str(save_model(result, tmp_path / "kmeans", champion="kmeans"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = score_file(
+            load_model(kmeans), tmp_path / "tx.csv", tmp_path / "l.csv", as_of="1998-06-30"
+        )["drift"]
+        table = segml_spark.summarize(cdnow_spark, calibration_end="1998-06-30")
+        remote = segml_spark.drift(segml_spark.score(table, kmeans), table, kmeans)
+    assert local["names"] and local["calendar"]
+    for key in ("names", "calendar"):
+        assert len(remote[key]) == len(local[key])
+        for ours, theirs in zip(remote[key], local[key], strict=True):
+            assert {k: v for k, v in ours.items() if not isinstance(v, float)} == {
+                k: v for k, v in theirs.items() if not isinstance(v, float)
+            }
+            for k, v in theirs.items():
+                if isinstance(v, float):
+                    assert ours[k] == pytest.approx(v, rel=1e-9), (key, k)
 
 
 def test_spark_scoring_keeps_customers_a_left_join_left_without_attributes(

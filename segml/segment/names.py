@@ -21,9 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segml.segment.profile import _WORDS
+from segml.segment.profile import NAME_WORDS
 
-__all__ = ["CALENDAR_FEATURES", "calendar_flags", "claims", "name_baseline", "name_checks"]
+__all__ = [
+    "CALENDAR_FEATURES",
+    "calendar_flags",
+    "calendar_flags_from_shares",
+    "checks_from_means",
+    "claims",
+    "name_baseline",
+    "name_checks",
+    "segment_means",
+]
 
 #: Features that grow with the calendar for every customer, whatever they do.
 CALENDAR_FEATURES = ("T", "frequency", "recency", "total_revenue", "n_transactions")
@@ -31,7 +40,7 @@ _RECENCY_WORDS = ("recent", "recently active")
 _BEYOND = 0.05  # share of a "recent" segment lapsed beyond training that contradicts the word
 _CLAIMS = {
     word: (col, side)
-    for col, pair in _WORDS.items()
+    for col, pair in NAME_WORDS.items()
     for side, word in zip((1, -1), pair, strict=True)
 }
 
@@ -39,7 +48,7 @@ _CLAIMS = {
 def _features(frame: pd.DataFrame) -> pd.DataFrame:
     """The named features computable from a customer table or a scoring."""
     out = pd.DataFrame(index=frame.index)
-    for col in _WORDS:
+    for col in NAME_WORDS:
         if col in frame.columns:
             out[col] = pd.to_numeric(frame[col], errors="coerce")
     if {"recency", "T"} <= set(frame.columns):
@@ -119,18 +128,37 @@ def name_checks(
     >>> [c["word"] for c in name_checks(name_baseline(train), now, {"0": "recent"})]
     ['recent', 'recent']
     """
+    return checks_from_means(baseline, segment_means(current, baseline), names)
+
+
+def segment_means(current: pd.DataFrame, baseline: Mapping[str, Any]) -> pd.DataFrame:
+    """Per segment label (the index): the mean of every named feature of ``current``, and
+    ``beyond``, the share of its customers longer without a purchase than anyone in
+    training (what :func:`checks_from_means` reads; the Spark path aggregates the same)."""
     feats = _features(current)
+    longest = baseline.get("since_last_max")
+    if "since_last" in feats:
+        since = feats.pop("since_last").to_numpy("float64")
+        feats["beyond"] = (since > longest).astype(float) if longest is not None else np.nan
     segments = pd.to_numeric(current["segment"], errors="coerce").fillna(-1).astype("int64")
+    return feats.groupby(segments.to_numpy()).mean()
+
+
+def checks_from_means(
+    baseline: Mapping[str, Any], means: pd.DataFrame, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """:func:`name_checks` from the per-segment means of :func:`segment_means`."""
     stats = baseline.get("features", {})
     longest = baseline.get("since_last_max")
     out = []
     for label, name in names.items():
-        mine = feats[segments.to_numpy() == int(label)]
-        if mine.empty:
+        if int(label) not in means.index:
             continue
+        row = means.loc[int(label)].to_numpy("float64")
+        mine = dict(zip(map(str, means.columns), row.tolist(), strict=True))
         for word, col, side in claims(name):
-            if col in stats and col in mine and mine[col].notna().any():
-                mean, value = stats[col]["mean"], float(mine[col].mean())
+            if col in stats and col in mine and np.isfinite(mine[col]):
+                mean, value = stats[col]["mean"], mine[col]
                 if side * (value - mean) < 0:
                     where = "below" if side > 0 else "above"
                     why = (
@@ -138,14 +166,14 @@ def name_checks(
                         f"average ({mean:.3g})"
                     )
                     out.append(_contradiction(label, name, word, col, mean, value, why))
-            if word in _RECENCY_WORDS and longest is not None and "since_last" in mine:
-                share = float(np.mean(mine["since_last"].to_numpy("float64") > longest))
-                if share >= _BEYOND:
-                    why = (
-                        f"{share:.0%} of its customers have not bought for longer than anyone "
-                        f"in training ({longest:.3g})"
-                    )
-                    out.append(_contradiction(label, name, word, "since_last", longest, share, why))
+            beyond = mine.get("beyond", np.nan)
+            # NaN (no recency in the scoring) is never at or beyond the threshold
+            if word in _RECENCY_WORDS and longest is not None and beyond >= _BEYOND:
+                why = (
+                    f"{beyond:.0%} of its customers have not bought for longer than anyone "
+                    f"in training ({longest:.3g})"
+                )
+                out.append(_contradiction(label, name, word, "since_last", longest, beyond, why))
     return out
 
 
@@ -177,12 +205,20 @@ def calendar_flags(
     >>> flags[0]["feature"], flags[0]["share_beyond"]
     ('T', 0.5)
     """
-    out = []
+    beyond = {}
     for col in used:
         if col in CALENDAR_FEATURES and col in ranges and col in current.columns:
             values = pd.to_numeric(current[col], errors="coerce").to_numpy("float64")
-            share = float(np.mean(values > float(ranges[col][1]))) if len(values) else 0.0
-            out.append(
-                {"feature": col, "training_max": float(ranges[col][1]), "share_beyond": share}
-            )
-    return out
+            beyond[col] = float(np.mean(values > float(ranges[col][1]))) if len(values) else 0.0
+    return calendar_flags_from_shares(ranges, beyond)
+
+
+def calendar_flags_from_shares(
+    ranges: Mapping[str, Sequence[float]], beyond: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """:func:`calendar_flags` from each calendar-bound feature's share beyond its training
+    maximum (the Spark path counts them in Spark)."""
+    return [
+        {"feature": col, "training_max": float(ranges[col][1]), "share_beyond": share}
+        for col, share in beyond.items()
+    ]

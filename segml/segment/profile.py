@@ -12,10 +12,10 @@ from segml.errors import DataError
 from segml.segment.hypotheses import _value_series
 from segml.segment.intervals import lift_intervals
 
-__all__ = ["describe_segments", "profile"]
+__all__ = ["NAME_WORDS", "describe_segments", "profile"]
 
 #: Words for a segment far above / below the average of a feature.
-_WORDS: dict[str, tuple[str, str]] = {
+NAME_WORDS: dict[str, tuple[str, str]] = {
     "frequency": ("frequent", "infrequent"),
     "recency_ratio": ("recent", "lapsed"),
     "recency": ("recently active", "early lapsers"),
@@ -117,7 +117,7 @@ def _numeric_words(
     else:
         sums = np.bincount(slot[known], weights=values[known], minlength=len(sizes))
         counts = np.bincount(slot[known], minlength=len(sizes))
-    high, low_word = _WORDS.get(col, (f"high {col}", f"low {col}"))
+    high, low_word = NAME_WORDS.get(col, (f"high {col}", f"low {col}"))
     out = []
     for s in present:
         z = (sums[s] / counts[s] - mean) / sd if counts[s] else 0.0

@@ -466,7 +466,7 @@ def test_short_id_words_decode_to_the_same_strings(ids, large) -> None:
 
 def _names_one_segment_at_a_time(frame: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
     """describe_segments' rule applied to each segment on its own (its earlier code)."""
-    from segml.segment.profile import _WORDS, _is_categorical
+    from segml.segment.profile import NAME_WORDS, _is_categorical
 
     names: dict[int, str] = {}
     used: dict[str, int] = {}
@@ -495,7 +495,7 @@ def _names_one_segment_at_a_time(frame: pd.DataFrame, labels: np.ndarray) -> dic
                 continue
             z = (np.nanmean(values[inside]) - np.nanmean(values)) / sd
             if abs(z) >= 0.3:
-                high, low = _WORDS.get(col, (f"high {col}", f"low {col}"))
+                high, low = NAME_WORDS.get(col, (f"high {col}", f"low {col}"))
                 scored.append((abs(z), high if z > 0 else low))
         scored.sort(key=lambda t: -t[0])
         name = ", ".join(word for _, word in scored[:3]) or "average"

@@ -41,13 +41,14 @@ def test_the_decomposition_is_written_and_reported(result, tmp_path):
     assert "revenue_10m_plus acts on purchase rate" in html
 
 
-def test_an_experiment_without_the_option_writes_no_decomposition(tmp_path):
-    config = segml.load_config(REPO / "experiments" / "b2b.toml")
-    assert config.evaluation.decompose_hypotheses is False
+def test_the_option_is_off_by_default_on_in_b2b_and_type_checked(tmp_path):
+    assert segml.load_config(REPO / "experiments" / "b2b.toml").evaluation.decompose_hypotheses
     text = (REPO / "experiments" / "b2b.toml").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("decompose_hypotheses"))
+    off = tmp_path / "off.toml"
+    off.write_text(text.replace(line, ""))
+    assert segml.load_config(off).evaluation.decompose_hypotheses is False
     bad = tmp_path / "b.toml"
-    bad.write_text(
-        text.replace("n_bootstrap = 20", 'n_bootstrap = 20\ndecompose_hypotheses = "yes"')
-    )
+    bad.write_text(text.replace(line, 'decompose_hypotheses = "yes"'))
     with pytest.raises(segml.ConfigError, match="decompose_hypotheses"):
         segml.load_config(bad)
