@@ -32,7 +32,7 @@ from mlflow.tracking import MlflowClient
 from segml.errors import DataError
 from segml.segment.evaluate import separation_metrics
 from segml.segment.intervals import normalised_gini_draws
-from segml.tracking.log import _metrics
+from segml.tracking.log import metric_list
 
 __all__ = ["SegmlEvaluator", "gain_table"]
 
@@ -165,7 +165,7 @@ class SegmlEvaluator(ModelEvaluator):
         }
         table = gain_table(scored, actual)
         client = MlflowClient()
-        client.log_batch(run_id, metrics=_metrics(metrics))
+        client.log_batch(run_id, metrics=metric_list(metrics))
         with tempfile.TemporaryDirectory() as tmp:
             csv, png = Path(tmp) / "segml_gain_table.csv", Path(tmp) / "segml_gain_curve.png"
             table.to_csv(csv, index=False)

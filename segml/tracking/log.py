@@ -160,7 +160,7 @@ def _champion_metrics(result: ExperimentResult) -> dict[str, float]:
 def comparison_metrics(result: ExperimentResult, name: str) -> dict[str, float]:
     """A segmentation's numeric comparison columns (its scores and their intervals)."""
     row = {str(k): v for k, v in result.comparison.loc[name].items()}
-    return {m.key: m.value for m in _metrics(row)}
+    return {m.key: m.value for m in metric_list(row)}
 
 
 def training_dataset(result: ExperimentResult) -> tuple[str, str]:
@@ -214,7 +214,8 @@ def _clv_metrics(clv: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _metrics(values: dict[str, Any], step: int = 0) -> list[Metric]:
+def metric_list(values: dict[str, Any], step: int = 0) -> list[Metric]:
+    """MLflow metrics of the finite numbers in ``values``, names made valid."""
     ts = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
     out = []
     for key, value in values.items():
@@ -335,7 +336,7 @@ def log_result(
             params[f"hypothesis.{name}.verdict"] = row["verdict"]
         params["champion"] = str(result.champion)
         metrics.update(_champion_metrics(result))
-        client.log_batch(run_id, metrics=_metrics(metrics), params=_params(params))
+        client.log_batch(run_id, metrics=metric_list(metrics), params=_params(params))
         client.log_text(run_id, config.text or "", "experiment.toml")
         data = config.data
         dataset_name, _ = training_dataset(result)
@@ -371,7 +372,7 @@ def log_result(
             seg_params.update({f"param.{k}": v for k, v in seg.get_params(deep=False).items()})
             client.log_batch(
                 cid,
-                metrics=_metrics(comparison_metrics(result, name)),
+                metrics=metric_list(comparison_metrics(result, name)),
                 params=_params(seg_params),
             )
             prof = result.profiles[result.profiles["segmentation"] == name]
@@ -504,7 +505,7 @@ def log_scoring(
             metrics["expected.alarm"] = float(expected["alarm"])
             moves = expected.get("transitions", [])
             metrics["expected.transitions_outside"] = sum(t["outside"] for t in moves)
-        client.log_batch(run_id, metrics=_metrics(metrics))
+        client.log_batch(run_id, metrics=metric_list(metrics))
         path = Path(transactions).resolve()
         _log_dataset(client, run_id, path.name, path, _file_digest(path), "scoring")
         if "segml.model_id" in tags:  # the run page links the model it scored with
