@@ -107,10 +107,10 @@ def _numeric_words(
     known = ~np.isnan(values)
     if known.sum() < 2:
         return []  # no spread to compare with
-    sd = np.nanstd(values)
-    if not np.isfinite(sd) or sd == 0:
+    sd, mean = np.nanstd(values), np.nanmean(values)
+    # a constant column's sd is rounding noise: no segment is high or low on it
+    if not np.isfinite(sd) or sd <= 1e-12 * abs(mean) or sd == 0:
         return []
-    mean = np.nanmean(values)
     # every segment's mean in one pass (a segment without values gets none)
     if known.all():
         sums, counts = np.bincount(slot, weights=values), sizes

@@ -67,3 +67,15 @@ def test_a_name_never_contradicts_the_population_it_was_given_on(data) -> None:
     frame = pd.DataFrame({"frequency": frequency, "monetary_value": spend})
     names = {str(k): v for k, v in describe_segments(frame, labels).items()}
     assert name_checks(name_baseline(frame), frame.assign(segment=labels), names) == []
+
+
+def test_a_constant_feature_names_nothing_and_rounding_contradicts_nothing() -> None:
+    # 0.1 summed 333 times in two orders differs in the last digits
+    frame = pd.DataFrame({"frequency": np.zeros(333), "monetary_value": np.full(333, 0.1)})
+    labels = np.zeros(333, dtype=int)
+    assert describe_segments(frame, labels) == {0: "average"}
+    baseline = name_baseline(frame)
+    baseline["features"]["monetary_value"]["mean"] += 1e-16  # another summation order
+    assert name_checks(baseline, frame.assign(segment=labels), {"0": "high spend"}) == []
+    baseline["features"]["monetary_value"]["mean"] = 0.2  # a real gap is still found
+    assert name_checks(baseline, frame.assign(segment=labels), {"0": "high spend"})
