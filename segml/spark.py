@@ -11,6 +11,7 @@ its interpreter before the Spark session starts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from segml._columns import spark_ddl
@@ -198,7 +199,14 @@ def _bin_counts(F: Any, col: str, spec: dict[str, Any]) -> list[Any]:
 
 
 def drift(
-    scores: Any, table: Any, model_uri: str, *, tracking_uri: str | None = None
+    scores: Any,
+    table: Any,
+    model_uri: str,
+    *,
+    transactions: Any = None,
+    as_of: Any = None,
+    summarize_options: Mapping[str, Any] | None = None,
+    tracking_uri: str | None = None,
 ) -> dict[str, Any]:
     """The drift summary of a Spark scoring against the model's training population,
     counted in Spark on the bins frozen at export.
@@ -211,6 +219,19 @@ def drift(
         The table that was scored (its feature columns are the ones the model watches).
     model_uri : str
         The model that scored it (a local directory or a ``models:/`` URI).
+    transactions : pyspark.sql.DataFrame, optional
+        The transactions ``table`` was summarised from. With them and ``as_of`` (the
+        ``calibration_end`` ``table`` was summarised at), the model-expected shares are
+        computed too: the customers of the calibration cohort are summarised in Spark at the
+        model's calibration end, the ids of :func:`segml.experiment.expected_drift.cohort_ids`
+        (all, or a seeded random 20,000) collected, and those customers aged by simulation
+        on the driver, as ``segml score`` does (the same customers in the same order, so the
+        same bands).
+    as_of : date-like, optional
+        Required with ``transactions``.
+    summarize_options : mapping, optional
+        Keyword arguments of :func:`summarize` for the cohort (column names, policies), as
+        used for ``table``; ``unit`` is the model's.
     tracking_uri : str, optional
         Where ``models:/`` URIs live.
 
@@ -220,9 +241,9 @@ def drift(
         What ``segml score`` writes to ``drift.json`` for the same batch: ``psi`` per
         quantity with its band, ``segments`` (shares against training), counts, ``names``
         (the words of segment names the batch contradicts) and ``calendar`` (calendar-bound
-        features beyond their training range), all aggregated in Spark. The model-expected
-        shares, which age the training cohort by simulation, are computed by ``segml score``
-        only.
+        features beyond their training range), all aggregated in Spark, and ``expected``
+        (the model-expected shares and moves with their bands; None without
+        ``transactions`` or when ``as_of`` is not after the calibration end).
     """
     import pandas as pd
 
@@ -251,7 +272,60 @@ def drift(
     shares = Shares(n, pd.Series(segs, dtype="float64"), columns)
     summary = drift_summary(baseline, shares, "the training population")
     watched = ["segment", "clv", "p_alive", "expected_purchases", *features]
-    return summary | _name_report(F, joined.select(*watched), model.meta, model.segmenter)
+    names = _name_report(F, joined.select(*watched), model.meta, model.segmenter)
+    expected = None
+    if transactions is not None:
+        if as_of is None:
+            raise DataError("drift(..., transactions=...) needs as_of, the table's as-of date.")
+        expected = _expected(model, scores, table, transactions, as_of, summarize_options or {})
+    return summary | names | {"expected": expected}
+
+
+def _expected(
+    model: Any,
+    scores: Any,
+    table: Any,
+    transactions: Any,
+    as_of: Any,
+    options: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The model-expected shares of :func:`drift`: the cohort summarised in Spark, its
+    chosen customers collected and aged on the driver."""
+    import pandas as pd
+
+    from segml._units import UNIT_DAYS, unit_key
+    from segml.clv.covariate_effects import covariate_names
+    from segml.experiment.expected_drift import aged_cohort_report, cohort_ids
+
+    cal, unit = model.meta.get("calibration_end"), model.meta.get("unit") or "W"
+    end = pd.Timestamp(as_of)
+    if cal is None or end <= pd.Timestamp(cal):
+        return None
+    options = {k: v for k, v in options.items() if k not in ("calibration_end", "unit")}
+    cohort = summarize(transactions, calibration_end=cal, unit=unit, **options)
+    ids = cohort.select("customer_id").toPandas()["customer_id"]
+    if ids.empty:
+        return None
+    chosen = cohort_ids(ids)
+    if len(chosen) < len(ids):
+        spark = cohort.sparkSession
+        keep = spark.createDataFrame(pd.DataFrame({"customer_id": chosen.astype(str)}))
+        cohort = cohort.join(_functions().broadcast(keep), "customer_id")
+    # attributes (segment rules, covariates) are the ones the scored table carries
+    wanted = set(model.segmenter.columns_) | set(covariate_names(model.clv))
+    attrs = [c for c in table.columns if c in wanted and c not in cohort.columns]
+    if attrs:
+        cohort = cohort.join(table.select("customer_id", *attrs), "customer_id", "left")
+    local = cohort.toPandas()
+    local["customer_id"] = local["customer_id"].astype(str)
+    observed = scores.join(cohort.select("customer_id"), "customer_id").select(
+        "customer_id", "segment"
+    )
+    observed = observed.toPandas()
+    observed = observed.assign(customer_id=observed["customer_id"].astype(str))
+    elapsed = (end - pd.Timestamp(cal)) / pd.Timedelta(days=UNIT_DAYS[unit_key(unit)])
+    segments = observed.set_index("customer_id")["segment"]
+    return aged_cohort_report(model, local, segments, float(elapsed), len(ids))
 
 
 def _name_report(F: Any, frame: Any, meta: dict[str, Any], segmenter: Any) -> dict[str, Any]:
@@ -264,40 +338,23 @@ def _name_report(F: Any, frame: Any, meta: dict[str, Any], segmenter: Any) -> di
         CALENDAR_FEATURES,
         calendar_flags_from_shares,
         checks_from_means,
+        segmentation_features,
     )
-    from segml.segment.profile import NAME_WORDS
-
-    def number(name: str) -> Any:
-        c = F.col(name).cast("double")
-        return F.when(~F.isnan(c), c)  # NaN is missing, as pandas' mean skips it
 
     stored = meta.get("names_baseline") or {}
     cols = set(frame.columns)
-    feats = {c: number(c) for c in NAME_WORDS if c in cols}
-    if {"recency", "T"} <= cols:
-        recency, tenure = number("recency"), number("T")
-        feats["recency_ratio"] = F.coalesce(F.when(tenure > 0, recency / tenure), F.lit(0.0))
-        longest = stored.get("since_last_max")
-        if longest is not None:
-            beyond = F.when(tenure - recency > float(longest), 1.0).otherwise(0.0)
-            feats["beyond"] = F.when(recency.isNotNull() & tenure.isNotNull(), beyond).otherwise(
-                0.0
-            )
-    segment = F.coalesce(F.col("segment"), F.lit(-1)).alias("_segment")
-    rows = frame.groupBy(segment).agg(*[F.avg(e).alias(c) for c, e in feats.items()])
-    means = rows.toPandas().set_index("_segment")
-    means.index = means.index.astype("int64")
+    means = _segment_means(F, frame, stored)
     names = (meta.get("baseline") or {}).get("names", {})
     ranges = meta.get("training_ranges", {})
     used = [
         c
-        for c in sorted(segmenter.columns_)
+        for c in segmentation_features(segmenter)
         if c in CALENDAR_FEATURES and c in ranges and c in cols
     ]
     beyond_max = {}
     if used:
         over = [
-            F.avg(F.when(number(c) > float(ranges[c][1]), 1.0).otherwise(0.0)).alias(c)
+            F.avg(F.when(_number(F, c) > float(ranges[c][1]), 1.0).otherwise(0.0)).alias(c)
             for c in used
         ]
         beyond_max = {c: float(v) for c, v in frame.agg(*over).collect()[0].asDict().items()}
@@ -305,3 +362,40 @@ def _name_report(F: Any, frame: Any, meta: dict[str, Any], segmenter: Any) -> di
         "names": checks_from_means(stored, pd.DataFrame(means), names) if stored else [],
         "calendar": calendar_flags_from_shares(ranges, beyond_max),
     }
+
+
+def _derived(F: Any, name: str, value: Any, tenure: Any) -> Any:
+    """A derived feature of :mod:`segml.segment.features` as a Spark column (missing when
+    either input is)."""
+    if name == "since_last":
+        return tenure - value
+    ratio = F.when(tenure > 0, value / tenure).otherwise(0.0)
+    return F.when(value.isNotNull() & tenure.isNotNull(), ratio)
+
+
+def _number(F: Any, name: str) -> Any:
+    c = F.col(name).cast("double")
+    return F.when(~F.isnan(c), c)  # NaN is missing, as pandas' mean skips it
+
+
+def _segment_means(F: Any, frame: Any, stored: dict[str, Any]) -> Any:
+    """:func:`segml.segment.names.segment_means`, aggregated in Spark."""
+    from segml.segment.features import DERIVED_FEATURES
+    from segml.segment.profile import NAME_WORDS
+
+    cols = set(frame.columns)
+    feats = {}
+    for c in NAME_WORDS:
+        if c in cols:
+            feats[c] = _number(F, c)
+        elif c in DERIVED_FEATURES and set(DERIVED_FEATURES[c]) <= cols:
+            feats[c] = _derived(F, c, *(_number(F, n) for n in DERIVED_FEATURES[c]))
+    if "since_last" in feats and stored.get("since_last_max") is not None:
+        since = feats["since_last"]
+        beyond = F.when(since > float(stored["since_last_max"]), 1.0).otherwise(0.0)
+        feats["beyond"] = F.when(since.isNotNull(), beyond).otherwise(0.0)
+    segment = F.coalesce(F.col("segment"), F.lit(-1)).alias("_segment")
+    rows = frame.groupBy(segment).agg(*[F.avg(e).alias(c) for c, e in feats.items()])
+    means = rows.toPandas().set_index("_segment")
+    means.index = means.index.astype("int64")
+    return means

@@ -110,9 +110,10 @@ def test_spark_scoring_equals_in_process_scoring(cdnow_spark, tmp_path: Path) ->
     assert (scored["segment_name"] == local["segment_name"]).all()
 
 
-def test_spark_drift_summary_equals_segml_score(cdnow_spark, tmp_path: Path) -> None:
+def test_spark_drift_summary_equals_segml_score(cdnow_spark, tmp_path: Path, monkeypatch) -> None:
     """CDNOW 26 weeks after calibration: the drift summary Spark counts on the frozen bins
     is the one ``segml score`` writes for the same batch, quantity by quantity."""
+    import segml.experiment.expected_drift as expected_drift
     from segml.tracking.batch import score_file
 
     result = segml.run_experiment(REPO / "experiments" / "cdnow.toml")
@@ -126,8 +127,22 @@ def test_spark_drift_summary_equals_segml_score(cdnow_spark, tmp_path: Path) -> 
         )["drift"]
         table = segml_spark.summarize(cdnow_spark, calibration_end="1998-03-31")
         scores = segml_spark.score(table, str(model_dir))
-        remote = segml_spark.drift(scores, table, str(model_dir))
+        remote = segml_spark.drift(
+            scores, table, str(model_dir), transactions=cdnow_spark, as_of="1998-03-31"
+        )
     assert remote["n_current"] == local["n_current"] == 2357
+    # the model-expected shares: the same cohort aged the same way, the same alarm
+    ours, theirs = remote["expected"], local["expected"]
+    assert theirs["alarm"] and ours["alarm"] and ours["cohort_size"] == 2357
+    assert ours["segments"].keys() == theirs["segments"].keys()
+    for label, row in theirs["segments"].items():
+        assert ours["segments"][label]["outside"] == row["outside"]
+        for key in ("expected", "low", "high", "observed"):
+            assert ours["segments"][label][key] == pytest.approx(row[key], abs=1e-3), key
+    assert [t["outside"] for t in ours["transitions"]] == [
+        t["outside"] for t in theirs["transitions"]
+    ]
+    assert ours["psi_raw"] == pytest.approx(theirs["psi_raw"], abs=1e-9)
     assert list(remote["psi"]) == list(local["psi"]) and len(remote["psi"]) == 6
     for quantity, v in local["psi"].items():
         assert remote["psi"][quantity]["psi"] == pytest.approx(v["psi"], abs=1e-9), quantity
@@ -155,6 +170,48 @@ def test_spark_drift_summary_equals_segml_score(cdnow_spark, tmp_path: Path) -> 
             for k, v in theirs.items():
                 if isinstance(v, float):
                     assert ours[k] == pytest.approx(v, rel=1e-9), (key, k)
+    # a cohort above the sample size: both age the same random 500 of its customers
+    monkeypatch.setattr(expected_drift, "EXPECTED_SAMPLE", 500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load_model(str(model_dir))
+        local = score_file(model, tmp_path / "tx.csv", tmp_path / "m.csv", as_of="1998-03-31")
+        table = segml_spark.summarize(cdnow_spark, calibration_end="1998-03-31")
+        scores = segml_spark.score(table, str(model_dir))
+        remote = segml_spark.drift(
+            scores, table, str(model_dir), transactions=cdnow_spark, as_of="1998-03-31"
+        )
+    ours, theirs = remote["expected"], local["drift"]["expected"]
+    assert ours["n_customers"] == theirs["n_customers"] == 500
+    assert ours["cohort_size"] == theirs["cohort_size"] == 2357
+    for label, row in theirs["segments"].items():
+        assert ours["segments"][label]["observed"] == row["observed"]
+        assert ours["segments"][label]["expected"] == pytest.approx(row["expected"], abs=1e-3)
+
+
+def test_spark_segment_means_of_derived_features_equal_pandas(spark, cdnow_tx, cdnow) -> None:
+    """The per-segment means name checks read (time-relative features included), with
+    missing values, aggregated in Spark as in pandas."""
+    from pyspark.sql import functions as F
+
+    from segml.segment.names import name_baseline, segment_means
+
+    later = segml.summarize(cdnow_tx, calibration_end="1998-06-30", unit="W").reset_index()
+    frame = later[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
+    frame["segment"] = np.arange(len(frame)) % 4
+    frame.loc[::7, "recency"] = np.nan
+    frame.loc[::11, "frequency"] = np.nan
+    frame["total_revenue"] = frame["monetary_value"] * (frame["frequency"] + 1)
+    stored = name_baseline(cdnow)
+    local = segment_means(frame, stored)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        remote = segml_spark._segment_means(F, spark.createDataFrame(frame), stored)
+    assert {"purchase_rate", "revenue_rate", "since_last", "recency_ratio"} <= set(local)
+    assert sorted(remote.columns) == sorted(local.columns)
+    pd.testing.assert_frame_equal(
+        remote.sort_index()[local.columns], local, check_names=False, rtol=1e-12
+    )
 
 
 def test_spark_scoring_keeps_customers_a_left_join_left_without_attributes(

@@ -141,7 +141,8 @@ def _calendar_words(flag: Mapping[str, Any]) -> str:
     return (
         f"{flag['feature']} grows with the calendar: {flag['share_beyond']:.0%} of the customers "
         f"are beyond its training maximum ({flag['training_max']:.3g}); time-relative features "
-        "(recency_ratio, purchases per unit of tenure) or retraining keep segments comparable"
+        "(a clustering's time_relative = true: purchases per unit of tenure, time since the "
+        "last purchase) or retraining keep segments comparable"
     )
 
 

@@ -11,19 +11,63 @@ much of the raw PSI the model does not explain.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from segml._units import span_words
 from segml.clv import CLVModel
 from segml.clv.forward import age_histories
 from segml.experiment.scoring import score_customers
 from segml.segment.base import Segmenter
 from segml.segment.drift import psi
 
-__all__ = ["expected_shares", "joint_bands"]
+__all__ = ["EXPECTED_SAMPLE", "aged_cohort_report", "cohort_ids", "expected_shares", "joint_bands"]
+
+#: Customers of the calibration cohort aged for the expected shares (a random sample above):
+#: 200 re-scorings of a million customers would take minutes.
+EXPECTED_SAMPLE = 20_000
+
+
+def cohort_ids(ids: Iterable[Any], limit: int | None = None) -> np.ndarray:
+    """The ids of the calibration cohort that are aged: all of them, or a seeded random
+    ``limit`` (default :data:`EXPECTED_SAMPLE`) of them, in sorted order.
+
+    They depend on the set of ids alone, not on the order of the file, so ``segml score``
+    and the Spark path age the same customers in the same order.
+
+    Examples
+    --------
+    >>> from segml.experiment.expected_drift import cohort_ids
+    >>> cohort_ids(["b", "c", "a"]).tolist(), len(cohort_ids(map(str, range(50)), limit=10))
+    (['a', 'b', 'c'], 10)
+    """
+    limit = EXPECTED_SAMPLE if limit is None else limit
+    unique = np.unique(np.asarray([str(i) for i in ids], dtype=object))
+    if len(unique) <= limit:
+        return unique
+    rng = np.random.default_rng(0)
+    return unique[np.sort(rng.choice(len(unique), size=limit, replace=False))]
+
+
+def aged_cohort_report(
+    model: Any,
+    cohort: pd.DataFrame,
+    observed: pd.Series,
+    elapsed: float,
+    cohort_size: int,
+) -> dict[str, Any]:
+    """:func:`expected_shares` for an exported model (``model.clv``, ``model.segmenter``,
+    ``model.meta``) on a ``cohort`` whose rows are :func:`cohort_ids` (ordered by them), with
+    the elapsed time in words and the size of the whole cohort."""
+    order = cohort_ids(cohort["customer_id"], limit=len(cohort))
+    cohort = cohort.assign(customer_id=cohort["customer_id"].astype(str))
+    cohort = cohort.set_index("customer_id").loc[order].reset_index()
+    shares = expected_shares(model.clv, model.segmenter, model.meta, cohort, observed, elapsed)
+    unit = model.meta.get("unit") or "W"
+    return {**shares, "span": span_words(float(elapsed), unit), "cohort_size": int(cohort_size)}
 
 
 def expected_shares(

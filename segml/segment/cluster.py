@@ -3,7 +3,9 @@
 The feature pipeline is a scikit-learn ``ColumnTransformer``: heavy-tailed non-negative
 numbers (skewness above 1 on the fitted table: counts, money) get ``log1p``; every number
 is median-imputed and standardised; categories are imputed as ``"missing"`` and one-hot
-encoded; ``recency_ratio`` (recency / T, 0 for T = 0) can be asked for as a feature.
+encoded; the derived features of :mod:`segml.segment.features` (``recency_ratio``,
+``purchase_rate``, ``since_last``, ``revenue_rate``) can be asked for, and
+``time_relative=True`` replaces calendar-bound features by them.
 Missing values are imputed and counted (``imputed_``, with a warning); a feature that is
 entirely missing is an error; a constant feature carries no information and is dropped with
 a warning (``dropped_features_``).
@@ -29,11 +31,12 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from segml.errors import DataError, examples
+from segml.errors import DataError
 from segml.segment.base import Segmenter
+from segml.segment.features import DERIVED_FEATURES, build_features, time_relative_features
 from segml.segment.profile import _is_categorical, describe_segments
 
-__all__ = ["DEFAULT_FEATURES", "ClusterSegmenter", "build_features"]
+__all__ = ["DEFAULT_FEATURES", "ClusterSegmenter", "build_features"]  # build_features re-exported
 
 #: Behavioural features used when none are given.
 DEFAULT_FEATURES = ("frequency", "recency_ratio", "T", "monetary_value")
@@ -41,36 +44,6 @@ _METHODS = ("kmeans", "gmm", "hdbscan")
 #: k-means centroids are fitted on at most this many customers (then everyone is assigned)
 _CENTROID_SAMPLE = 200_000
 _MODEL_FILE = "model.joblib"
-
-
-def build_features(table: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
-    """The feature columns of ``table``, computing ``recency_ratio`` when asked for.
-
-    Raises
-    ------
-    segml.DataError
-        If a feature is not a column (nor derivable).
-    """
-    out = {}
-    for col in features:
-        if col == "recency_ratio" and col not in table.columns:
-            for need in ("recency", "T"):
-                if need not in table.columns:
-                    raise DataError(f"feature 'recency_ratio' needs column {need!r}.")
-            T = table["T"].to_numpy("float64")
-            rec = table["recency"].to_numpy("float64")
-            out[col] = np.divide(rec, T, out=np.zeros(len(table)), where=T > 0)
-        elif col in table.columns:
-            series = table[col]
-            if pd.api.types.is_bool_dtype(series.dtype):
-                series = series.astype("float64")
-            out[col] = series.to_numpy()
-        else:
-            raise DataError(
-                f"feature {col!r} is not a column of the table; available: "
-                f"{examples(table.columns, limit=20)}."
-            )
-    return pd.DataFrame(out, index=table.index)
 
 
 def _numeric(series: pd.Series) -> bool:
@@ -89,6 +62,14 @@ class ClusterSegmenter(Segmenter):
     features : sequence of str, optional
         Columns to cluster on (``recency_ratio`` is derived); default
         ``DEFAULT_FEATURES`` (behavioural: frequency, recency/T, T, monetary value).
+    time_relative : bool, default False
+        Replace each calendar-bound feature (``T``, ``frequency``, ``n_transactions``,
+        ``recency``, ``total_revenue``: they grow for every customer as time passes) by its
+        time-relative counterpart (purchases or revenue per unit of tenure, time since the
+        last purchase; :data:`segml.segment.features.TIME_RELATIVE`), so that customers who
+        keep buying as before keep their segment at later scorings. With the default
+        features the clustering is on purchase rate, recency / T, time since the last
+        purchase and spend.
     k : int or sequence of int, default range(2, 9)
         Number of clusters, or candidates to choose from (ignored by HDBSCAN).
     random_state : int, default 0
@@ -114,6 +95,10 @@ class ClusterSegmenter(Segmenter):
         The fitted feature pipeline.
     model_ : object
         The fitted clustering model.
+    features_ : list of str
+        The features clustered on (after ``time_relative``'s replacements).
+    replaced_features_ : dict
+        Calendar-bound feature -> the time-relative one that replaced it.
     log_features_, dropped_features_ : list of str
         Features that got ``log1p``; features dropped as constant.
     imputed_ : dict
@@ -143,6 +128,7 @@ class ClusterSegmenter(Segmenter):
         random_state: int = 0,
         sample_size: int = 20_000,
         min_cluster_size: int | None = None,
+        time_relative: bool = False,
     ) -> None:
         self.method = method
         self.features = features
@@ -150,6 +136,7 @@ class ClusterSegmenter(Segmenter):
         self.random_state = random_state
         self.sample_size = sample_size
         self.min_cluster_size = min_cluster_size
+        self.time_relative = time_relative
 
     # ------------------------------------------------------------------ pipeline
     def _feature_names(self) -> list[str]:
@@ -158,7 +145,18 @@ class ClusterSegmenter(Segmenter):
             raise DataError("ClusterSegmenter needs at least one feature.")
         if len(set(feats)) != len(feats):
             raise DataError(f"features must be unique, got {feats}.")
-        return feats
+        return time_relative_features(feats)[0] if self.time_relative else feats
+
+    @property
+    def features_(self) -> list[str]:
+        """The features clustered on (after ``time_relative``'s replacements)."""
+        return self._feature_names()
+
+    @property
+    def replaced_features_(self) -> dict[str, str]:
+        """Calendar-bound feature -> the time-relative one that replaced it."""
+        feats = list(self.features) if self.features is not None else list(DEFAULT_FEATURES)
+        return time_relative_features(feats)[1] if self.time_relative else {}
 
     def _feature_kind(self, col: str, series: pd.Series) -> str:
         """'log', 'num' or 'cat' for a usable feature, 'constant' for one dropped; counts
@@ -365,8 +363,8 @@ class ClusterSegmenter(Segmenter):
         self.noise_share_ = float((labels == -1).mean())
         used: set[str] = set()
         for f in self._feature_names():
-            derived = f == "recency_ratio" and f not in table.columns
-            used |= {"recency", "T"} if derived else {f}
+            derived = f in DERIVED_FEATURES and f not in table.columns
+            used |= set(DERIVED_FEATURES[f]) if derived else {f}
         self.columns_ = frozenset(used)
         # (categorical features as objects: named as they were as categories or strings)
         self.segment_names_ = describe_segments(frame, labels, list(frame.columns))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segml.segment.features import DERIVED_FEATURES, build_features
 from segml.segment.profile import NAME_WORDS
 
 __all__ = [
@@ -32,11 +33,12 @@ __all__ = [
     "name_baseline",
     "name_checks",
     "segment_means",
+    "segmentation_features",
 ]
 
 #: Features that grow with the calendar for every customer, whatever they do.
 CALENDAR_FEATURES = ("T", "frequency", "recency", "total_revenue", "n_transactions")
-_RECENCY_WORDS = ("recent", "recently active")
+_RECENCY_WORDS = ("recent", "recently active", "bought lately")
 _BEYOND = 0.05  # share of a "recent" segment lapsed beyond training that contradicts the word
 _CLAIMS = {
     word: (col, side)
@@ -51,11 +53,8 @@ def _features(frame: pd.DataFrame) -> pd.DataFrame:
     for col in NAME_WORDS:
         if col in frame.columns:
             out[col] = pd.to_numeric(frame[col], errors="coerce")
-    if {"recency", "T"} <= set(frame.columns):
-        recency = pd.to_numeric(frame["recency"], errors="coerce")
-        tenure = pd.to_numeric(frame["T"], errors="coerce")
-        out["recency_ratio"] = (recency / tenure.where(tenure > 0)).fillna(0.0)
-        out["since_last"] = tenure - recency
+        elif col in DERIVED_FEATURES and set(DERIVED_FEATURES[col]) <= set(frame.columns):
+            out[col] = build_features(frame, [col])[col]
     return out
 
 
@@ -88,10 +87,9 @@ def name_baseline(frame: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {"features": {}, "since_last_max": None}
     for col in feats.columns:
         values = feats[col].to_numpy("float64", na_value=np.nan)
-        if col == "since_last":
-            if np.isfinite(values).any():
-                out["since_last_max"] = float(np.nanmax(values))
-        elif np.isfinite(values).sum() >= 2:
+        if col == "since_last" and np.isfinite(values).any():
+            out["since_last_max"] = float(np.nanmax(values))
+        if np.isfinite(values).sum() >= 2:
             mean, sd = float(np.nanmean(values)), float(np.nanstd(values))
             out["features"][col] = {"mean": mean, "sd": sd}
     return out
@@ -138,7 +136,7 @@ def segment_means(current: pd.DataFrame, baseline: Mapping[str, Any]) -> pd.Data
     feats = _features(current)
     longest = baseline.get("since_last_max")
     if "since_last" in feats:
-        since = feats.pop("since_last").to_numpy("float64")
+        since = feats["since_last"].to_numpy("float64")
         feats["beyond"] = (since > longest).astype(float) if longest is not None else np.nan
     segments = pd.to_numeric(current["segment"], errors="coerce").fillna(-1).astype("int64")
     return feats.groupby(segments.to_numpy()).mean()
@@ -191,6 +189,13 @@ def _contradiction(
         "segment_value": value,
         "message": f"segment {name!r} is named {word!r}, but {why}",
     }
+
+
+def segmentation_features(segmenter: Any) -> list[str]:
+    """The features a fitted segmenter segments on: a clustering's ``features_`` (derived
+    ones such as ``recency_ratio`` by their own name), else the columns it reads."""
+    features = getattr(segmenter, "features_", None)
+    return list(features) if features is not None else sorted(segmenter.columns_)
 
 
 def calendar_flags(

@@ -20,9 +20,12 @@ NAME_WORDS: dict[str, tuple[str, str]] = {
     "recency_ratio": ("recent", "lapsed"),
     "recency": ("recently active", "early lapsers"),
     "T": ("long-standing", "new"),
+    "purchase_rate": ("high purchase rate", "low purchase rate"),
+    "since_last": ("long since last purchase", "bought lately"),
     "monetary_value": ("high spend", "low spend"),
     "first_amount": ("big first order", "small first order"),
     "total_revenue": ("high revenue", "low revenue"),
+    "revenue_rate": ("high revenue rate", "low revenue rate"),
     "clv": ("high value", "low value"),
 }
 _DEFAULT_FEATURES = ("frequency", "recency", "T", "monetary_value", "first_amount")

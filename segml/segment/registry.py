@@ -32,6 +32,7 @@ TOML_TYPES: dict[str, tuple[type, ...]] = {
     "random_state": (int,),
     "sample_size": (int,),
     "min_cluster_size": (int,),
+    "time_relative": (bool,),
     "value": (str,),
     "max_leaves": (int,),
     "min_share": (float, int),

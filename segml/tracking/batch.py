@@ -16,21 +16,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segml._columns import arrow_schema
-from segml._units import UNIT_DAYS, span_words, unit_key
+from segml._units import UNIT_DAYS, unit_key
 from segml.data.attributes import read_attribute_file
 from segml.data.ids import id_strings
 from segml.data.read import _read_source, read_transactions
 from segml.data.table import summarize, timestamp
 from segml.errors import DataError, OutputError
 from segml.experiment.drift_report import drift_paths, drift_summary, name_report, write_drift
-from segml.experiment.expected_drift import expected_shares
+from segml.experiment.expected_drift import aged_cohort_report, cohort_ids
 from segml.experiment.scoring import NUMERIC_OUTPUTS, OUTPUT_COLUMNS, batch_percentile
+from segml.segment.names import segmentation_features
 
 __all__ = ["score_file"]
 
 _SCHEMA = arrow_schema(OUTPUT_COLUMNS)
-#: customers of the calibration cohort aged for the expected shares (a random sample above)
-_EXPECTED_SAMPLE = 20_000
 
 
 class _Writer:
@@ -272,20 +271,16 @@ def _expected(
         tx, calibration_end=cal, unit=unit, customers=customers, customer_key=customer_key
     ).reset_index()
     cohort["customer_id"] = cohort["customer_id"].astype(str)
-    size = len(cohort)
-    if size > _EXPECTED_SAMPLE:  # 200 re-scorings of a million customers would take minutes
-        cohort = cohort.sample(_EXPECTED_SAMPLE, random_state=0).reset_index(drop=True)
+    chosen = cohort.set_index("customer_id").loc[cohort_ids(cohort["customer_id"])]
     elapsed = (end - pd.Timestamp(cal)) / pd.Timedelta(days=UNIT_DAYS[unit_key(unit)])
     observed = current.assign(customer_id=current["customer_id"].astype(str))
-    shares = expected_shares(
-        model.clv,
-        model.segmenter,
-        model.meta,
-        cohort,
+    return aged_cohort_report(
+        model,
+        chosen.reset_index(),
         observed.set_index("customer_id")["segment"],
         float(elapsed),
+        len(cohort),
     )
-    return {**shares, "span": span_words(float(elapsed), unit), "cohort_size": size}
 
 
 def _previous_scoring(path: str | Path) -> pd.DataFrame:
@@ -338,7 +333,7 @@ def _drift(
     )
     reference: dict[str, Any] | pd.DataFrame = previous if previous is not None else stored or {}
     summary = drift_summary(reference, current, against, previous)
-    return summary | name_report(model.meta, current, sorted(model.segmenter.columns_))
+    return summary | name_report(model.meta, current, segmentation_features(model.segmenter))
 
 
 def _unscorable(missing_ids: np.ndarray, seen: set) -> pd.DataFrame:

@@ -120,10 +120,10 @@ def test_the_cli_prints_the_drift_summary(scored, tmp_path) -> None:
 
 
 def test_a_large_cohort_is_aged_on_a_random_sample(scored, tmp_path, monkeypatch) -> None:
-    import segml.tracking.batch as batch
+    import segml.experiment.expected_drift as expected_drift
 
     path, folder, _ = scored
-    monkeypatch.setattr(batch, "_EXPECTED_SAMPLE", 1000)
+    monkeypatch.setattr(expected_drift, "EXPECTED_SAMPLE", 1000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model = load_model(str(path))
@@ -198,3 +198,32 @@ def test_a_right_model_rarely_raises_the_alarm(scored) -> None:
     # 20 replicates: 5 or more false alarms has probability 4 % at a true rate of 10 % and
     # 37 % at 20 %; bands that held per segment only would raise far more.
     assert alarms <= 4, f"{alarms} of {replicates} replicates raised a false alarm"
+
+
+def test_time_relative_clusters_stay_true_nine_months_on(tmp_path) -> None:
+    """CDNOW: k-means with ``time_relative = true`` fitted at 1997-09-30, scored at
+    1998-06-30. Unlike the plain clustering (every customer in two of five segments, tenure
+    beyond its training maximum for all, a 'recent' segment a third lapsed), every segment
+    still receives customers, no feature of the segmentation grows with the calendar and no
+    name is contradicted."""
+    config = tmp_path / "relative.toml"
+    config.write_text(
+        (REPO / "experiments" / "cdnow.toml").read_text().split("[[hypotheses]]")[0]
+        + '[[segmenters]]\nname = "relative"\nmethod = "kmeans"\nk = 5\nrandom_state = 0\n'
+        "time_relative = true\n\n[evaluation]\nn_bootstrap = 5\n"
+    )
+    result = segml.run_experiment(config)
+    path = save_model(result, tmp_path / "model", champion="relative")
+    tx = segml.load_cdnow()
+    tx.assign(date=tx["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "tx.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = load_model(str(path))
+    assert model.segmenter.features_ == [
+        "purchase_rate", "recency_ratio", "since_last", "monetary_value"
+    ]  # fmt: skip
+    out = score_file(model, tmp_path / "tx.csv", tmp_path / "s.csv", as_of="1998-06-30")
+    drift = out["drift"]
+    assert len(out["segments"]) == 5 and min(out["segments"].values()) > 0
+    assert drift["calendar"] == [] and drift["names"] == []
+    assert drift["psi"]["segment"]["psi"] < 0.1  # stable, where the plain clusters give ~5
