@@ -42,6 +42,7 @@ from segml.segment.drift import baseline_of
 from segml.segment.names import name_baseline
 from segml.segment.registry import load_segmenter
 from segml.tracking.log import comparison_metrics, store_lock, training_dataset
+from segml.tracking.uris import parse_model_uri, registry_version
 
 __all__ = ["SegmlModel", "export_model", "register_model", "save_model"]
 
@@ -474,12 +475,6 @@ def export_model(
     return out
 
 
-def _logged_model_id(uri: str) -> str | None:
-    """The id in an MLflow 3 logged-model URI (``models:/m-...``), else None."""
-    ref = uri.removeprefix("models:/")
-    return ref if uri.startswith("models:/m-") and "/" not in ref and "@" not in ref else None
-
-
 def _run_model_id(client: MlflowClient, run_id: str, artifact: str) -> str | None:
     """The logged model a run produced under ``artifact`` (what ``runs:/RUN/model`` means
     when the model is a logged model, not a run artifact)."""
@@ -499,27 +494,18 @@ def _local_copy(uri: str, tracking_uri: str | None, workdir: Path) -> Path:
 
     resolved = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=resolved, registry_uri=resolved)
-    original, model_id = uri, _logged_model_id(uri)
+    original, ref = uri, parse_model_uri(uri)
+    model_id = ref.model_id
     if uri.startswith("models:/") and model_id is None:
-        ref = uri.removeprefix("models:/")
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            mv = client.get_model_version_by_alias(name, alias)
-        elif "/" in ref:
-            name, ver = ref.split("/", 1)
-            mv = client.get_model_version(name, ver)
-        else:
-            raise ValueError(
-                f"model URI {uri!r}: use models:/NAME@ALIAS, models:/NAME/VERSION or "
-                "models:/m-<logged model id>."
-            )
+        mv = registry_version(client, ref)
         uri = str(mv.source)
-        model_id = mv.tags.get("segml.model_id") or mv.model_id or _logged_model_id(uri)
-    if uri.startswith("runs:/") and model_id is None:
-        run_id, _, artifact = uri.removeprefix("runs:/").partition("/")
-        model_id = _run_model_id(client, run_id, artifact or "model")
+        ref = parse_model_uri(uri)
+        model_id = mv.tags.get("segml.model_id") or mv.model_id or ref.model_id
+    if ref.kind == "run" and model_id is None:
+        run_id, artifact = str(ref.run_id), str(ref.artifact)
+        model_id = _run_model_id(client, run_id, artifact)
         if model_id is None:
-            return Path(client.download_artifacts(run_id, artifact or "model", str(workdir)))
+            return Path(client.download_artifacts(run_id, artifact, str(workdir)))
     if model_id is not None:
         location = client.get_logged_model(model_id).artifact_location
         return Path(

@@ -32,6 +32,7 @@ from segml._version import segml_version
 from segml.errors import OutputError
 from segml.experiment.outputs import written_files
 from segml.experiment.result import ExperimentResult
+from segml.tracking.uris import parse_model_uri, registry_version
 
 __all__ = ["check_tracking", "log_result", "log_scoring", "resolve_tracking_uri", "segml_home"]
 
@@ -403,28 +404,20 @@ def log_result(
 def _model_run(client: MlflowClient, model_uri: str) -> tuple[str | None, dict[str, str]]:
     """The run a registry model was logged from, and tags naming the model it is (with its
     logged-model id, ``segml.model_id``, when it has one)."""
-    ref = model_uri.removeprefix("models:/").rstrip("/")
-    if model_uri.startswith("models:/m-") and "/" not in ref and "@" not in ref:
-        logged = client.get_logged_model(ref)
-        return logged.source_run_id, {"segml.model": model_uri, "segml.model_id": ref}
-    if model_uri.startswith("models:/"):
-        name, _, rest = ref.partition("@")
-        if rest:
-            version = client.get_model_version_by_alias(name, rest)
-            tags = {"segml.model_alias": rest}
-        else:
-            name, _, number = ref.partition("/")
-            version = client.get_model_version(name, number)
-            tags = {}
-        tags |= {"segml.model": name, "segml.model_version": str(version.version)}
+    ref = parse_model_uri(model_uri)
+    if ref.kind == "logged":
+        model_id = str(ref.model_id)
+        logged = client.get_logged_model(model_id)
+        return logged.source_run_id, {"segml.model": model_uri, "segml.model_id": model_id}
+    if ref.kind in ("alias", "version", "registry"):
+        version = registry_version(client, ref)
+        tags = {"segml.model_alias": str(ref.alias)} if ref.kind == "alias" else {}
+        tags |= {"segml.model": str(ref.name), "segml.model_version": str(version.version)}
         model_id = version.tags.get("segml.model_id") or version.model_id
         if model_id:
             tags["segml.model_id"] = str(model_id)
         return version.run_id, tags
-    if model_uri.startswith("runs:/"):
-        run_id = model_uri[len("runs:/") :].split("/")[0]
-        return run_id, {"segml.model": model_uri}
-    return None, {"segml.model": model_uri}
+    return ref.run_id, {"segml.model": model_uri}
 
 
 def _log_dataset(
