@@ -11,7 +11,7 @@ much of the raw PSI the model does not explain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ __all__ = ["EXPECTED_SAMPLE", "aged_cohort_report", "cohort_ids", "expected_shar
 EXPECTED_SAMPLE = 20_000
 
 
-def cohort_ids(ids: Iterable[Any], limit: int | None = None) -> np.ndarray:
+def cohort_ids(ids: Sequence[Any] | pd.Series, limit: int | None = None) -> np.ndarray:
     """The ids of the calibration cohort that are aged: all of them, or a seeded random
     ``limit`` (default :data:`EXPECTED_SAMPLE`) of them, in sorted order.
 
@@ -41,11 +41,11 @@ def cohort_ids(ids: Iterable[Any], limit: int | None = None) -> np.ndarray:
     Examples
     --------
     >>> from segml.experiment.expected_drift import cohort_ids
-    >>> cohort_ids(["b", "c", "a"]).tolist(), len(cohort_ids(map(str, range(50)), limit=10))
+    >>> cohort_ids(["b", "c", "a"]).tolist(), len(cohort_ids([str(i) for i in range(50)], 10))
     (['a', 'b', 'c'], 10)
     """
     limit = EXPECTED_SAMPLE if limit is None else limit
-    unique = np.unique(np.asarray([str(i) for i in ids], dtype=object))
+    unique = np.unique(pd.Series(ids).astype(str).to_numpy(dtype=object))
     if len(unique) <= limit:
         return unique
     rng = np.random.default_rng(0)
@@ -60,11 +60,10 @@ def aged_cohort_report(
     cohort_size: int,
 ) -> dict[str, Any]:
     """:func:`expected_shares` for an exported model (``model.clv``, ``model.segmenter``,
-    ``model.meta``) on a ``cohort`` whose rows are :func:`cohort_ids` (ordered by them), with
-    the elapsed time in words and the size of the whole cohort."""
-    order = cohort_ids(cohort["customer_id"], limit=len(cohort))
+    ``model.meta``) on the ``cohort`` rows of :func:`cohort_ids`, aged in the order of their
+    ids, with the elapsed time in words and the size of the whole cohort."""
     cohort = cohort.assign(customer_id=cohort["customer_id"].astype(str))
-    cohort = cohort.set_index("customer_id").loc[order].reset_index()
+    cohort = cohort.sort_values("customer_id", kind="stable", ignore_index=True)
     shares = expected_shares(model.clv, model.segmenter, model.meta, cohort, observed, elapsed)
     unit = model.meta.get("unit") or "W"
     return {**shares, "span": span_words(float(elapsed), unit), "cohort_size": int(cohort_size)}

@@ -139,8 +139,11 @@ class ClusterSegmenter(Segmenter):
         self.time_relative = time_relative
 
     # ------------------------------------------------------------------ pipeline
+    def _requested(self) -> list[str]:
+        return list(self.features) if self.features is not None else list(DEFAULT_FEATURES)
+
     def _feature_names(self) -> list[str]:
-        feats = list(self.features) if self.features is not None else list(DEFAULT_FEATURES)
+        feats = self._requested()
         if not feats:
             raise DataError("ClusterSegmenter needs at least one feature.")
         if len(set(feats)) != len(feats):
@@ -155,8 +158,7 @@ class ClusterSegmenter(Segmenter):
     @property
     def replaced_features_(self) -> dict[str, str]:
         """Calendar-bound feature -> the time-relative one that replaced it."""
-        feats = list(self.features) if self.features is not None else list(DEFAULT_FEATURES)
-        return time_relative_features(feats)[1] if self.time_relative else {}
+        return time_relative_features(self._requested())[1] if self.time_relative else {}
 
     def _feature_kind(self, col: str, series: pd.Series) -> str:
         """'log', 'num' or 'cat' for a usable feature, 'constant' for one dropped; counts

@@ -45,7 +45,7 @@ def test_time_relative_clusters_keep_steady_customers_in_their_segment(cdnow) ->
     assert kept_plain < 0.8  # tenure and counts doubled: the plain clusters move people
 
 
-def test_time_relative_names_and_features_survive_a_round_trip(cdnow, tmp_path) -> None:
+def test_time_relative_features_survive_a_round_trip(cdnow, tmp_path) -> None:
     seg = segml.ClusterSegmenter("kmeans", k=5, time_relative=True, random_state=0).fit(cdnow)
     assert seg.features_ == ["purchase_rate", "recency_ratio", "since_last", "monetary_value"]
     words = " ".join(seg.segment_names_.values())
@@ -61,7 +61,7 @@ def test_time_relative_names_and_features_survive_a_round_trip(cdnow, tmp_path) 
     )
 
 
-def test_derived_features_are_computed_and_missing_stays_missing() -> None:
+def test_derived_features_keep_missing_values_missing() -> None:
     table = pd.DataFrame(
         {
             "frequency": [2.0, 0.0, np.nan],
