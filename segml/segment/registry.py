@@ -94,7 +94,7 @@ def parameters(method: str) -> dict[str, tuple[type, ...]]:
     --------
     >>> from segml.segment.registry import parameters
     >>> sorted(parameters("hdbscan"))
-    ['features', 'min_cluster_size', 'random_state', 'sample_size']
+    ['features', 'min_cluster_size', 'random_state', 'sample_size', 'time_relative']
     """
     spec = METHODS[method]
     signature = inspect.signature(getattr(spec.cls, spec.constructor))
