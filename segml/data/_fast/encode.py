@@ -147,6 +147,7 @@ def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | Non
     grouped = _grouped_codes(words_at, n, codes)
     if grouped is not None:
         return codes, grouped
+    del codes  # not held through the hashing, which makes codes of its own
     words = words_at(0, n)
     if words is None:
         return None
@@ -155,9 +156,10 @@ def _factorize(n: int, words_at: WordsAt) -> tuple[np.ndarray, np.ndarray] | Non
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = pc.dictionary_encode(pa.array(words))
-    codes[:] = encoded.indices.to_numpy()
-    return codes, encoded.dictionary.to_numpy()
+    # The system allocator gives the hash table's memory back when it is freed; Arrow's
+    # default pool keeps it for reuse, and nothing after this allocates through Arrow.
+    encoded = pc.dictionary_encode(pa.array(words), memory_pool=pa.system_memory_pool())
+    return np.array(encoded.indices), encoded.dictionary.to_numpy()
 
 
 def factorize(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
