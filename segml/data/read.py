@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from segml._validation import require_regular_file
+from segml.data._fast.duplicates import duplicate_marks
 from segml.data._fast.order import _Codes
 from segml.data.ids import (
     _ids_with_codes,
@@ -46,7 +47,7 @@ from segml.data.ids import (
     id_strings,
 )
 from segml.data.parquet import read_parquet
-from segml.data.policies import _apply_amount_policies, _exact_duplicates
+from segml.data.policies import _apply_amount_policies
 from segml.data.quality import DataQualityReport, attach
 from segml.data.quality import example_ids as _ids
 from segml.data.times import check_time_settings, parse_times
@@ -387,10 +388,11 @@ def _read_transactions(
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
     del future
 
-    dup, found = _exact_duplicates(out, id_codes)
-    codes: _Codes | None = found
+    ids, uniques = id_codes or factorize_ids(out["customer_id"])
+    dup, order = duplicate_marks(out, ids)
+    codes: _Codes | None = (ids, uniques, order)
     # Customers with an id in the input: summarize counts those left without any row.
-    report.customers["with_an_id_read"] = len(found[1]) if n_ids is None else n_ids
+    report.customers["with_an_id_read"] = len(uniques) if n_ids is None else n_ids
     if duplicates == "drop":
         report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup), _sum(out, dup))
         out = out.loc[~dup].reset_index(drop=True)

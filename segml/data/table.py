@@ -18,20 +18,14 @@ from segml._setops import distinct
 from segml._units import DAY_NS as _DAY_NS
 from segml._units import UNIT_DAYS
 from segml._units import unit_key as _unit
-from segml.data._fast import enabled
 from segml.data._fast import order as _order
 from segml.data._fast.order import (
-    _code_order,
     _Codes,
-    _customer_day_key,
-    _in_key_order,
-    _in_time_order,
     _kept,
-    _key_layout,
     _Order,
     _order_length,
     _rows,
-    _stable_argsort,
+    customer_day_order,
 )
 from segml.data.attributes import join_attributes
 from segml.data.ids import factorize_ids
@@ -303,7 +297,7 @@ def summarize(
         _ids(tx, ~inside),
         float(amount[~inside].sum()) if has_amount and n_inside < len(times) else None,
     )
-    order = _window_order(codes, len(uniques), times, inside, n_inside, merge_same_day, known_order)
+    order = _window_order(codes, times, inside, n_inside, merge_same_day, known_order)
     del inside, known_codes, known_order  # the window is told by the times from here
     # The sorted rows become events and customers a slice at a time (each customer within
     # one slice): the per-row working arrays stay small next to a ten-million-row log.
@@ -443,41 +437,22 @@ def _validated_log(
 
 def _window_order(
     codes: np.ndarray,
-    n_codes: int,
     times: np.ndarray,
     inside: np.ndarray,
     n_inside: int,
     merge_same_day: bool,
     known_order: _Order | None,
 ) -> _Order:
-    """The rows inside the window in (customer, time) order (a slice when already so); with
-    ``SEGML_FAST=0``, the plain lexsort."""
+    """The rows inside the window in (customer, day) order, or (customer, time) order
+    without ``merge_same_day``; a slice when the rows already are in order (the rows after
+    the window are then left out by their times, in :func:`_customers`)."""
     if not merge_same_day:
         return np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    if not enabled():
-        days = times[inside] // _DAY_NS
-        return np.flatnonzero(inside)[np.lexsort((days, codes[inside]))]
-    if known_order is not None:
-        # read_transactions already sorted these rows by (customer, day) for its
-        # duplicate check: keep that order, rows in the window only (rows in order keep
-        # them by their times, in _customers).
-        if n_inside < len(times) and not isinstance(known_order, slice):
-            return _kept(known_order, inside)
-        return known_order
-    if _in_time_order(times):
-        # The rows in the window come first (a row is in by its day).
-        return _code_order(codes[:n_inside])
-    layout = _key_layout(codes, times)
-    if layout is None:
-        return np.flatnonzero(inside)[np.lexsort((times[inside], codes[inside]))]
-    if _in_key_order(codes, times, layout):
-        return slice(0, len(times))  # already in (customer, day) order
-    # With times floored to days one stable argsort of a combined key sorts by (customer,
-    # day), rows after the window last (then cut off): same order as the lexsort, faster.
-    key = _customer_day_key(codes, times, layout)
-    if n_inside < len(times):
-        key[~inside] = int(key.max()) + 1  # after every real key
-    return _stable_argsort(key)[:n_inside]
+    # read_transactions may have ordered these rows already, for its duplicate check.
+    order = customer_day_order(codes, times) if known_order is None else known_order
+    if isinstance(order, slice) or n_inside == len(times):
+        return order
+    return _kept(order, inside)
 
 
 def _count_late_customers(

@@ -115,7 +115,7 @@ def test_compression_is_lossless(columns, spread) -> None:
     )
 )
 def test_fast_duplicate_marks_equal_pandas(rows) -> None:
-    from segml.data.policies import _exact_duplicates
+    from segml.data._fast.duplicates import duplicate_marks
 
     frame = pd.DataFrame(
         {
@@ -124,7 +124,12 @@ def test_fast_duplicate_marks_equal_pandas(rows) -> None:
             "amount": [r[3] for r in rows],
         }
     )
-    np.testing.assert_array_equal(_exact_duplicates(frame)[0], frame.duplicated().to_numpy())
+    codes = pd.factorize(frame["customer_id"])[0]
+    marks, order = duplicate_marks(frame, codes)
+    np.testing.assert_array_equal(marks, frame.duplicated().to_numpy())
+    assert order is not None
+    days = frame["date"].to_numpy("datetime64[ns]").view("i8") // 86_400_000_000_000
+    np.testing.assert_array_equal(np.arange(len(frame))[order], np.lexsort((days, codes)))
 
 
 #: A small transaction log: customer, day of 2024 (calibration ends on day 30, holdout on
@@ -185,11 +190,10 @@ def test_summarize_on_a_raw_frame_equals_summarize_after_reading(rows, holdout) 
 def test_summarize_a_sorted_log_equals_the_same_log_shuffled(
     rows, holdout, seed, slice_rows, monkeypatch
 ) -> None:
-    """A log in time order is sorted by a counting sort on the customer alone (raw frames
-    in the duplicate check, read ones in summarize, where the rows after the window are
-    the last ones); a log grouped by customer in time order is not sorted at all (its rows
-    are used in place, a slice at a time). The table must be the one of the same rows in
-    any order."""
+    """A log in time order is sorted by a stable sort on the customer alone; a log grouped
+    by customer in time order is not sorted at all (its rows are used in place, a slice at
+    a time); any other by one combined key. The table must be the one of the same rows in
+    any order, from a raw frame or after read_transactions."""
     from segml.data._fast import order
 
     raw = _log(rows)
@@ -257,8 +261,7 @@ def test_time_ordered_sort_equals_lexsort(
     codes, steps, within_day, first_day, slice_rows, monkeypatch
 ) -> None:
     """Rows in order by day (times may go back within a day, before 1970 too), checked a
-    slice at a time: the counting sort by customer (in blocks of customers) gives the
-    (customer, day) order."""
+    slice at a time: the stable sort by customer alone gives the (customer, day) order."""
     from segml.data._fast import order
 
     monkeypatch.setattr(order, "SLICE_ROWS", slice_rows)
@@ -286,25 +289,26 @@ def test_time_ordered_sort_equals_lexsort(
     grouped=st.booleans(),
     slice_rows=st.integers(1, 7),
 )
-def test_key_order_checked_in_slices(rows, grouped, slice_rows, monkeypatch) -> None:
+def test_customer_day_order_checked_in_slices(rows, grouped, slice_rows, monkeypatch) -> None:
     """The (customer, day) order of a log is checked a slice at a time, without a key for
-    every row; so are the neighbours with equal keys. Both equal the full key's."""
-    from segml.data._fast import order
+    every row; so are the neighbours with the same customer and day. Both equal the
+    lexsort's."""
+    from segml.data._fast import enabled, order
 
     monkeypatch.setattr(order, "SLICE_ROWS", slice_rows)
     if grouped:  # by customer and day; times may still go back within a day
         rows = sorted(rows, key=lambda r: r[:2])
     codes = np.array([r[0] for r in rows], dtype=np.int32)
     times = np.array([r[1] * 86_400 * 10**9 + r[2] for r in rows], dtype=np.int64)
-    layout = order._key_layout(codes, times)
-    assert layout is not None
-    key = order._customer_day_key(codes, times, layout)
-    same = np.zeros(len(rows) - 1, dtype=bool)
-    in_order = order._in_key_order(codes, times, layout, same)
-    assert in_order == bool((np.diff(key) >= 0).all())
-    assert in_order or not grouped
-    if in_order:
-        np.testing.assert_array_equal(same, key[1:] == key[:-1])
+    days = times // (86_400 * 10**9)
+    want = np.lexsort((days, codes))
+    got = order.customer_day_order(codes, times)
+    assert isinstance(got, slice) or not (grouped and enabled())  # used in place
+    np.testing.assert_array_equal(np.arange(len(rows))[got], want)
+    np.testing.assert_array_equal(
+        order.same_day_neighbours(got, codes, times),
+        (np.diff(days[want]) == 0) & (np.diff(codes[want]) == 0),
+    )
 
 
 @SETTINGS
@@ -590,16 +594,18 @@ def test_in_index_equals_isin(values, index) -> None:
 def test_duplicate_rows_marked_as_pandas_marks_them(rows) -> None:
     """The duplicate check's sort-based marks equal DataFrame.duplicated(), with missing
     values, NaT, 0.0 against -0.0 and booleans."""
-    from segml.data import policies
+    from segml.data._fast import duplicates
 
     frame = pd.DataFrame(rows, columns=["code", "amount", "day", "flag"]).astype(
         {"code": "int32", "amount": "float64", "flag": "bool"}
     )
     frame["day"] = pd.to_datetime(frame["day"], unit="D")
     columns = [frame[c].to_numpy() for c in frame.columns]
-    assert all(policies._plain(c.dtype) for c in columns)
+    assert all(duplicates._plain(c.dtype) for c in columns)
     if len(frame):
-        np.testing.assert_array_equal(policies._duplicated(columns), frame.duplicated().to_numpy())
+        np.testing.assert_array_equal(
+            duplicates._duplicated(columns), frame.duplicated().to_numpy()
+        )
 
 
 @SETTINGS

@@ -1,16 +1,15 @@
 """The optional speed kernels of the data layer, each equal to a plain reference.
 
-1. :mod:`~segml.data._fast.order`: the (customer, day) order of a log's rows, without a sort
-   when the log is already grouped by customer, one stable sort of a combined integer key
-   otherwise (equals ``np.lexsort((days, codes))``).
+1. :func:`~segml.data._fast.order.customer_day_order`: the (customer, day) order of a log's
+   rows (equals ``np.lexsort((days, codes))``), without a sort when the log is already
+   grouped by customer, one stable sort of a combined integer key otherwise.
 2. :mod:`~segml.data._fast.encode`: short string ids (at most eight bytes) factorized as one
    64-bit word each (equals ``pandas.factorize``, order of first appearance).
-3. :func:`segml.data.policies._exact_duplicates`: duplicate marks compared only within
+3. :func:`~segml.data._fast.duplicates.duplicate_marks`: duplicate marks compared only within
    (customer, day) groups of two or more rows (equals ``DataFrame.duplicated``).
 
 ``SEGML_FAST=0`` in the environment runs the plain references everywhere; the property tests
-run both routes and compare them.
-"""
+run both routes and compare them."""
 
 from __future__ import annotations
 

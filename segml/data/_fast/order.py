@@ -1,9 +1,16 @@
 """Speed kernels: the (customer, day) order of a log's rows, without sorting when it is given.
 
-Each function here equals a plain reference: the order of :func:`_stable_argsort` is
-``np.argsort(key, kind="stable")``; :func:`_code_order` is ``np.argsort(codes,
-kind="stable")``; the checks say whether rows already are in (customer, day) or time order.
-With ``SEGML_FAST=0`` the references run instead.
+:func:`customer_day_order` equals ``np.lexsort((days, codes))`` and
+:func:`same_day_neighbours` says which rows of an order share the (customer, day) of the row
+before; the rest serves them. How it works:
+
+1. A log exported grouped by customer, each customer's rows in time order, is checked a
+   slice at a time and used in place (the order is ``slice(0, n)``: no permutation).
+2. A log in time order needs only a stable sort by customer code.
+3. Any other log is sorted once by one integer key per row, customer code x days spanned +
+   day, packed with its row number (numpy sorts int64 with vector instructions).
+
+With ``SEGML_FAST=0`` the lexsort runs instead.
 """
 
 from __future__ import annotations
@@ -16,9 +23,6 @@ import numpy as np
 
 from segml._units import DAY_NS as _DAY_NS
 from segml.data._fast import enabled
-
-#: Rows checked, and sorted rows turned into events and customers, at a time.
-
 
 #: Rows checked, and sorted rows turned into events and customers, at a time (see
 #: :func:`summarize`): small enough for the working arrays to stay in cache.
@@ -87,38 +91,23 @@ def _customer_day_key(codes: np.ndarray, times: np.ndarray, layout: _KeyLayout) 
     return key
 
 
-def _in_key_order(
-    codes: np.ndarray, times: np.ndarray, layout: _KeyLayout, same: np.ndarray | None = None
-) -> bool:
+def _in_key_order(codes: np.ndarray, times: np.ndarray, layout: _KeyLayout) -> bool:
     """Whether the rows are in (customer, day) order (a log exported grouped by customer,
     each customer's rows in time order), their keys made a slice at a time, never for
-    every row at once. ``same`` (one per pair of neighbouring rows), when given, is filled
-    with whether each row has the key of the row before it.
-    """
+    every row at once."""
     return _never_decreasing(
-        len(times), lambda start, stop: _keys_of(codes, times, layout, start, stop), same
+        len(times), lambda start, stop: _keys_of(codes, times, layout, start, stop)
     )
 
 
-def _never_decreasing(
-    n: int, values_at: Callable[[int, int], np.ndarray], same: np.ndarray | None = None
-) -> bool:
+def _never_decreasing(n: int, values_at: Callable[[int, int], np.ndarray]) -> bool:
     """Whether the values of rows 0..n never decrease, made and checked a slice at a time
-    by ``values_at(start, stop)``. ``same`` (one per pair of neighbouring rows), when
-    given, is filled with whether each value equals the one before it (wholly only when
-    True is returned)."""
+    by ``values_at(start, stop)``."""
     previous = None
     for start in range(0, n, SLICE_ROWS):
         part = values_at(start, start + SLICE_ROWS)
-        if previous is not None:
-            if part[0] < previous:
-                return False
-            if same is not None:
-                same[start - 1] = part[0] == previous
-        if bool((part[1:] < part[:-1]).any()):
+        if (previous is not None and part[0] < previous) or bool((part[1:] < part[:-1]).any()):
             return False
-        if same is not None:
-            np.equal(part[1:], part[:-1], out=same[start : start + len(part) - 1])
         previous = part[-1]
     return True
 
@@ -128,11 +117,10 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
 
     numpy's stable sort is a timsort for 64-bit integers: near-linear on a log already
     grouped by customer, n log n on one in time order. There keys below 2**31 are sorted
-    packed with their row numbers (:func:`_sort_with_rows`). With ``SEGML_FAST=0`` it is
-    numpy's stable argsort.
+    packed with their row numbers (:func:`_sort_with_rows`).
     """
     n = len(key)
-    if not enabled() or n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
+    if n < 100_000 or np.count_nonzero(key[1:] < key[:-1]) < n // 100:
         return np.argsort(key, kind="stable")
     if int(key.max()) < 2**31 and n < 2**31:
         return _sort_with_rows(key)
@@ -162,9 +150,7 @@ def _in_time_order(times: np.ndarray) -> bool:
     Then a stable sort by customer alone gives the (customer, day) order:
     :func:`_code_order`, faster than sorting the combined key.
     """
-    return enabled() and _never_decreasing(
-        len(times), lambda start, stop: times[start:stop] // _DAY_NS
-    )
+    return _never_decreasing(len(times), lambda start, stop: times[start:stop] // _DAY_NS)
 
 
 def _code_order(codes: np.ndarray) -> np.ndarray:
@@ -182,3 +168,56 @@ def _kept(order: np.ndarray, keep: np.ndarray) -> np.ndarray:
         order[filled : filled + len(kept)] = kept
         filled += len(kept)
     return order[:filled]
+
+
+def customer_day_order(codes: np.ndarray, times: np.ndarray) -> _Order:
+    """The rows in (customer code, day) order, ties in row order: ``np.lexsort((days,
+    codes))`` with ``days = times // DAY_NS``, or ``slice(0, n)`` when the rows already are
+    in that order.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        Non-negative customer codes, one per row.
+    times : numpy.ndarray
+        Nanoseconds (int64), one per row.
+
+    Returns
+    -------
+    numpy.ndarray or slice
+        Row numbers, or ``slice(0, n)``.
+    """
+    layout = _key_layout(codes, times) if enabled() else None
+    if layout is None:  # switched off, no rows, or keys beyond int64
+        return np.lexsort((times // _DAY_NS, codes))
+    if _in_key_order(codes, times, layout):
+        return slice(0, len(times))
+    if _in_time_order(times):
+        return _code_order(codes)
+    return _stable_argsort(_customer_day_key(codes, times, layout))
+
+
+def same_day_neighbours(order: _Order, codes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Whether each row of ``order`` after the first has the customer and the day of the
+    row before it (``n - 1`` booleans), made a slice at a time.
+
+    Parameters
+    ----------
+    order : numpy.ndarray or slice
+        As :func:`customer_day_order` returns it.
+    codes, times : numpy.ndarray
+        As for :func:`customer_day_order`.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    n = _order_length(order)
+    same = np.zeros(max(n - 1, 0), dtype=bool)
+    for start in range(0, n - 1, SLICE_ROWS):
+        rows = _rows(order, start, start + SLICE_ROWS + 1)
+        days, customer = times[rows] // _DAY_NS, codes[rows]
+        part = same[start : start + len(days) - 1]
+        np.equal(days[1:], days[:-1], out=part)
+        part &= customer[1:] == customer[:-1]
+    return same
