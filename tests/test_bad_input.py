@@ -72,17 +72,20 @@ def test_exact_duplicates() -> None:
     assert len(dropped) == 1 and segml.quality_report(dropped).dropped == {"exact_duplicate": 1}
 
 
-def test_negative_amounts_and_returns() -> None:
-    raw = frame(
-        customer_id=["a", "a", "b"],
-        date=["2024-01-01", "2024-01-01", "2024-01-02"],
-        amount=[10.0, -4.0, -3.0],
-    )
+def test_a_same_day_return_is_netted_against_the_purchase() -> None:
+    raw = frame(customer_id=["a", "a"], date=["2024-01-01"] * 2, amount=[10.0, -4.0])
     tx = segml.read_transactions(raw, amount="amount")
     assert tx["amount"].tolist() == [6.0]
     report = segml.quality_report(tx)
-    assert report.dropped == {"unmatched_return": 1, "return_netted": 1}
-    assert report.amounts == {"unmatched_return": -3.0, "return_netted": 0.0}
+    assert report.dropped == {"return_netted": 1}
+    assert report.amounts == {"return_netted": 0.0}
+
+
+def test_a_return_without_a_purchase_is_dropped_as_unmatched() -> None:
+    raw = frame(customer_id=["a", "b"], date=["2024-01-01", "2024-01-02"], amount=[10.0, -3.0])
+    report = segml.quality_report(segml.read_transactions(raw, amount="amount"))
+    assert report.dropped == {"unmatched_return": 1}
+    assert report.amounts == {"unmatched_return": -3.0}
 
 
 def test_zero_amounts(cdnow) -> None:

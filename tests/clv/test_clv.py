@@ -82,7 +82,7 @@ def test_predict_before_fit_raises_not_fitted(cdnow) -> None:
         segml.CLVModel().predict(cdnow)
 
 
-def test_clv_predict_columns_and_zero_discount(clv, cdnow, gamma_gamma) -> None:
+def test_predicted_clv_is_expected_purchases_times_expected_spend(clv, cdnow, gamma_gamma) -> None:
     out = clv.predict(cdnow, horizon=39)
     assert list(out.columns) == ["expected_purchases", "p_alive", "expected_spend", "clv"]
     assert out.index.equals(cdnow.index)
@@ -145,9 +145,12 @@ def test_auto_selection_records_why(cdnow) -> None:
     assert "no holdout" in sel2["reason"]
 
 
-def test_unknown_model_and_missing_columns(cdnow) -> None:
+def test_an_unknown_frequency_model_is_named(cdnow) -> None:
     with pytest.raises(segml.DataError, match="frequency='bg' is not a frequency model"):
         segml.CLVModel(frequency="bg").fit(cdnow)
+
+
+def test_missing_columns_are_named(cdnow) -> None:
     with pytest.raises(segml.DataError, match=r"lacks \['monetary_value'\]"):
         segml.CLVModel().fit(cdnow[["frequency", "recency", "T"]])
     with pytest.raises(segml.DataError, match=r"lacks \['T'\]"):

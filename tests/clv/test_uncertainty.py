@@ -96,10 +96,14 @@ def test_portfolio_total_sums_independent_customers(cdnow, booted) -> None:
     assert sim.counts.shape == (len(clv.draws_.frequency), len(sim.rows.weights))
 
 
-def test_interval_needs_draws_and_a_level(cdnow) -> None:
+def test_an_interval_needs_bootstrap_draws(cdnow) -> None:
     clv = segml.CLVModel().fit(cdnow)
     with pytest.raises(segml.DataError, match=r"call clv.bootstrap\(training_table\)"):
         clv.predict(cdnow, interval=0.9)
+
+
+def test_an_interval_level_is_a_fraction(cdnow) -> None:
+    clv = segml.CLVModel().fit(cdnow)
     with pytest.raises(segml.DataError, match="a level in"):
         clv.bootstrap(cdnow, n_draws=5).predict(cdnow, interval=90)
 

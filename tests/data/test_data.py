@@ -145,21 +145,31 @@ def test_returns_are_netted_same_day_or_dropped() -> None:
     assert len(dropped) == 3
 
 
-def test_zero_amounts_and_duplicates_policies() -> None:
-    frame = pd.DataFrame(
-        {"customer_id": ["a", "a", "a"], "date": ["2024-01-01"] * 3, "amount": [0.0, 4.0, 4.0]}
-    )
-    kept = segml.read_transactions(frame, amount="amount")
+ZERO_AND_COPY = pd.DataFrame(
+    {"customer_id": ["a", "a", "a"], "date": ["2024-01-01"] * 3, "amount": [0.0, 4.0, 4.0]}
+)
+
+
+def test_by_default_suspect_rows_are_flagged_not_dropped() -> None:
+    kept = segml.read_transactions(ZERO_AND_COPY, amount="amount")
     assert len(kept) == 3
     assert segml.quality_report(kept).flagged == {
         "exact_duplicate_rows_kept": 1,
         "zero_amount_rows_kept": 1,
     }
-    strict = segml.read_transactions(frame, amount="amount", zero_amounts="drop", duplicates="drop")
+
+
+def test_the_drop_policies_remove_suspect_rows() -> None:
+    strict = segml.read_transactions(
+        ZERO_AND_COPY, amount="amount", zero_amounts="drop", duplicates="drop"
+    )
     assert segml.quality_report(strict).dropped == {"exact_duplicate": 1, "zero_amount": 1}
     assert strict["amount"].tolist() == [4.0]
+
+
+def test_an_unknown_policy_is_refused() -> None:
     with pytest.raises(segml.DataError, match="duplicates='maybe' is not one of"):
-        segml.read_transactions(frame, duplicates="maybe")
+        segml.read_transactions(ZERO_AND_COPY, duplicates="maybe")
 
 
 def test_windows_exclude_and_count() -> None:
@@ -290,11 +300,14 @@ def test_window_errors_are_clear() -> None:
         segml.summarize(frame, calibration_end="yesterday-ish")
 
 
-def test_report_round_trips_and_is_missing_on_foreign_frames(cdnow) -> None:
+def test_the_report_exports_as_a_frame_and_a_dict(cdnow) -> None:
     report = segml.quality_report(cdnow)
     frame = report.to_frame()
     assert {"read", "kept", "flagged"} <= set(frame["kind"])
     assert report.to_dict()["rows_read"] == 6919
+
+
+def test_a_frame_segml_did_not_make_has_no_report() -> None:
     with pytest.raises(segml.DataError, match="carries no segml data-quality report"):
         segml.quality_report(pd.DataFrame({"a": [1]}))
 

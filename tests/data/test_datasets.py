@@ -10,14 +10,20 @@ import pytest
 import segml
 
 
-def test_cdnow_sample_and_master() -> None:
+def test_cdnow_sample_has_its_published_size() -> None:
     sample = segml.load_cdnow("sample")
     assert list(sample.columns) == ["customer_id", "date", "amount", "n_items"]
     assert (len(sample), sample["customer_id"].nunique()) == (6919, 2357)
     assert sample["customer_id"].iloc[0] == "0001"
+
+
+def test_cdnow_master_has_its_published_size() -> None:
     master = segml.load_cdnow("master")
     assert (len(master), master["customer_id"].nunique()) == (69659, 23570)
     assert master["customer_id"].iloc[0] == "00001"
+
+
+def test_an_unknown_cdnow_variant_is_refused() -> None:
     with pytest.raises(segml.DataError, match="'sample' or 'master'"):
         segml.load_cdnow("full")  # type: ignore[arg-type]
 
@@ -27,12 +33,13 @@ def test_cdnow_loader_does_not_import_lifetimes_datasets() -> None:
     assert "lifetimes.datasets" not in sys.modules
 
 
-def test_simulation_is_reproducible_and_seeded() -> None:
+def test_a_seed_reproduces_its_simulation() -> None:
     a = segml.simulate_transactions(200, random_state=5)
-    b = segml.simulate_transactions(200, random_state=5)
-    c = segml.simulate_transactions(200, random_state=6)
-    assert a.equals(b)
-    assert not a.equals(c)
+    assert a.equals(segml.simulate_transactions(200, random_state=5))
+    assert not a.equals(segml.simulate_transactions(200, random_state=6))
+
+
+def test_a_generator_simulates_like_its_seed() -> None:
     assert segml.simulate_customers(50, random_state=np.random.default_rng(3)).equals(
         segml.simulate_customers(50, random_state=3)
     )

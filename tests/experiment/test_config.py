@@ -43,7 +43,7 @@ def test_shipped_experiments_are_valid() -> None:
         assert config.tracking.registered_model == f"segml-{config.name}"
 
 
-def test_minimal_file_and_defaults(tmp_path) -> None:
+def test_a_minimal_file_takes_the_defaults(tmp_path) -> None:
     config = load_config(write(tmp_path, BASE))
     assert config.clv.frequency == "bgnbd" and config.evaluation.value == "clv"
     assert config.tracking.experiment == "segml-t"
@@ -138,12 +138,15 @@ def test_files_are_resolved_relative_to_the_experiment(tmp_path) -> None:
         load_config(write(tmp_path, bad))
 
 
-def test_invalid_toml_and_missing_file(tmp_path) -> None:
+def test_a_missing_file_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+    assert issubclass(ConfigError, segml.DataError)
+
+
+def test_invalid_toml_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[experiment\nname="))
-    assert issubclass(ConfigError, segml.DataError)
 
 
 def test_names_must_be_unique(tmp_path) -> None:

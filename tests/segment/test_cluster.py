@@ -104,7 +104,7 @@ def test_bad_input(cdnow) -> None:
         segml.ClusterSegmenter(features=["frequency", "empty"], k=2).fit(frame)
 
 
-def test_missing_values_imputed_and_counted(cdnow) -> None:
+def test_missing_feature_values_are_imputed_with_a_count(cdnow) -> None:
     frame = cdnow.copy()
     frame.loc[frame.index[:10], "monetary_value"] = np.nan
     with pytest.warns(UserWarning, match=r"imputed .*'monetary_value': 10"):

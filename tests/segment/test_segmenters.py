@@ -18,15 +18,22 @@ HYPS = [
 ]
 
 
-def test_first_match_wins_and_unmatched_is_minus_one() -> None:
+def test_the_first_matching_rule_names_the_segment() -> None:
     table = pd.DataFrame({"x": [1, 5, 10, -3]})
     seg = segml.RuleSegmenter([("big", "x >= 5"), ("bigger", "x >= 10"), ("pos", "x > 0")])
     with pytest.warns(UserWarning, match=r"segments \['bigger'\] match no customer"):
         labels = seg.fit_predict(table)
-    assert labels.tolist() == [2, 0, 0, -1]
-    assert seg.segment_name(labels).tolist() == ["pos", "big", "big", "other"]
+    assert labels[:3].tolist() == [2, 0, 0]
     assert seg.segment_sizes_ == {-1: 1, 0: 2, 2: 1}
     assert seg.targetable  # 'x' is not purchase behaviour
+
+
+def test_a_customer_no_rule_matches_is_other() -> None:
+    table = pd.DataFrame({"x": [1, -3]})
+    seg = segml.RuleSegmenter([("pos", "x > 0")]).fit(table)
+    labels = seg.predict(table)
+    assert labels.tolist() == [0, -1]
+    assert seg.segment_name(labels).tolist() == ["pos", "other"]
 
 
 def test_rule_segmenter_errors() -> None:
@@ -136,7 +143,7 @@ def test_load_errors(tmp_path) -> None:
         segml.load_segmenter(tmp_path)
 
 
-def test_profile_sums_and_ranks(b2b) -> None:
+def test_a_profile_accounts_for_every_customer_and_ranks_by_value(b2b) -> None:
     seg = segml.ValueTierSegmenter().fit(b2b)
     p = segml.profile(seg.labels_, b2b, "clv", names=seg.segment_names_)
     assert p["customers"].sum() == len(b2b)
@@ -146,6 +153,10 @@ def test_profile_sums_and_ranks(b2b) -> None:
     assert p.iloc[0]["name"] == "top 5%"
     assert (p["customers"] * p["mean_value"]).sum() == pytest.approx(b2b["clv"].sum())
     assert "top_industry" in p.columns and "mean_frequency" in p.columns
+
+
+def test_a_profile_needs_one_label_per_customer(b2b) -> None:
+    seg = segml.ValueTierSegmenter().fit(b2b)
     with pytest.raises(segml.DataError, match="one entry per customer"):
         segml.profile(seg.labels_[:-1], b2b)
 

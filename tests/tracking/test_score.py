@@ -105,7 +105,7 @@ def test_scoring_past_the_training_range_says_so(cdnow_model, tmp_path) -> None:
     assert scores["value_percentile"].notna().all()
 
 
-def test_parquet_output_and_default_as_of(cdnow_model, tmp_path) -> None:
+def test_scores_go_to_parquet_as_of_the_last_transaction(cdnow_model, tmp_path) -> None:
     model, _ = cdnow_model
     out = tmp_path / "scores.parquet"
     run = CliRunner().invoke(
