@@ -36,7 +36,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_caller_warning_filters_and_pandas_options_unchanged() -> None:
+def test_segml_leaves_the_callers_global_state_alone() -> None:
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "contained"

@@ -277,20 +277,26 @@ def test_planted_covariate_effects_are_recovered_within_their_intervals():
         assert ci.loc[name, "lower"] < truth < ci.loc[name, "upper"], name
 
 
-def test_design_names_the_reference_level_and_refuses_unseen_levels():
-    frame = pd.DataFrame(
-        {"plan": ["pro", "free", "free", "team"], "seats": [5.0, 1.0, 1.0, 20.0]},
-        index=list("abcd"),
-    )
-    design = CovariateDesign.fit(frame, ["plan", "seats"], standardize=True)
+PLANS = pd.DataFrame(
+    {"plan": ["pro", "free", "free", "team"], "seats": [5.0, 1.0, 1.0, 20.0]},
+    index=list("abcd"),
+)
+
+
+def test_a_design_names_its_reference_level_and_standardizes():
+    design = CovariateDesign.fit(PLANS, ["plan", "seats"], standardize=True)
     assert design.columns == ("plan[pro]", "plan[team]", "seats")
     assert "reference level 'free'" in design.covariates[0].describe()
-    Z = design.transform(frame)
+    Z = design.transform(PLANS)
     assert Z[:, 2].mean() == pytest.approx(0.0) and Z[:, 2].std() == pytest.approx(1.0)
+
+
+def test_a_design_refuses_levels_and_values_it_cannot_code():
+    design = CovariateDesign.fit(PLANS, ["plan", "seats"], standardize=True)
     with pytest.raises(segml.DataError, match="not seen in fitting"):
-        design.transform(frame.assign(plan=["pro", "free", "enterprise", "team"]))
+        design.transform(PLANS.assign(plan=["pro", "free", "enterprise", "team"]))
     with pytest.raises(segml.DataError, match="missing or not finite"):
-        design.transform(frame.assign(seats=[1.0, np.nan, 2.0, 3.0]))
+        design.transform(PLANS.assign(seats=[1.0, np.nan, 2.0, 3.0]))
 
 
 def test_a_covariate_that_never_varies_is_refused(apparel):

@@ -98,7 +98,7 @@ def test_nbd_recovers_known_parameters(no_churn) -> None:
     assert (again.expected_purchases(no_churn, 10) == nbd.expected_purchases(no_churn, 10)).all()
 
 
-def test_auto_picks_the_nbd_on_data_without_churn_and_says_so(no_churn) -> None:
+def test_auto_picks_the_nbd_on_data_without_churn_and_says_why(no_churn) -> None:
     clv = segml.CLVModel(frequency="auto").fit(no_churn)
     sel = clv.selection_
     assert sel["chosen"] == "nbd" and clv.frequency_model_._model == "nbd"
@@ -107,7 +107,9 @@ def test_auto_picks_the_nbd_on_data_without_churn_and_says_so(no_churn) -> None:
     assert "no dropout identified" in sel["reason"]
     scores = clv.predict(no_churn, horizon=52, discount_rate=0.1)
     assert (scores["p_alive"] == 1.0).all() and np.isfinite(scores["clv"]).all()
-    # a dropout model asked for by name is fitted, and its note says the data do not back it
+
+
+def test_a_dropout_model_asked_for_by_name_notes_the_data_do_not_back_it(no_churn) -> None:
     fixed = segml.CLVModel(frequency="bgnbd").fit(no_churn).selection_
     assert "fits no better than the NBD" in fixed["no_dropout"]
 

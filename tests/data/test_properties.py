@@ -657,7 +657,7 @@ EDGY_IDS = st.sampled_from(
 
 @SETTINGS
 @given(ids=st.lists(EDGY_IDS, min_size=1, max_size=30))
-def test_ids_are_stripped_and_blank_ones_dropped_on_both_routes(ids, monkeypatch) -> None:
+def test_ids_are_cleaned_alike_on_both_routes(ids, monkeypatch) -> None:
     """Ids with blanks at an end (ASCII or Unicode, as str.strip sees them) are stripped;
     empty ones are missing ids; the fast and the plain route agree."""
     raw = pd.DataFrame(

@@ -41,14 +41,26 @@ def test_the_decomposition_is_written_and_reported(result, tmp_path):
     assert "revenue_10m_plus acts on purchase rate" in html
 
 
-def test_the_option_is_off_by_default_on_in_b2b_and_type_checked(tmp_path):
-    assert segml.load_config(REPO / "experiments" / "b2b.toml").evaluation.decompose_hypotheses
-    text = (REPO / "experiments" / "b2b.toml").read_text()
+B2B = REPO / "experiments" / "b2b.toml"
+
+
+def _without_decompose(text: str, replacement: str = "") -> str:
     line = next(x for x in text.splitlines() if x.startswith("decompose_hypotheses"))
+    return text.replace(line, replacement)
+
+
+def test_the_b2b_experiment_decomposes_its_hypotheses():
+    assert segml.load_config(B2B).evaluation.decompose_hypotheses
+
+
+def test_decomposing_is_off_by_default(tmp_path):
     off = tmp_path / "off.toml"
-    off.write_text(text.replace(line, ""))
+    off.write_text(_without_decompose(B2B.read_text()))
     assert segml.load_config(off).evaluation.decompose_hypotheses is False
+
+
+def test_decompose_hypotheses_must_be_a_boolean(tmp_path):
     bad = tmp_path / "b.toml"
-    bad.write_text(text.replace(line, 'decompose_hypotheses = "yes"'))
+    bad.write_text(_without_decompose(B2B.read_text(), 'decompose_hypotheses = "yes"'))
     with pytest.raises(segml.ConfigError, match="decompose_hypotheses"):
         segml.load_config(bad)

@@ -91,7 +91,7 @@ def test_params_change_the_horizon(model_dir, cdnow_result) -> None:
     assert (long["clv"] >= short["clv"]).all() and (long["clv"] > short["clv"]).any()
 
 
-def test_rows_conserved_ids_kept_and_reasons_given(model_dir) -> None:
+def test_unscorable_rows_are_kept_with_their_reason(model_dir) -> None:
     # segml score goes through the python model itself: MLflow's schema enforcement would
     # reject a float 'frequency' column (the NaN) before any row could be kept.
     model = load(model_dir).unwrap_python_model()
