@@ -2,7 +2,8 @@
 
 Transaction logs become customer tables (:func:`read_transactions`, :func:`summarize`);
 probabilistic CLV models (:class:`BetaGeo`, :class:`ParetoNBD`, :class:`ModifiedBetaGeo`,
-:class:`NBD`, :class:`GammaGamma`, :class:`CLVModel`) give every customer a value.
+:class:`NBD`, :class:`BetaGeoCNBD`, :class:`ModifiedBetaGeoCNBD`, :class:`GammaGamma`,
+:class:`CLVModel`) give every customer a value.
 
 Public names are imported on first use (``import segml`` itself loads nothing heavy):
 reading a log and building the customer table never pays for scikit-learn, SciPy or MLflow.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 #: Each public name and the module that defines it.
 _EXPORTS: dict[str, str] = {
     "BetaGeo": "segml.clv",
+    "BetaGeoCNBD": "segml.clv",
     "BoundaryError": "segml.errors",
     "CLVModel": "segml.clv",
     "ClusterSegmenter": "segml.segment.cluster",
@@ -34,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ModelError": "segml.errors",
     "OutputError": "segml.errors",
     "ModifiedBetaGeo": "segml.clv",
+    "ModifiedBetaGeoCNBD": "segml.clv",
     "NBD": "segml.clv",
     "NotFittedError": "segml.errors",
     "ParetoNBD": "segml.clv",
@@ -71,6 +74,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "NBD",
     "BetaGeo",
+    "BetaGeoCNBD",
     "BoundaryError",
     "CLVModel",
     "ClusterSegmenter",
@@ -86,6 +90,7 @@ __all__ = [
     "Hypothesis",
     "ModelError",
     "ModifiedBetaGeo",
+    "ModifiedBetaGeoCNBD",
     "NotFittedError",
     "OutputError",
     "ParetoNBD",
@@ -163,10 +168,12 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:
     from segml.clv import (
         BetaGeo,
+        BetaGeoCNBD,
         CLVModel,
         GammaGamma,
         HoldoutEvaluation,
         ModifiedBetaGeo,
+        ModifiedBetaGeoCNBD,
         ParetoNBD,
         evaluate_holdout,
     )

@@ -69,6 +69,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("first_purchase", "datetime64[ns]", "first_order"),
     Column("last_purchase", "datetime64[ns]", "history"),
     Column("first_purchase_month", "int32", "first_order"),
+    Column("litt", "float64", "history"),
     Column("monetary_value", "float64", "history", needs_amount=True),
     Column("first_amount", "float64", "first_order", needs_amount=True),
     Column("total_revenue", "float64", "history", needs_amount=True),

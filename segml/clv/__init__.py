@@ -9,6 +9,7 @@ from segml.clv.frequency import (
 from segml.clv.holdout import HoldoutEvaluation, evaluate_holdout
 from segml.clv.nbd import NBD
 from segml.clv.pnbd import ParetoNBD
+from segml.clv.regular import BetaGeoCNBD, ModifiedBetaGeoCNBD
 from segml.clv.spend import GammaGamma
 from segml.clv.value import CLVModel, discount_rate_per_unit
 
@@ -16,11 +17,13 @@ __all__ = [
     "FREQUENCY_MODELS",
     "NBD",
     "BetaGeo",
+    "BetaGeoCNBD",
     "CLVModel",
     "FrequencyModel",
     "GammaGamma",
     "HoldoutEvaluation",
     "ModifiedBetaGeo",
+    "ModifiedBetaGeoCNBD",
     "ParetoNBD",
     "discount_rate_per_unit",
     "evaluate_holdout",

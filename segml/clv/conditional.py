@@ -17,7 +17,7 @@ function), rearranged; tests compare them with lifetimes called directly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.special import gammaln, hyp2f1
@@ -25,7 +25,21 @@ from scipy.special import gammaln, hyp2f1
 from segml.clv._base import Compressed
 from segml.clv.likelihood import pnbd_loglik
 
-__all__ = ["ConditionalPredictor", "alive_expected", "p_alive", "p_alive_unclipped"]
+__all__ = ["ConditionalPredictor", "Predictor", "alive_expected", "p_alive", "p_alive_unclipped"]
+
+
+class Predictor(Protocol):
+    """What every frequency model's predictions for a set of histories offer."""
+
+    p_alive: np.ndarray
+
+    def expected(self, t: float) -> np.ndarray:
+        """E[purchases in (T, T + t]] per history."""
+        ...  # pragma: no cover
+
+    def expected_sum(self, horizons: Sequence[float], weights: Sequence[float]) -> np.ndarray:
+        """``sum_k weights[k] * E[purchases in (T, T + horizons[k])]`` per history."""
+        ...  # pragma: no cover
 
 
 def p_alive(

@@ -26,6 +26,7 @@ import copy
 import numpy as np
 import pandas as pd
 
+from segml.clv.cnbd import CNBDPredictor, draw_future
 from segml.clv.value import CLVModel
 
 __all__ = ["age_histories"]
@@ -80,14 +81,17 @@ def age_histories(
     t_x = table["recency"].to_numpy("float64")
     T = table["T"].to_numpy("float64")
     m = np.where(x > 0, table["monetary_value"].to_numpy("float64"), 0.0)
-    n = np.zeros(len(x))
-    last = np.zeros(len(x))
+    kind = freq._model
+    if kind in ("bgcnbd", "mbgcnbd"):
+        phase = CNBDPredictor(fp, x, t_x, T, freq.k_, freq._d).phase
+        idx, made, k, tick = draw_future(phase, fp, x, T, elapsed, freq.k_, freq._d, rng)
+        span = np.ones(len(idx))
+        return _aged(table, model, sp, x, t_x, T, m, elapsed, idx, made, k, tick, span, rng)
     live = np.flatnonzero(rng.random(len(x)) < freq.p_alive(table).to_numpy())
     lam = rng.gamma(fp["r"] + x[live], 1.0 / (fp["alpha"] + T[live]))
     k = rng.poisson(lam * elapsed).astype("float64")
     some = k > 0
     idx, k = live[some], k[some]
-    kind = freq._model
     if kind in ("bgnbd", "mbgnbd"):
         shift = 0.0 if kind == "bgnbd" else 1.0
         p = rng.beta(fp["a"], fp["b"] + x[idx] + shift)
@@ -100,9 +104,32 @@ def age_histories(
         k = made  # the survivors are uniform before the lifetime: the last is their maximum
     else:  # the NBD: nobody leaves
         made, span = k, np.ones(len(idx))
+    return _aged(table, model, sp, x, t_x, T, m, elapsed, idx, made, k, made, span, rng)
+
+
+def _aged(
+    table: pd.DataFrame,
+    model: CLVModel,
+    sp: dict[str, float],
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    m: np.ndarray,
+    elapsed: float,
+    idx: np.ndarray,
+    made: np.ndarray,
+    k: np.ndarray,
+    tick: np.ndarray,
+    span: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """The aged table: ``made`` purchases of customers ``idx``, the last on event ``tick``
+    of their ``k`` uniform event times (within ``span`` of the window), spend drawn."""
+    n = np.zeros(len(x))
+    last = np.zeros(len(x))
     buy = made > 0
     n[idx] = made
-    frac = rng.beta(np.maximum(made[buy], 1.0), (k - made + 1.0)[buy])
+    frac = rng.beta(np.maximum(tick[buy], 1.0), (k - tick + 1.0)[buy])
     last[idx[buy]] = span[buy] * frac * elapsed
     new_spend = np.zeros(len(x))
     who = idx[buy]

@@ -1,15 +1,11 @@
 """Purchase-frequency models: BG/NBD, Pareto/NBD, MBG/NBD and their no-dropout limit, the NBD.
 
-Each is a scikit-learn style estimator fitted on a customer table (``frequency``,
-``recency``, ``T``). Fitting runs on the compressed unique ``(x, t_x, T)`` rows with their
-counts as weights, which gives the raw fit's estimate many times faster. BG/NBD and MBG/NBD
-are estimated by segml's own maximum likelihood with analytic gradients
-(:mod:`segml.clv.objectives`; tested equal to lifetimes to 1e-4 and to the published
-figures); Pareto/NBD by segml's optimiser on numerical gradients. lifetimes' fitters are the
-fallback: should segml's estimate not be a proper interior maximum, lifetimes is tried from
-several starting points, polished on the same likelihood, and only then does the fit raise
-:class:`segml.ConvergenceError`; an estimate running to the no-dropout limit raises
-:class:`segml.BoundaryError` at once (:mod:`segml.clv.boundary`).
+Scikit-learn style estimators on a customer table (``frequency``, ``recency``, ``T``), fitted
+on its unique ``(x, t_x, T)`` rows weighted by their counts. BG/NBD and MBG/NBD use segml's
+maximum likelihood with analytic gradients (:mod:`segml.clv.objectives`), Pareto/NBD
+numerical ones; lifetimes' fitters are the fallback (several starts, polished on the same
+likelihood) before :class:`segml.ConvergenceError`; an estimate running to the no-dropout
+limit raises :class:`segml.BoundaryError` at once (:mod:`segml.clv.boundary`).
 """
 
 from __future__ import annotations
@@ -34,7 +30,7 @@ from segml.clv._base import (
     segml_version,
 )
 from segml.clv.boundary import no_dropout, running_to_no_dropout
-from segml.clv.conditional import ConditionalPredictor
+from segml.clv.conditional import ConditionalPredictor, Predictor
 from segml.clv.conditional import p_alive as conditional_p_alive
 from segml.clv.covariate_fit import (
     covariate_rows,
@@ -75,7 +71,8 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        FrequencyModel._registry[cls._model] = cls
+        if cls._model:  # a base shared by several models has no name
+            FrequencyModel._registry[cls._model] = cls
 
     def __init__(
         self,
@@ -342,7 +339,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         """Conditional expected purchases on the unique rows of ``data`` (or a subset)."""
         return self.predictor(data, idx).expected(horizon)
 
-    def predictor(self, data: Compressed, idx: np.ndarray | None = None) -> ConditionalPredictor:
+    def predictor(self, data: Compressed, idx: np.ndarray | None = None) -> Predictor:
         """Predictions for the unique rows of ``data`` (or a subset) at any horizon.
 
         Parameters
@@ -354,7 +351,7 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
 
         Returns
         -------
-        ConditionalPredictor
+        Predictor
         """
         sel = slice(None) if idx is None else idx
         params: dict[str, Any] = dict(self.params_)
@@ -495,7 +492,11 @@ class FrequencyModel(JSONPersistence, BaseEstimator):
         obj.fit_info_ = dict(state.get("fit_info", {}))
         if "covariates" in state:
             restore_covariates(obj, state["covariates"])
+        obj._restore(state)
         return obj
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Restore what a subclass adds to :meth:`to_dict` (nothing here)."""
 
 
 class BetaGeo(FrequencyModel):
@@ -594,6 +595,6 @@ class ModifiedBetaGeo(FrequencyModel):
     _param_names = ("r", "alpha", "a", "b")
 
 
-#: Every frequency model by its name (each subclass registers itself; Pareto/NBD is in
-#: :mod:`segml.clv.pnbd`, the NBD in :mod:`segml.clv.nbd`).
+#: Every frequency model by its name (each subclass registers itself: see also
+#: :mod:`segml.clv.pnbd`, :mod:`segml.clv.nbd`, :mod:`segml.clv.regular`).
 FREQUENCY_MODELS: dict[str, type[FrequencyModel]] = FrequencyModel._registry

@@ -52,7 +52,9 @@ def dropout_test(fitted: dict[str, FrequencyModel]) -> dict[str, Any] | None:
     """
     if "nbd" not in fitted:
         return None
-    others = {k: m for k, m in fitted.items() if k != "nbd"}
+    # The NBD is the limit of the Poisson models only (a CNBD-k likelihood with k > 1 also
+    # holds the regularity term): those are the ones tested.
+    others = {k: m for k, m in fitted.items() if k in ("bgnbd", "pnbd", "mbgnbd")}
     if not others:
         return None
     best = max(others, key=lambda k: others[k].log_likelihood_)
@@ -60,18 +62,38 @@ def dropout_test(fitted: dict[str, FrequencyModel]) -> dict[str, Any] | None:
     return {"model": best, "lr": lr, "df": 2, "p_value": float(chi2.sf(lr, 2))}
 
 
-def select_frequency(table: pd.DataFrame, compress: bool) -> tuple[FrequencyModel, dict[str, Any]]:
-    """Fit every frequency model and keep the best (``CLVModel(frequency="auto")``)."""
+def _fit_candidates(
+    table: pd.DataFrame, compress: bool
+) -> tuple[dict[str, FrequencyModel], dict[str, str], dict[str, str], dict[str, str]]:
+    """The frequency models ``auto`` compares, fitted: (fitted, at the boundary, not
+    converged, regularity found by the CNBD-k models). A CNBD-k fit with k = 1 is BG/NBD or
+    MBG/NBD again and is not compared twice; without ``litt`` they are not fitted."""
     fitted: dict[str, FrequencyModel] = {}
     failed: dict[str, str] = {}
     boundary: dict[str, str] = {}
-    for name in ("bgnbd", "pnbd", "mbgnbd", "nbd"):
+    regular: dict[str, str] = {}
+    for name in ("bgnbd", "pnbd", "mbgnbd", "nbd", "bgcnbd", "mbgcnbd"):
+        if name.endswith("cnbd") and "litt" not in table.columns:
+            continue
         try:
-            fitted[name] = FREQUENCY_MODELS[name](compress=compress).fit(table)
+            model = FREQUENCY_MODELS[name](compress=compress).fit(table)
         except BoundaryError as exc:
             boundary[name] = str(exc)
+            continue
         except ConvergenceError as exc:
             failed[name] = str(exc)
+            continue
+        if hasattr(model, "regularity"):
+            regular[name] = model.regularity()
+            if model.k_ == 1:
+                continue
+        fitted[name] = model
+    return fitted, boundary, failed, regular
+
+
+def select_frequency(table: pd.DataFrame, compress: bool) -> tuple[FrequencyModel, dict[str, Any]]:
+    """Fit every frequency model and keep the best (``CLVModel(frequency="auto")``)."""
+    fitted, boundary, failed, regular = _fit_candidates(table, compress)
     if not fitted:
         raise ConvergenceError(
             "no frequency model converged: "
@@ -104,6 +126,8 @@ def select_frequency(table: pd.DataFrame, compress: bool) -> tuple[FrequencyMode
             f"fits no better than the NBD (likelihood-ratio p = {test['p_value']:.2f}); "
             f"{what}: {ranked}"
         )
+    if regular:
+        reason += "; regularity: " + ", ".join(f"{k} {v}" for k, v in regular.items())
     if boundary:
         reason += "; at the edge of the parameter space (left out): " + ", ".join(boundary)
     if failed:
@@ -116,5 +140,6 @@ def select_frequency(table: pd.DataFrame, compress: bool) -> tuple[FrequencyMode
         "boundary": boundary,
         "not_converged": failed,
         "dropout_test": test,
+        "regularity": regular,
     }
     return fitted[chosen], selection

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from segml.clv._base import Compressed, as_float, frequency_arrays
+from segml.clv.cnbd import draw_future
 from segml.clv.covariates import coefficient_names, theta_of
 from segml.clv.spend import GammaGamma
 from segml.clv.spend_covariates import spend_scale
@@ -425,11 +426,15 @@ def predictive_draws(
             purchases = predictor.expected(horizon)
             discounted = model._discounted_unique(predictor, horizon, delta)
             np.divide(discounted, purchases, out=factor, where=purchases > 0)
+        # the CNBD-k models: where each customer's clock stands (P(alive, phase j))
+        phase = getattr(predictor, "phase", None)
+        if phase is not None:
+            fp |= {"k": predictor.k, "d": predictor.d}
         n, value = _simulate(
             freq_model._model,
             fp,
             sp,
-            predictor.p_alive[to_history],
+            (predictor.p_alive if phase is None else phase)[to_history],
             cx,
             cT,
             cm,
@@ -469,6 +474,10 @@ def _simulate(
     before dropout; Pareto/NBD: each of the count's uniform purchase times survives if it
     precedes the exponential lifetime); only for buyers, their spend."""
     n = np.zeros(len(x))
+    if model in ("bgcnbd", "mbgcnbd"):  # p_alive holds P(alive, phase j)
+        rows, made, _, _ = draw_future(p_alive, fp, x, T, horizon, fp["k"], fp["d"], rng)
+        n[rows] = made
+        return n, _spend(sp, x, m, n, rng)
     live = np.flatnonzero(rng.random(len(x)) < p_alive)
     lam = rng.gamma(fp["r"] + x[live], 1.0 / (_sel(fp["alpha"], live) + T[live]))
     whole = rng.poisson(lam * horizon)
@@ -484,12 +493,19 @@ def _simulate(
         n[cut] = rng.binomial(k, np.minimum(life / horizon, 1.0))
     else:  # the NBD: nobody leaves
         n[cut] = k
+    return n, _spend(sp, x, m, n, rng)
+
+
+def _spend(
+    sp: dict[str, Any], x: np.ndarray, m: np.ndarray, n: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The spend of ``n`` new purchases from the Gamma-Gamma posterior of the mean spend."""
     value = np.zeros(len(x))
     buy = np.flatnonzero(n > 0)
     bx, bm = x[buy], m[buy]
     nu = rng.gamma(sp["q"] + sp["p"] * bx, 1.0 / (_sel(sp["gamma"], buy) + bx * bm))
     value[buy] = rng.gamma(sp["p"] * n[buy], 1.0 / nu)
-    return n, value
+    return value
 
 
 def _expectation_draws(

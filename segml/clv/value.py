@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from segml._units import UNIT_DAYS, span_words
 from segml._units import unit_key as _unit
 from segml.clv._base import JSONPersistence, require_columns, segml_version
-from segml.clv.conditional import ConditionalPredictor
+from segml.clv.conditional import Predictor
 from segml.clv.discount import discount_nodes
 from segml.clv.frequency import FREQUENCY_MODELS, FrequencyModel
 from segml.clv.prospects import prospect_values
@@ -43,7 +43,7 @@ from segml.errors import DataError, ModelError, examples
 __all__ = ["CLVModel", "discount_rate_per_unit"]
 
 _YEAR_DAYS = 365.2425
-_CHOICES = ("bgnbd", "pnbd", "mbgnbd", "nbd", "auto")
+_CHOICES = ("bgnbd", "pnbd", "mbgnbd", "nbd", "bgcnbd", "mbgcnbd", "auto")
 
 
 def discount_rate_per_unit(annual_rate: float, unit: str) -> float:
@@ -77,13 +77,16 @@ class CLVModel(JSONPersistence, BaseEstimator):
 
     Parameters
     ----------
-    frequency : {"bgnbd", "pnbd", "mbgnbd", "nbd", "auto"} or FrequencyModel, default "bgnbd"
-        Purchase model (``"nbd"``: no dropout). ``"auto"`` fits all four and keeps the one
-        with the lowest mean absolute error of holdout purchases when the table has a
-        holdout window, else the lowest BIC; an estimate at the no-dropout edge is left out
-        with its reason (the NBD is that limit). ``selection_`` records the scores, the
-        reason, the likelihood-ratio test of dropout against the NBD and, when the chosen
-        model has no dropout, ``no_dropout`` in words.
+    frequency : {"bgnbd", "pnbd", "mbgnbd", "nbd", "bgcnbd", "mbgcnbd", "auto"} or FrequencyModel
+        Purchase model, default ``"bgnbd"`` (``"nbd"``: no dropout; ``"bgcnbd"`` and
+        ``"mbgcnbd"``: regular buyers, k chosen by likelihood). ``"auto"`` fits the four
+        Poisson models, and the two CNBD-k ones when the table has ``litt`` and they find
+        regularity (k > 1), and keeps the one with the lowest mean absolute error of
+        holdout purchases when the table has a holdout window, else the lowest BIC; an
+        estimate at the no-dropout edge is left out with its reason (the NBD is that
+        limit). ``selection_`` records the scores, the reason, the likelihood-ratio test of
+        dropout against the NBD, the regularity found and, when the chosen model has no
+        dropout, ``no_dropout`` in words.
     spend : {"gamma_gamma"} or GammaGamma, default "gamma_gamma"
         Spend model. An estimator (of either kind) is cloned and fitted as configured, e.g.
         ``frequency=segml.ParetoNBD(purchase_covariates=["plan"])`` or
@@ -182,7 +185,11 @@ class CLVModel(JSONPersistence, BaseEstimator):
                 "chosen": name,
                 "reason": f"frequency={self.frequency!r} was requested",
             }
-            if name != "nbd" and not hasattr(model, "coefficients_"):
+            if hasattr(model, "regularity"):
+                self.selection_["reason"] += f"; {model.regularity()}"
+
+            poisson = name in ("bgnbd", "pnbd", "mbgnbd")  # the NBD is their limit
+            if poisson and not hasattr(model, "coefficients_"):
                 self.selection_["dropout_test"] = dropout_test(
                     {name: model, **fit_nbd(table, self.compress)}
                 )
@@ -263,7 +270,7 @@ class CLVModel(JSONPersistence, BaseEstimator):
         return discount_rate_per_unit(discount_rate, self.unit_)
 
     @staticmethod
-    def _discounted_unique(predictor: ConditionalPredictor, h: float, delta: float) -> np.ndarray:
+    def _discounted_unique(predictor: Predictor, h: float, delta: float) -> np.ndarray:
         """Discounted expected purchases over ``(0, h]`` at continuous rate ``delta``."""
         horizons, weights = discount_nodes(h, delta)
         return predictor.expected_sum(horizons.tolist(), weights.tolist())

@@ -265,6 +265,7 @@ def _table(
     has_items: bool,
     holdout_end: Any,
     F: Any,
+    W: Any,
 ) -> Any:
     """One row per customer of the calibration cohort, from the rows kept."""
     kept = rows.where(F.col("reason").isNull())
@@ -273,6 +274,13 @@ def _table(
         aggs.append(F.sum("n_items").alias("n_items"))
     events = kept.groupBy("customer_id", "t").agg(*aggs)
     in_cal = F.col("t") <= cal  # a day is in calibration when it is on or before its end
+    unit_us = unit_days * _DAY_US
+    micros = F.unix_micros
+    before = F.lag("t").over(W.partitionBy("customer_id").orderBy("t"))
+    gap = (micros("t") - micros(before)) / F.lit(unit_us)
+    # Spark's log of 0 is null; pandas' (two purchases at one instant) is -inf.
+    log_gap = F.when(gap > 0, F.log(gap)).otherwise(F.lit(float("-inf")))
+    events = events.withColumn("_log_gap", F.when(in_cal & before.isNotNull(), log_gap))
     per = events.groupBy("customer_id").agg(
         F.sum(F.when(in_cal, 1).otherwise(0)).alias("n_transactions"),
         F.min("t").alias("first_t"),
@@ -283,10 +291,9 @@ def _table(
         F.sum(F.when(~in_cal, 1).otherwise(0)).alias("holdout_frequency"),
         F.sum(F.when(~in_cal, F.col("amount")).otherwise(0.0)).alias("holdout_revenue"),
         (F.sum("rows") - F.count("*")).alias("_merged"),
+        F.coalesce(F.sum("_log_gap"), F.lit(0.0)).alias("litt"),
     )
-    unit_us = unit_days * _DAY_US
     n = F.col("n_transactions")
-    micros = F.unix_micros
     cols = [
         "customer_id",
         (n - 1).cast("long").alias("frequency"),
@@ -296,6 +303,7 @@ def _table(
         F.col("first_t").alias("first_purchase"),
         F.col("last_t").alias("last_purchase"),
         F.month("first_t").alias("first_purchase_month"),
+        "litt",
     ]
     if has_amount:
         cols += [
@@ -416,6 +424,7 @@ def summarize_spark(
         has_items="quantity" in roles,
         holdout_end=end,
         F=F,
+        W=W,
     )
     return table, rows, days
 

@@ -125,6 +125,12 @@ def _slice_customers(
         "revenue": np.add.reduceat(np.where(cal, ev_amt, 0.0), starts)[cohort],
         "first_amount": ev_amt[first],
     }
+    # litt (of the CNBD-k models): the logs of the times between calibration events, summed
+    inner = np.flatnonzero(cal & np.r_[False, ev_code[1:] == ev_code[:-1]])
+    log_gaps = np.zeros(len(ev_t))
+    with np.errstate(divide="ignore"):  # two events at one instant (no merge): -inf
+        log_gaps[inner] = np.log((ev_t[inner] - ev_t[inner - 1]).astype(np.float64))
+    out["log_gaps"] = np.add.reduceat(log_gaps, starts)[cohort]
     if holdout:
         out["holdout_frequency"] = np.diff(np.r_[starts, len(ev_code)])[cohort] - n_tx
         out["holdout_revenue"] = np.add.reduceat(np.where(cal, 0.0, ev_amt), starts)[cohort]
@@ -251,7 +257,9 @@ def summarize(
         Indexed by ``customer_id`` (str), in order of first appearance, with columns
         ``frequency`` (repeat transactions, x), ``recency`` (t_x), ``T``,
         ``n_transactions``, ``first_purchase``, ``last_purchase``,
-        ``first_purchase_month`` (1-12) and, with amounts,
+        ``first_purchase_month`` (1-12), ``litt`` (sum of the logs of the times between
+        calibration purchases, in ``unit``: the regularity the CNBD-k models need) and, with
+        amounts,
         ``monetary_value`` (mean of the repeat transactions, 0 without any),
         ``first_amount``, ``total_revenue``; ``first_<col>`` for each further numeric
         column (e.g. ``first_n_items``); the holdout columns; the attributes.
@@ -320,14 +328,7 @@ def summarize(
         report.flag("same_day_rows_merged", merged)
         if merged:
             report.note("each customer's same-day transactions merged into one (amounts summed)")
-    for col in extra_cols:
-        mixed = found.pop(f"mixed_{col}") if found else np.zeros(0)
-        if col != "n_items" and (n_mixed := int(mixed.sum())):  # n_items: segml's own count
-            report.note(
-                f"first_{col} sums the {col!r} values of the first purchase day; {n_mixed:,} "
-                f"customer{'s' * (n_mixed != 1)} had different values that day (a quantity "
-                "adds up; an identifier or a code does not: leave it out of keep)"
-            )
+    _note_mixed_first_values(found, extra_cols, report)
     if not found or len(found["code"]) == 0:
         first = pd.Timestamp(tx["date"].min())
         raise DataError(
@@ -340,12 +341,7 @@ def summarize(
     del codes  # per row: not needed for the table
     columns = _table_columns(found, cal_ns, unit_ns, has_amount, extra_cols)
     if hold_end is not None:
-        columns["holdout_frequency"] = found["holdout_frequency"]
-        if has_amount:
-            columns["holdout_revenue"] = found["holdout_revenue"]
-        columns["holdout_duration"] = np.full(
-            len(found["code"]), (hold_end.value - cal_ns) / unit_ns
-        )
+        columns |= _holdout_columns(found, (hold_end.value - cal_ns) / unit_ns, has_amount)
     table = pd.DataFrame(columns, index=_id_index(uniques, found["code"]), copy=False)
     if customers is not None:
         table = join_attributes(table, customers, customer_key, report)
@@ -356,6 +352,31 @@ def summarize(
         "merge_same_day": merge_same_day,
     }
     return attach(table, report)
+
+
+def _note_mixed_first_values(
+    found: dict[str, np.ndarray], extra_cols: list[str], report: DataQualityReport
+) -> None:
+    """Note the customers whose first day summed different values of a kept column."""
+    for col in extra_cols:
+        mixed = found.pop(f"mixed_{col}") if found else np.zeros(0)
+        if col != "n_items" and (n_mixed := int(mixed.sum())):  # n_items: segml's own count
+            report.note(
+                f"first_{col} sums the {col!r} values of the first purchase day; {n_mixed:,} "
+                f"customer{'s' * (n_mixed != 1)} had different values that day (a quantity "
+                "adds up; an identifier or a code does not: leave it out of keep)"
+            )
+
+
+def _holdout_columns(
+    found: dict[str, np.ndarray], duration: float, has_amount: bool
+) -> dict[str, np.ndarray]:
+    """The holdout columns of the table: purchases, revenue (with amounts), duration."""
+    columns = {"holdout_frequency": found["holdout_frequency"]}
+    if has_amount:
+        columns["holdout_revenue"] = found["holdout_revenue"]
+    columns["holdout_duration"] = np.full(len(found["code"]), duration)
+    return columns
 
 
 def _windows(calibration_end: Any, holdout_end: Any) -> tuple[pd.Timestamp, pd.Timestamp | None]:
@@ -505,6 +526,7 @@ def _table_columns(
         "first_purchase": first_dates,
         "last_purchase": last_t.view("datetime64[ns]"),
         "first_purchase_month": pd.DatetimeIndex(first_dates).month.to_numpy(),
+        "litt": found["log_gaps"] - freq * np.log(unit_ns),
     }
     if has_amount:
         revenue, first_amt = found["revenue"], found["first_amount"]

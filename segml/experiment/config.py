@@ -20,6 +20,7 @@ A complete file::
 
     [clv]
     frequency = "bgnbd"                # bgnbd | pnbd | mbgnbd | nbd (no dropout) | auto
+                                       # | bgcnbd | mbgcnbd (regular buyers, k by likelihood)
     discount_rate = 0.10               # annual
     horizon = 52                       # in units; default one year
     intervals = 200                    # bootstrap refits for value intervals; 0: none
@@ -198,10 +199,10 @@ def parse_config(
             f"{where}: [clv] intervals = {clv.intervals} must be 0 (no value intervals) or the "
             "number of bootstrap refits (at least 2; 200 by default)."
         )
-    if clv.frequency not in ("bgnbd", "pnbd", "mbgnbd", "nbd", "auto"):
+    if clv.frequency not in ("bgnbd", "pnbd", "mbgnbd", "nbd", "bgcnbd", "mbgcnbd", "auto"):
         raise ConfigError(
             f"{where}: [clv] frequency {clv.frequency!r} is not one of bgnbd, pnbd, mbgnbd, "
-            "nbd, auto."
+            "nbd, bgcnbd, mbgcnbd, auto."
         )
     hyps = tuple(_hypotheses(raw.get("hypotheses", []), where))
     segs = tuple(_segmenters(raw.get("segmenters", []), where))

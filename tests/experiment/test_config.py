@@ -78,7 +78,7 @@ def test_a_minimal_file_takes_the_defaults(tmp_path) -> None:
         ),
         (
             ('holdout_end = "1998-06-30"', 'holdout_end = "1998-06-30"\n[clv]\nfrequency = "nbdd"'),
-            r"\[clv\] frequency 'nbdd' is not one of bgnbd, pnbd, mbgnbd, nbd, auto",
+            r"\[clv\] frequency 'nbdd' is not one of bgnbd, pnbd, mbgnbd, nbd, bgcnbd, mbgcnbd",
         ),
         (
             ('dataset = "cdnow"', 'dataset = "cdnw"'),
