@@ -200,7 +200,7 @@ def main() -> None:
 
         extra = {"customers": len(table), "transactions": pq.ParquetFile(path).metadata.num_rows}
     else:
-        name = "pnbd" if case == "pareto" else "table"
+        name = {"pareto": "pnbd", "cnbd": "cnbd"}.get(case, "table")
         if case.startswith("covariates_"):  # a table with five categorical covariates
             name = f"cov_{case.split('_')[1]}"
         table = pd.read_parquet(workdir / f"{name}_{size}.parquet")
@@ -242,6 +242,11 @@ def main() -> None:
             else:
                 seconds, model = timed(lambda: cls().fit(table))
                 extra = {"params": model.params_, "rows": model.n_unique_rows_}
+        elif case == "cnbd":
+            from segml import ModifiedBetaGeoCNBD
+
+            seconds, model = timed(lambda: ModifiedBetaGeoCNBD(k=3).fit(table))
+            extra = {"params": model.params_, "rows": model.n_unique_rows_}
         elif case == "pareto":
             if side == "segml":
                 from segml import ParetoNBD

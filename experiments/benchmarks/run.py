@@ -39,6 +39,8 @@ FREQ = {"r": 1.2, "alpha": 8.0, "a": 0.4, "b": 8.0}
 # Pareto/NBD data for the Pareto/NBD case (CDNOW's estimates): on BG/NBD data its maximum
 # likelihood runs to the edge of the parameter space, which segml reports as an error.
 PNBD = {"r": 0.55, "alpha": 10.58, "s": 0.61, "beta": 11.67}
+# MBG/CNBD-3 buyers for the regular-buyer case (BTYDplus's own test of the model).
+CNBD = {"r": 0.85, "alpha": 1.45, "a": 0.79, "b": 2.42}
 CAL, HOLD = "2024-09-29", "2025-06-29"
 
 EXPERIMENT = """
@@ -180,9 +182,24 @@ def prepare(workdir: Path, sizes: dict[str, int]) -> None:
             _simulate_pnbd(n, PNBD, random_state=n).to_parquet(pnbd_path)
         if n == sizes["covariates"]:
             prepare_covariates(workdir, n)
+        cnbd_path = workdir / f"cnbd_{n}.parquet"
+        if n == sizes["big"] and not cnbd_path.exists():
+            write_regular_table(cnbd_path, n, seed=n)
         toml = workdir / f"bench_{n}.toml"
         # The log sits beside the experiment file; paths there are relative to the file.
         toml.write_text(EXPERIMENT.format(tx=tx_path.name, cal=CAL, hold=HOLD))
+
+
+def write_regular_table(target: Path, n: int, seed: int) -> None:
+    """A customer table of MBG/CNBD-3 buyers (BTYDplus's test parameters), ages 12-96 weeks
+    in steps of 12, recency in whole days as summarize makes it."""
+    from segml.clv.cnbd import simulate_histories
+
+    rng = np.random.default_rng(seed)
+    ages = np.round(rng.uniform(12, 96, n) / 12) * 12
+    table = simulate_histories(n, CNBD, 3, 1, ages, random_state=seed)
+    table["recency"] = np.floor(table["recency"] * 7) / 7
+    table.to_parquet(target)
 
 
 def write_returns_log(source: Path, target: Path, seed: int, share: float = 0.02) -> None:
@@ -338,6 +355,8 @@ def main() -> None:
         ("customer table on Spark local[2] (vs pandas)", "spark_summary", sizes["s3"], {}),
         ("BG/NBD + Gamma-Gamma fit", "fit", sizes["big"], {}),
         ("Pareto/NBD fit", "pareto", sizes["pareto"], {"ref_size": sizes["pareto_ref"]}),
+        # MBG/CNBD-k at a fixed k = 3: no Python library has the model (BTYDplus is R).
+        ("MBG/CNBD-3 fit", "cnbd", sizes["big"], {"reference": False}),
         # Five categorical covariates (216 patterns) in both processes, against the same
         # model without covariates on the same table (the reference side).
         ("BG/NBD fit, 5 covariates (vs none)", "covariates_bgnbd", sizes["covariates"], {}),

@@ -197,3 +197,12 @@ def test_aged_histories_gain_the_expected_purchases_on_average(weekly) -> None:
     ]
     expected = clv.frequency_model_.expected_purchases(weekly, 39).sum()
     assert abs(np.mean(gained) - expected) < 4 * np.std(gained) / np.sqrt(len(gained))
+
+
+def test_profile_intervals_hold_the_estimate_and_are_near_the_wald_ones(weekly) -> None:
+    model = segml.BetaGeoCNBD(k=2).fit(weekly)
+    wald, profile = model.conf_int(0.9), model.conf_int(0.9, method="profile")
+    assert (
+        (profile["lower"] < profile["estimate"]) & (profile["estimate"] < profile["upper"])
+    ).all()
+    np.testing.assert_allclose(profile[["lower", "upper"]], wald[["lower", "upper"]], rtol=0.15)

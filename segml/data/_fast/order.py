@@ -214,8 +214,20 @@ def same_day_neighbours(order: _Order, codes: np.ndarray, times: np.ndarray) -> 
     """
     n = _order_length(order)
     same = np.zeros(max(n - 1, 0), dtype=bool)
+    layout = _key_layout(codes, times)
+    # Rows in a permuted order are gathered from one key per row (one random read each,
+    # not two); rows in place are keyed a slice at a time.
+    key = (
+        None
+        if layout is None or isinstance(order, slice)
+        else _customer_day_key(codes, times, layout)
+    )
     for start in range(0, n - 1, SLICE_ROWS):
         rows = _rows(order, start, start + SLICE_ROWS + 1)
+        if key is not None:
+            keys = key[rows]
+            np.equal(keys[1:], keys[:-1], out=same[start : start + len(keys) - 1])
+            continue
         days, customer = times[rows] // _DAY_NS, codes[rows]
         part = same[start : start + len(days) - 1]
         np.equal(days[1:], days[:-1], out=part)
