@@ -41,6 +41,7 @@ def test_quick_benchmarks_run_and_report_every_case(tmp_path, segml_home) -> Non
         "customer table on Spark local[2] (vs pandas)",
         "BG/NBD + Gamma-Gamma fit",
         "Pareto/NBD fit",
+        "MBG/CNBD-3 fit",
         "BG/NBD fit, 5 covariates (vs none)",
         "Pareto/NBD fit, 5 covariates (vs none)",
         "12-month discounted CLV",
