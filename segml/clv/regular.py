@@ -100,17 +100,15 @@ class _CNBD(FrequencyModel):
         x, t_x, T = frequency_arrays(table, who)
         w = check_weights(sample_weight, len(x), who)
         weights = np.ones(len(x)) if w is None else w
-        choose = self.k is None and not (self.warm_start and hasattr(self, "k_"))
-        litt = _litt(table, who) if choose else None
+        fixed = self.k
+        if fixed is None and self.warm_start and hasattr(self, "k_"):
+            fixed = self.k_  # a refit near the estimate keeps its k
+        litt = _litt(table, who) if fixed is None else None
         if litt is None and "litt" in table.columns:
             litt = pd.to_numeric(table["litt"], errors="coerce").to_numpy("float64")
         data = (Compressed.of if self.compress else Compressed.identity)(x, t_x, T, weights=w)
         rows = (data.column(0), data.column(1), data.column(2), data.weights)
-        candidates: Sequence[int] = range(1, int(self.max_k) + 1)
-        if self.k is not None:
-            candidates = [int(self.k)]
-        elif self.warm_start and hasattr(self, "k_"):  # a refit near the estimate: same k
-            candidates = [int(self.k_)]
+        candidates: Sequence[int] = range(1, int(self.max_k) + 1) if fixed is None else [int(fixed)]
         fits: dict[int, tuple[dict[str, float], float]] = {}
         previous: dict[str, float] | None = None
         for k in candidates:
@@ -150,7 +148,8 @@ class _CNBD(FrequencyModel):
                 method="L-BFGS-B",
                 options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000},
             )
-            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
+            # only a reported convergence counts: an iteration cap is no estimate
+            if res.success and np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
         if best is None or not np.all(np.isfinite(best.x)):
             raise ConvergenceError(
