@@ -97,7 +97,7 @@ def test_expected_purchases_and_p_alive_sum_to_the_simulated_truth(regular) -> N
     assert abs(predictor.p_alive.sum() - regular["alive"].sum()) / regular["alive"].sum() < 0.05
 
 
-def test_the_poisson_model_over_forecasts_regular_buyers_when_k_is_ignored(regular) -> None:
+def test_the_regular_model_forecasts_regular_buyers_closer_than_the_poisson_one(regular) -> None:
     actual = regular["holdout_frequency"].sum()
     poisson = segml.ModifiedBetaGeo().fit(regular).expected_purchases(regular, 32.0).sum()
     regular_fit = segml.ModifiedBetaGeoCNBD().fit(regular).expected_purchases(regular, 32.0)
