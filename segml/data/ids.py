@@ -18,7 +18,7 @@ from segml.data._fast import enabled
 from segml.data._fast import encode as _encode
 from segml.data._fast import order as _order
 
-__all__ = ["factorize_ids", "id_strings"]
+__all__ = ["codes_of_rows", "factorize_ids", "id_strings"]
 
 
 def _ids_with_codes(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, Any] | None]:
@@ -146,6 +146,40 @@ def _factorize_strings(values: pd.Series) -> tuple[np.ndarray, Any]:
     strings = _encode.words_to_strings(unique_words, arr.type)
     uniques = pd.Index(pd.array(strings, dtype=values.dtype))
     return codes, uniques
+
+
+def codes_of_rows(codes: np.ndarray, uniques: Any, keep: np.ndarray) -> tuple[np.ndarray, Any]:
+    """The factorization of the rows in ``keep`` from that of every row: equal to
+    ``pandas.factorize(values[keep], sort=False)`` given ``(codes, uniques)`` of ``values``.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        Codes of every row, numbered in order of first appearance.
+    uniques : pandas.Index or numpy.ndarray
+    keep : numpy.ndarray
+        Boolean mask of the rows that stay.
+
+    Returns
+    -------
+    codes : numpy.ndarray
+    uniques : pandas.Index or numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keep = np.array([False, True, True, True])
+    >>> codes_of_rows(np.array([0, 1, 0, 2]), np.array(["a", "b", "c"]), keep)
+    (array([0, 1, 2]), array(['b', 'a', 'c'], dtype='<U1'))
+    """
+    kept = codes[keep]
+    # Removed rows may have held a customer's first appearance, or all their rows.
+    seen = pd.unique(kept)
+    if len(seen) == len(uniques) and bool((seen == np.arange(len(seen))).all()):
+        return kept, uniques
+    rank = np.zeros(len(uniques), dtype=kept.dtype)
+    rank[seen] = np.arange(len(seen), dtype=kept.dtype)
+    return rank[kept], uniques[seen]
 
 
 def _integral_float_as_int(value: Any) -> Any:

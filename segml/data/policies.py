@@ -1,19 +1,97 @@
-"""The amount policies of the data layer: returns and zero amounts (all counted).
+"""The row policies of the data layer: exact duplicates, returns, zero amounts (all counted).
 
-Exact duplicates are marked by :func:`segml.data._fast.duplicates.duplicate_marks`.
+Each policy decides which rows stay (a mask; exact duplicates are marked by
+:func:`segml.data._fast.duplicates.duplicate_marks`); :func:`kept_rows` then removes the
+others, copying each column once, and :func:`segml.data.ids.codes_of_rows` keeps the ids'
+factorization for :func:`segml.summarize`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from segml.data._fast.duplicates import duplicate_marks
+from segml.data._fast.order import _Codes
+from segml.data.ids import codes_of_rows
 from segml.data.quality import DataQualityReport
 from segml.data.quality import example_ids as _ids
 from segml.data.returns import net_returns
+from segml.errors import DataError
+
+#: Rows of the input whose amount netting reduced, and their new amounts.
+Changes = tuple[np.ndarray, np.ndarray]
 
 
-def _apply_amount_policies(
+def row_policies(
+    out: pd.DataFrame,
+    codes: tuple[np.ndarray, Any],
+    report: DataQualityReport,
+    *,
+    duplicates: str,
+    returns: str,
+    zero_amounts: str,
+    return_of: str | None,
+) -> tuple[pd.DataFrame, _Codes]:
+    """``out`` after the duplicate, returns and zero-amount policies, each counted.
+
+    Parameters
+    ----------
+    out : pandas.DataFrame
+        The canonical log (customer_id, date, amount, kept columns), validated.
+    codes : tuple
+        ``pandas.factorize(out["customer_id"], sort=False)``.
+    report : DataQualityReport
+        Receives the counts, amounts and notes of every policy.
+    duplicates, returns, zero_amounts, return_of : str
+        The policies, as :func:`segml.read_transactions` takes them.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The rows left (``out`` itself when none went).
+    codes : tuple
+        The factorization of the rows left and, while no row went, their (customer, day)
+        order (else None: summarize computes it).
+    """
+    ids, uniques = codes
+    dup, order = duplicate_marks(out, ids)
+    if duplicates == "drop":
+        report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup), _sum(out, dup))
+        if dup.any():
+            ids, uniques = codes_of_rows(ids, uniques, ~dup)
+            out, order = kept_rows(out, ~dup), None
+    else:
+        report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup), _sum(out, dup))
+    del dup
+    if "amount" not in out.columns:
+        return out, (ids, uniques, order)
+    keep, changes = _amount_policies(
+        out, report, returns=returns, zero_amounts=zero_amounts, codes=ids, return_of=return_of
+    )
+    if keep is None:
+        return out, (ids, uniques, order)
+    if not keep.any():
+        raise DataError(
+            "every transaction was dropped by the amount policies "
+            f"({report.dropped}); check the sign of the amount column."
+        )
+    ids, uniques = codes_of_rows(ids, uniques, keep)
+    return kept_rows(out, keep, changes), (ids, uniques, None)  # an order of the old rows
+
+
+def _sum(out: pd.DataFrame, mask: np.ndarray) -> float | None:
+    """The amount of the rows in ``mask`` (None without an amount column or rows)."""
+    if "amount" not in out.columns or not mask.any():
+        return None
+    return float(out["amount"].to_numpy()[mask].sum())
+
+
+def _amount_policies(
     out: pd.DataFrame,
     report: DataQualityReport,
     *,
@@ -21,9 +99,12 @@ def _apply_amount_policies(
     zero_amounts: str,
     codes: np.ndarray | None = None,
     return_of: str | None = None,
-) -> pd.DataFrame:
-    """``out`` after the returns and zero-amount policies, each counted with its amount."""
+) -> tuple[np.ndarray | None, Changes | None]:
+    """The rows the returns and zero-amount policies keep (None: every row) and the amounts
+    netting changed, each policy counted with its amount in ``report``."""
     amounts = out["amount"].to_numpy()
+    keep: np.ndarray | None = None
+    changes: Changes | None = None
     negative = amounts < 0
     if negative.any():
         if returns == "drop":
@@ -33,16 +114,21 @@ def _apply_amount_policies(
                 _ids(out, negative),
                 float(amounts[negative].sum()),
             )
-            out = out.loc[~negative].reset_index(drop=True)
+            keep = ~negative
         else:
-            out = _net(out, report, codes, return_of)
-    zero = out["amount"].to_numpy() == 0
+            keep, changes = _net(out, report, codes, return_of)
+    del negative
+    # Netting never leaves a zero amount: the zero rows are the input's, among those kept.
+    zero = amounts == 0
+    if keep is not None:
+        zero &= keep
     if zero_amounts == "drop":
         report.drop("zero_amount", int(zero.sum()), _ids(out, zero), 0.0)
-        out = out.loc[~zero].reset_index(drop=True)
+        if zero.any():
+            keep = ~zero if keep is None else keep & ~zero
     else:
         report.flag("zero_amount_rows_kept", int(zero.sum()), _ids(out, zero), 0.0)
-    return out
+    return keep, changes
 
 
 def _net(
@@ -50,8 +136,9 @@ def _net(
     report: DataQualityReport,
     codes: np.ndarray | None,
     return_of: str | None,
-) -> pd.DataFrame:
-    """``out`` with its returns netted (:mod:`segml.data.returns`), counted in ``report``."""
+) -> tuple[np.ndarray, Changes]:
+    """The rows kept and the amounts changed by netting ``out``'s returns
+    (:mod:`segml.data.returns`), counted in ``report``."""
     if codes is None:
         codes = pd.factorize(out["customer_id"], sort=False)[0]
     times = out["date"].to_numpy("datetime64[ns]").view("i8")
@@ -78,15 +165,54 @@ def _net(
         f"{result.netted_amount:,.2f} netted into purchases; {len(result.in_full):,} "
         f"purchase rows cancelled in full ({result.returned_amount:,.2f} of purchases)" + by_order
     )
-    # The kept rows' amounts, taken once and reduced where netting cut them (a copy of
-    # the column either way: the input's own array is never written to).
-    amount = out["amount"].to_numpy()[result.keep]
-    if len(result.changed):
-        gone = np.flatnonzero(~result.keep)  # few: the returns and the days they cancel
-        amount[result.changed - np.searchsorted(gone, result.changed)] = result.changed_amount
-    kept = out.drop(columns="amount").loc[result.keep].reset_index(drop=True)
-    kept.insert(list(out.columns).index("amount"), "amount", amount)
-    return kept
+    return result.keep, (result.changed, result.changed_amount)
+
+
+def kept_rows(
+    frame: pd.DataFrame, keep: np.ndarray, changes: Changes | None = None
+) -> pd.DataFrame:
+    """``frame.loc[keep].reset_index(drop=True)`` with the ``changes`` to its amounts.
+
+    Each column is copied once, the input's arrays are never written to, and Arrow columns
+    are filtered outside Arrow's pooled allocator (which would keep the freed pages).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    keep : numpy.ndarray
+        Boolean mask of the rows that stay.
+    changes : tuple of numpy.ndarray, optional
+        Row numbers of ``frame`` (kept, increasing) and their new ``amount``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> frame = pd.DataFrame({"customer_id": ["a", "b", "c"], "amount": [1.0, -1.0, 3.0]})
+    >>> kept_rows(frame, np.array([True, False, True]), (np.array([2]), np.array([2.5])))
+      customer_id  amount
+    0           a     1.0
+    1           c     2.5
+    """
+    mask = pa.array(keep, type=pa.bool_())
+    columns: dict[str, object] = {}
+    for name in frame.columns:
+        values = frame[name]
+        to_arrow = getattr(values.array, "__arrow_array__", None)
+        if changes is not None and name == "amount":
+            amount = values.to_numpy("float64")[keep]
+            gone = np.flatnonzero(~keep)  # few: the rows a policy removes
+            amount[changes[0] - np.searchsorted(gone, changes[0])] = changes[1]
+            columns[name] = amount
+        elif to_arrow is not None:
+            kept = pc.filter(to_arrow(), mask, memory_pool=pa.system_memory_pool())
+            columns[name] = pd.array(kept, dtype=values.dtype)
+        else:
+            columns[name] = values.array[keep]
+    return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())), copy=False)
 
 
 def _ids_at(out: pd.DataFrame, rows: np.ndarray, k: int = 5) -> list[str]:

@@ -38,16 +38,16 @@ import numpy as np
 import pandas as pd
 
 from segml._validation import require_regular_file
-from segml.data._fast.duplicates import duplicate_marks
 from segml.data._fast.order import _Codes
 from segml.data.ids import (
     _ids_with_codes,
     _remember_codes,
+    codes_of_rows,
     factorize_ids,
     id_strings,
 )
 from segml.data.parquet import read_parquet
-from segml.data.policies import _apply_amount_policies
+from segml.data.policies import kept_rows, row_policies
 from segml.data.quality import DataQualityReport, attach
 from segml.data.quality import example_ids as _ids
 from segml.data.times import check_time_settings, parse_times
@@ -381,52 +381,29 @@ def _read_transactions(
     if not ok.all():
         if n_ids is None and report.rows_dropped > report.dropped.get("missing_customer_id", 0):
             n_ids = len(pd.unique(out["customer_id"].dropna()))  # some lose every row
-        out = out.loc[ok].reset_index(drop=True)
-        id_codes = None  # first appearances may have moved
+        if id_codes is not None:
+            id_codes = codes_of_rows(*id_codes, ok)
+        out = kept_rows(out, ok)
     del ok  # a mask of every row: not kept through the duplicate check
     future = (out["date"] > pd.Timestamp.now()).to_numpy()
     report.flag("future_dated_rows_kept", int(future.sum()), _ids(out, future))
     del future
 
     ids, uniques = id_codes or factorize_ids(out["customer_id"])
-    dup, order = duplicate_marks(out, ids)
-    codes: _Codes | None = (ids, uniques, order)
+    del id_codes
     # Customers with an id in the input: summarize counts those left without any row.
     report.customers["with_an_id_read"] = len(uniques) if n_ids is None else n_ids
-    if duplicates == "drop":
-        report.drop("exact_duplicate", int(dup.sum()), _ids(out, dup), _sum(out, dup))
-        out = out.loc[~dup].reset_index(drop=True)
-        codes = None
-    else:
-        report.flag("exact_duplicate_rows_kept", int(dup.sum()), _ids(out, dup), _sum(out, dup))
-
-    if "amount" in out.columns:
-        n_before = len(out)
-        out = _apply_amount_policies(
-            out,
-            report,
-            returns=returns,
-            zero_amounts=zero_amounts,
-            codes=None if codes is None else codes[0],
-            return_of=return_of,
-        )
-        if len(out) == 0:
-            raise DataError(
-                "every transaction was dropped by the amount policies "
-                f"({report.dropped}); check the sign of the amount column."
-            )
-        if len(out) != n_before:
-            codes = None  # rows went: first appearances (the codes' order) may have moved
-    if codes is not None:
-        _remember_codes(out["customer_id"], codes[0], codes[1])
-    return attach(out, report), codes
-
-
-def _sum(out: pd.DataFrame, mask: np.ndarray) -> float | None:
-    """The amount of the rows in ``mask`` (None without an amount column or rows)."""
-    if "amount" not in out.columns or not mask.any():
-        return None
-    return float(out["amount"].to_numpy()[mask].sum())
+    out, (ids, uniques, order) = row_policies(
+        out,
+        (ids, uniques),
+        report,
+        duplicates=duplicates,
+        returns=returns,
+        zero_amounts=zero_amounts,
+        return_of=return_of,
+    )
+    _remember_codes(out["customer_id"], ids, uniques)
+    return attach(out, report), (ids, uniques, order)
 
 
 def _check_choices(**choices: str) -> None:

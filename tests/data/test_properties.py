@@ -450,6 +450,76 @@ def test_kept_rows_of_an_order_in_place(keep, seed, slice_rows, monkeypatch) -> 
 
 
 @SETTINGS
+@given(
+    ids=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=40),
+    seed=st.integers(0, 2**16),
+)
+def test_codes_of_kept_rows_equal_factorizing_the_kept_rows(ids, seed) -> None:
+    from segml.data.ids import codes_of_rows
+
+    values = pd.Series(ids, dtype="str")
+    keep = np.random.default_rng(seed).random(len(ids)) < 0.6
+    codes, uniques = pd.factorize(values, sort=False)
+    got_codes, got_uniques = codes_of_rows(codes, uniques, keep)
+    want_codes, want_uniques = pd.factorize(values[keep], sort=False)
+    np.testing.assert_array_equal(got_codes, want_codes)
+    assert list(got_uniques) == list(want_uniques)
+
+
+@SETTINGS
+@given(rows=LOG_ROWS, seed=st.integers(0, 2**16))
+def test_kept_rows_equal_loc_with_the_changed_amounts(rows, seed) -> None:
+    """Every column kind (Arrow strings and integers, datetimes, floats, categories) keeps
+    its dtype and values; the changed amounts land on their rows."""
+    from segml.data.policies import kept_rows
+
+    frame = _log(rows).assign(
+        customer_id=lambda f: f["customer_id"].astype("str"),
+        units=pd.array(range(len(rows)), dtype="int64[pyarrow]"),
+        channel=pd.Categorical(["web", "shop"] * (len(rows) // 2) + ["web"] * (len(rows) % 2)),
+    )
+    rng = np.random.default_rng(seed)
+    keep = rng.random(len(rows)) < 0.7
+    changed = np.flatnonzero(keep & (rng.random(len(rows)) < 0.5))
+    new_amounts = rng.random(len(changed))
+    want = frame.loc[keep].reset_index(drop=True)
+    want.loc[np.searchsorted(np.flatnonzero(keep), changed), "amount"] = new_amounts
+    got = kept_rows(frame, keep, (changed, new_amounts))
+    pd.testing.assert_frame_equal(got, want)
+    assert frame["amount"].tolist() == [r[3] for r in rows]  # the input is not written to
+
+
+@SETTINGS
+@given(
+    rows=LOG_ROWS,
+    returns=st.sampled_from(["net", "drop"]),
+    zeros=st.sampled_from(["keep", "drop"]),
+    dups=st.sampled_from(["keep", "drop"]),
+)
+def test_summarize_after_policies_removed_rows_equals_the_plain_route(
+    rows, returns, zeros, dups, monkeypatch
+) -> None:
+    """read_transactions hands summarize the codes of the rows its policies left; the
+    table equals the one of the plain route, which factorizes those rows again."""
+    policies = {"returns": returns, "zero_amounts": zeros, "duplicates": dups}
+    kw = {"calibration_end": "2024-01-31", "holdout_end": "2024-02-15"}
+
+    def table() -> pd.DataFrame:
+        return segml.summarize(
+            segml.read_transactions(_log(rows), amount="amount", **policies), **kw
+        )
+
+    with monkeypatch.context() as patch:
+        patch.setenv("SEGML_FAST", "0")
+        want, want_error = outcome(table)
+    got, got_error = outcome(table)
+    assert got_error == want_error
+    if want is not None:
+        pd.testing.assert_frame_equal(got, want)
+        assert got.attrs == want.attrs
+
+
+@SETTINGS
 @given(ids=st.lists(IDS, min_size=1, max_size=60), large=st.booleans())
 def test_short_id_words_decode_to_the_same_strings(ids, large) -> None:
     import pyarrow as pa
