@@ -283,18 +283,26 @@ PLANS = pd.DataFrame(
 )
 
 
-def test_a_design_names_its_reference_level_and_standardizes():
+def test_a_design_names_its_reference_level():
     design = CovariateDesign.fit(PLANS, ["plan", "seats"], standardize=True)
     assert design.columns == ("plan[pro]", "plan[team]", "seats")
     assert "reference level 'free'" in design.covariates[0].describe()
-    Z = design.transform(PLANS)
-    assert Z[:, 2].mean() == pytest.approx(0.0) and Z[:, 2].std() == pytest.approx(1.0)
 
 
-def test_a_design_refuses_levels_and_values_it_cannot_code():
+def test_a_standardized_covariate_is_centred_with_unit_spread():
+    Z = CovariateDesign.fit(PLANS, ["plan", "seats"], standardize=True).transform(PLANS)
+    assert Z[:, 2].mean() == pytest.approx(0.0)
+    assert Z[:, 2].std() == pytest.approx(1.0)
+
+
+def test_a_design_refuses_a_level_not_seen_in_fitting():
     design = CovariateDesign.fit(PLANS, ["plan", "seats"], standardize=True)
     with pytest.raises(segml.DataError, match="not seen in fitting"):
         design.transform(PLANS.assign(plan=["pro", "free", "enterprise", "team"]))
+
+
+def test_a_design_refuses_a_missing_value():
+    design = CovariateDesign.fit(PLANS, ["plan", "seats"], standardize=True)
     with pytest.raises(segml.DataError, match="missing or not finite"):
         design.transform(PLANS.assign(seats=[1.0, np.nan, 2.0, 3.0]))
 

@@ -49,11 +49,14 @@ def test_an_accepted_gradient_fit_is_the_answer_with_its_hessian() -> None:
     assert len(est.attempts) == 1
 
 
-def test_lifetimes_first_valid_start_is_used_and_polish_replaces_it_only_when_better() -> None:
+def test_the_first_valid_lifetimes_start_is_polished() -> None:
     est = _fit(False, [ValueError("bad"), {"a": -1.0}, {"a": 2.5}, {"a": 9.0}], polish_gain=0.0)
     assert est.engine == "segml" and est.params == {"a": 3.0}
     assert "lifetimes from 0: ValueError" in est.attempts[1]
     assert not any("from 3" in a for a in est.attempts)  # stops at the first valid start
+
+
+def test_a_polish_that_lowers_the_likelihood_keeps_the_lifetimes_estimate() -> None:
     kept = _fit(False, [{"a": 2.5}], polish_gain=-10.0)
     assert kept.engine == "lifetimes" and kept.params == {"a": 2.5}
 

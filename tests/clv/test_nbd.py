@@ -45,27 +45,44 @@ def test_nbd_on_cdnow_equals_a_direct_count_likelihood_fit(cdnow) -> None:
     assert nbd.log_likelihood_ < segml.BetaGeo().fit(cdnow).log_likelihood_ - 150
 
 
-def test_nbd_predictions_are_the_bgnbd_limit_and_match_simulation(cdnow) -> None:
-    from segml.clv.conditional import ConditionalPredictor
+@pytest.fixture(scope="module")
+def nbd(cdnow) -> segml.NBD:
+    return segml.NBD().fit(cdnow)
 
-    nbd = segml.NBD().fit(cdnow)
+
+def _histories(cdnow) -> tuple[np.ndarray, ...]:
+    return tuple(cdnow[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+
+
+def test_nbd_predictions_are_the_gamma_posterior_rate(cdnow, nbd) -> None:
     r, alpha = nbd.params_["r"], nbd.params_["alpha"]
-    x, t_x, T = (cdnow[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    x, _, T = _histories(cdnow)
     ours = nbd.expected_purchases(cdnow, 39.0).to_numpy()
     assert ours == pytest.approx((r + x) / (alpha + T) * 39.0, rel=1e-12)
-    # segml's BG/NBD as p ~ Beta(1e-16, 1) (lifetimes' own BG/NBD returns NaN below a = 1e-4);
-    # the limit is not uniform: a lapsed heavy buyer needs a tiny a to look alive
-    limit = ConditionalPredictor("bgnbd", {"r": r, "alpha": alpha, "a": 1e-16, "b": 2.0}, x, t_x, T)
-    assert limit.expected(39.0) == pytest.approx(ours, rel=1e-6)
-    assert (nbd.p_alive(cdnow) == 1.0).all()
     # Monte Carlo: lambda | x, T ~ Gamma(r + x, alpha + T), purchases ~ Poisson(39 lambda)
     rng = np.random.default_rng(0)
     for i in (0, 5, int(np.argmax(x))):
         lam = rng.gamma(r + x[i], 1.0 / (alpha + T[i]), 200_000)
         draws = rng.poisson(39.0 * lam)
         assert draws.mean() == pytest.approx(ours[i], rel=0.02)
+
+
+def test_nbd_predictions_are_the_bgnbd_limit(cdnow, nbd) -> None:
+    from segml.clv.conditional import ConditionalPredictor
+
+    r, alpha = nbd.params_["r"], nbd.params_["alpha"]
+    x, t_x, T = _histories(cdnow)
+    # segml's BG/NBD as p ~ Beta(1e-16, 1) (lifetimes' own BG/NBD returns NaN below a = 1e-4);
+    # the limit is not uniform: a lapsed heavy buyer needs a tiny a to look alive
+    limit = ConditionalPredictor("bgnbd", {"r": r, "alpha": alpha, "a": 1e-16, "b": 2.0}, x, t_x, T)
+    ours = nbd.expected_purchases(cdnow, 39.0).to_numpy()
+    assert limit.expected(39.0) == pytest.approx(ours, rel=1e-6)
+    assert (nbd.p_alive(cdnow) == 1.0).all()
+
+
+def test_nbd_prospects_buy_at_the_prior_mean_rate(nbd) -> None:
     new = nbd.expected_purchases_new(np.array([10.0, 52.0]))
-    assert new == pytest.approx(r / alpha * np.array([10.0, 52.0]))
+    assert new == pytest.approx(nbd.params_["r"] / nbd.params_["alpha"] * np.array([10.0, 52.0]))
 
 
 @settings(max_examples=60, deadline=None)

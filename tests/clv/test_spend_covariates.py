@@ -93,7 +93,7 @@ def apparel_model():
     return clv, table
 
 
-def test_a_prospect_is_worth_its_acquisition_and_expected_repeat_purchases(apparel_model):
+def test_a_prospect_is_worth_its_first_purchase_plus_its_expected_repeat_ones(apparel_model):
     clv, _ = apparel_model
     prospects = pd.DataFrame({"Channel": [0, 1]}, index=["online", "offline"])
     new = clv.predict_new(prospects, horizon=52)
@@ -114,16 +114,26 @@ def test_a_prospect_is_worth_its_acquisition_and_expected_repeat_purchases(appar
         assert new.loc[name, "clv"] == pytest.approx(mean_spend * (1 + repeat), rel=1e-10)
 
 
-def test_discounting_lowers_a_prospects_value_and_intervals_hold_the_estimate(apparel_model):
-    clv, table = apparel_model
-    prospects = pd.DataFrame({"Channel": [0, 1]}, index=["online", "offline"])
-    plain = clv.predict_new(prospects, horizon=104)
-    discounted = clv.predict_new(prospects, horizon=104, discount_rate=0.2)
+PROSPECTS = pd.DataFrame({"Channel": [0, 1]}, index=["online", "offline"])
+
+
+def test_discounting_lowers_a_prospects_value_down_to_the_first_purchase(apparel_model):
+    clv, _ = apparel_model
+    plain = clv.predict_new(PROSPECTS, horizon=104)
+    discounted = clv.predict_new(PROSPECTS, horizon=104, discount_rate=0.2)
     assert (discounted["clv"] < plain["clv"]).all()
     assert (discounted["clv"] > plain["expected_spend"]).all()  # the first purchase at least
+
+
+def test_a_prospects_interval_holds_its_discounted_value(apparel_model):
+    clv, table = apparel_model
     clv.bootstrap(table, n_draws=100, random_state=0)
-    ranged = clv.predict_new(prospects, horizon=104, discount_rate=0.2, interval=0.9)
+    ranged = clv.predict_new(PROSPECTS, horizon=104, discount_rate=0.2, interval=0.9)
     assert (ranged["clv_lower"] < ranged["clv"]).all()
     assert (ranged["clv"] < ranged["clv_upper"]).all()
+
+
+def test_a_prospect_without_the_fitted_attributes_is_refused(apparel_model):
+    clv, _ = apparel_model
     with pytest.raises(segml.DataError, match="not in the table"):
         clv.predict_new(pd.DataFrame({"Gender": [1]}))
