@@ -41,7 +41,7 @@ def test_summary_equals_lifetimes_with_papers_conventions(cdnow_tx: pd.DataFrame
     np.testing.assert_allclose(ours["monetary_value"], ref["monetary_value"], rtol=1e-9)
 
 
-def test_holdout_equals_lifetimes_calibration_and_holdout(cdnow_tx, cdnow) -> None:
+def test_holdout_counts_equal_lifetimes(cdnow_tx, cdnow) -> None:
     utils = _lifetimes_utils()
     raw = cdnow_tx.assign(date=cdnow_tx["date"].dt.strftime("%Y-%m-%d"))
     with warnings.catch_warnings():
@@ -62,7 +62,8 @@ def test_holdout_equals_lifetimes_calibration_and_holdout(cdnow_tx, cdnow) -> No
     np.testing.assert_allclose(cdnow["holdout_duration"], ref["duration_holdout"])
 
 
-def test_zero_padded_ids_survive_csv_and_parquet(tmp_path) -> None:
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_zero_padded_ids_survive_a_file(tmp_path, suffix) -> None:
     frame = pd.DataFrame(
         {
             "cust": ["007", "007", "0100"],
@@ -70,21 +71,23 @@ def test_zero_padded_ids_survive_csv_and_parquet(tmp_path) -> None:
             "amt": [1.0, 2.0, 3.0],
         }
     )
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    frame.to_parquet(tmp_path / "t.parquet")
-    for path in (tmp_path / "t.csv", tmp_path / "t.parquet"):
-        tx = segml.read_transactions(path, customer="cust", time="ts", amount="amt")
-        assert sorted(tx["customer_id"].unique()) == ["007", "0100"]
+    path = tmp_path / f"t.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
+    tx = segml.read_transactions(path, customer="cust", time="ts", amount="amt")
+    assert sorted(tx["customer_id"].unique()) == ["007", "0100"]
     table = segml.summarize(tx, calibration_end="2024-03-01")
     assert list(table.index) == ["007", "0100"]
 
 
-def test_missing_column_error_names_it_and_suggests(tmp_path) -> None:
+def test_a_missing_column_is_named_with_a_suggestion() -> None:
     frame = pd.DataFrame({"customer": ["a"], "date": ["2024-01-01"]})
     with pytest.raises(
         segml.DataError, match=r"customer column 'customer_id' \(did you mean 'customer'\?\)"
     ):
         segml.read_transactions(frame)
+
+
+def test_a_missing_file_is_reported_as_not_found(tmp_path) -> None:
     with pytest.raises(segml.DataError, match="not found"):
         segml.read_transactions(tmp_path / "nope.csv")
 
@@ -172,21 +175,32 @@ def test_an_unknown_policy_is_refused() -> None:
         segml.read_transactions(ZERO_AND_COPY, duplicates="maybe")
 
 
-def test_windows_exclude_and_count() -> None:
-    frame = pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "a", "b", "c"],
-            "date": ["2024-01-01", "2024-01-15", "2024-03-01", "2024-02-10", "2024-05-01"],
-            "amount": [10.0, 20.0, 30.0, 5.0, 1.0],
-        }
+WINDOWED = pd.DataFrame(
+    {
+        "customer_id": ["a", "a", "a", "b", "c"],
+        "date": ["2024-01-01", "2024-01-15", "2024-03-01", "2024-02-10", "2024-05-01"],
+        "amount": [10.0, 20.0, 30.0, 5.0, 1.0],
+    }
+)
+
+
+def _windowed() -> pd.DataFrame:
+    return segml.summarize(
+        WINDOWED, calibration_end="2024-01-31", holdout_end="2024-03-31", unit="D"
     )
-    table = segml.summarize(frame, calibration_end="2024-01-31", holdout_end="2024-03-31", unit="D")
+
+
+def test_rows_and_customers_outside_the_windows_are_counted() -> None:
+    table = _windowed()
     report = segml.quality_report(table)
     assert list(table.index) == ["a"]
     assert report.dropped["after_window"] == 1
     assert report.dropped["first_seen_after_calibration"] == 1
     assert report.flagged["customers_first_seen_after_calibration"] == 1
-    row = table.loc["a"]
+
+
+def test_a_customer_row_sums_its_calibration_and_holdout_windows() -> None:
+    row = _windowed().loc["a"]
     assert (row["frequency"], row["recency"], row["T"]) == (1, 14.0, 30.0)
     assert (row["monetary_value"], row["first_amount"], row["total_revenue"]) == (20.0, 10.0, 30.0)
     assert (row["holdout_frequency"], row["holdout_revenue"]) == (1, 30.0)
@@ -272,8 +286,11 @@ def test_timezone_aware_times_are_converted() -> None:
     assert any("UTC" in note for note in segml.quality_report(tx).notes)
 
 
-def test_attributes_joined_and_mismatches_counted() -> None:
-    frame = pd.DataFrame({"customer_id": ["01", "02"], "date": ["2024-01-01", "2024-01-02"]})
+TWO_CUSTOMERS = pd.DataFrame({"customer_id": ["01", "02"], "date": ["2024-01-01", "2024-01-02"]})
+
+
+def test_attributes_are_joined_and_mismatches_counted() -> None:
+    frame = TWO_CUSTOMERS
     attrs = pd.DataFrame({"id": ["01", "99"], "industry": ["retail", "energy"]})
     table = segml.summarize(frame, calibration_end="2024-02-01", customers=attrs, customer_key="id")
     assert table.loc["01", "industry"] == "retail"
@@ -282,12 +299,20 @@ def test_attributes_joined_and_mismatches_counted() -> None:
     assert report.flagged["customers_without_attributes"] == 1
     assert report.flagged["attribute_rows_without_customer_in_table"] == 1
     assert report.examples["attribute_rows_without_customer_in_table"] == ["99"]
+
+
+def test_attributes_with_two_rows_for_a_customer_are_refused() -> None:
     dup = pd.DataFrame({"id": ["01", "01"], "industry": ["a", "b"]})
     with pytest.raises(segml.DataError, match="one row per customer"):
-        segml.summarize(frame, calibration_end="2024-02-01", customers=dup, customer_key="id")
+        segml.summarize(
+            TWO_CUSTOMERS, calibration_end="2024-02-01", customers=dup, customer_key="id"
+        )
+
+
+def test_attributes_named_like_a_table_column_are_refused() -> None:
     clash = pd.DataFrame({"customer_id": ["01"], "frequency": [3]})
     with pytest.raises(segml.DataError, match="clash"):
-        segml.summarize(frame, calibration_end="2024-02-01", customers=clash)
+        segml.summarize(TWO_CUSTOMERS, calibration_end="2024-02-01", customers=clash)
 
 
 def test_window_errors_are_clear() -> None:
@@ -300,11 +325,13 @@ def test_window_errors_are_clear() -> None:
         segml.summarize(frame, calibration_end="yesterday-ish")
 
 
-def test_the_report_exports_as_a_frame_and_a_dict(cdnow) -> None:
-    report = segml.quality_report(cdnow)
-    frame = report.to_frame()
+def test_the_report_exports_as_a_frame(cdnow) -> None:
+    frame = segml.quality_report(cdnow).to_frame()
     assert {"read", "kept", "flagged"} <= set(frame["kind"])
-    assert report.to_dict()["rows_read"] == 6919
+
+
+def test_the_report_exports_as_a_dict(cdnow) -> None:
+    assert segml.quality_report(cdnow).to_dict()["rows_read"] == 6919
 
 
 def test_a_frame_segml_did_not_make_has_no_report() -> None:
@@ -312,7 +339,7 @@ def test_a_frame_segml_did_not_make_has_no_report() -> None:
         segml.quality_report(pd.DataFrame({"a": [1]}))
 
 
-def test_summarize_is_vectorised_and_consistent_on_simulated_logs() -> None:
+def test_summarize_counts_every_purchase_day_of_a_simulated_log_once() -> None:
     tx = segml.simulate_transactions(3000, random_state=7)
     table = segml.summarize(tx, calibration_end="2024-09-29", holdout_end="2025-06-28")
     counts = tx.assign(day=tx["date"].dt.floor("D")).drop_duplicates(["customer_id", "day"])

@@ -59,7 +59,9 @@ def test_only_cancellations_of_orders_before_the_log_are_unmatched(retail) -> No
     assert f"{returned:,.2f} netted into purchases" in str(report)
 
 
-def test_netting_lowers_revenue_and_frequency_against_dropping_returns(retail) -> None:
+@pytest.fixture(scope="module")
+def net_and_gross(retail) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The retail log's table with returns netted, and with them dropped."""
     lines, customers = retail
     windows = {"calibration_end": "2010-11-30", "holdout_end": "2011-11-29"}
     net = segml.summarize(
@@ -70,22 +72,40 @@ def test_netting_lowers_revenue_and_frequency_against_dropping_returns(retail) -
         customers=customers,
         **windows,
     )
+    return net, gross
+
+
+def test_netting_lowers_revenue_against_dropping_returns(net_and_gross) -> None:
+    net, gross = net_and_gross
     both = net.index.intersection(gross.index)
     assert len(both) >= 0.99 * len(gross)
     assert net.loc[both, "total_revenue"].sum() < gross.loc[both, "total_revenue"].sum()
+
+
+def test_netting_cancels_purchase_days_returned_in_full(net_and_gross) -> None:
+    net, gross = net_and_gross
+    both = net.index.intersection(gross.index)
     assert (net.loc[both, "frequency"] <= gross.loc[both, "frequency"]).all()
     assert (net.loc[both, "frequency"] < gross.loc[both, "frequency"]).any()
+
+
+def test_netted_revenue_plus_what_was_dropped_is_what_was_read(net_and_gross) -> None:
+    net, _ = net_and_gross
     report = segml.quality_report(net)
     kept = net["total_revenue"].sum() + net["holdout_revenue"].sum()
     assert kept + report.amount_dropped == pytest.approx(report.amount_read, rel=1e-12)
 
 
-def test_unit_price_needs_a_quantity_and_excludes_an_amount() -> None:
+def test_unit_price_needs_a_quantity() -> None:
     lines, _ = segml.make_retail(50, random_state=0)
     with pytest.raises(segml.DataError, match="map quantity too"):
         segml.read_transactions(
             lines, customer="Customer ID", time="InvoiceDate", unit_price="Price"
         )
+
+
+def test_unit_price_excludes_an_amount() -> None:
+    lines, _ = segml.make_retail(50, random_state=0)
     with pytest.raises(segml.DataError, match="and not amount"):
         segml.read_transactions(lines, unit_price="Price", amount="Price", **READ)
 
