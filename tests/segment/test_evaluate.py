@@ -183,18 +183,21 @@ def test_gini_intervals_cover_the_population_value_at_the_nominal_rate() -> None
     assert 0.91 <= np.mean(covered) <= 0.985, np.mean(covered)
 
 
-def test_a_clearly_better_segmentation_is_a_clear_champion_and_copies_are_tied(scored) -> None:
-    good = segml.ValueTierSegmenter()
-    segs = {
-        "tiers": good,
-        "copy": segml.ValueTierSegmenter(),
-        "coin": segml.RuleSegmenter([("heads", "first_purchase_month <= 2")]),
-    }
+def _coin() -> segml.RuleSegmenter:
+    return segml.RuleSegmenter([("heads", "first_purchase_month <= 2")])
+
+
+def test_a_copy_of_the_best_segmentation_is_tied_with_it(scored) -> None:
+    tiers = segml.ValueTierSegmenter
+    segs = {"tiers": tiers(), "copy": tiers(), "coin": _coin()}
     table = compare(segs, scored)
     assert table.attrs["champion_status"].startswith("tied with")
     assert table.loc["copy", "tied_with_best"] and not table.loc["coin", "tied_with_best"]
     assert table.loc["coin", "diff_to_best_high"] < 0
-    alone = compare({"tiers": good, "coin": segs["coin"]}, scored)
+
+
+def test_a_clearly_better_segmentation_is_a_clear_champion(scored) -> None:
+    alone = compare({"tiers": segml.ValueTierSegmenter(), "coin": _coin()}, scored)
     assert alone.attrs["champion"] == "tiers" and alone.attrs["champion_status"] == "clear"
     low, high = alone.loc["tiers", ["oos_normalised_gini_low", "oos_normalised_gini_high"]]
     assert low < alone.loc["tiers", "oos_normalised_gini"] < high

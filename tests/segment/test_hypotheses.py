@@ -24,10 +24,21 @@ NULLS = [
 ]
 
 
-def test_planted_hypotheses_validated_and_nulls_rejected(b2b) -> None:
-    v = segml.validate_hypotheses(PLANTED + NULLS, b2b, value="clv")
-    assert v.loc[[h.name for h in PLANTED], "verdict"].tolist() == ["validated"] * 3
-    assert v.loc[[h.name for h in NULLS], "verdict"].tolist() == ["rejected"] * 3
+@pytest.fixture(scope="module")
+def planted(b2b) -> pd.DataFrame:
+    return segml.validate_hypotheses(PLANTED + NULLS, b2b, value="clv")
+
+
+def test_planted_hypotheses_are_validated(planted) -> None:
+    assert planted.loc[[h.name for h in PLANTED], "verdict"].tolist() == ["validated"] * 3
+
+
+def test_null_hypotheses_are_rejected(planted) -> None:
+    assert planted.loc[[h.name for h in NULLS], "verdict"].tolist() == ["rejected"] * 3
+
+
+def test_a_validated_hypothesis_carries_its_effect_sizes(planted, b2b) -> None:
+    v = planted
     big = v.loc["big_revenue"]
     assert big["ratio_low"] < big["ratio"] < big["ratio_high"]
     assert big["ratio_low"] > 1.3  # revenue doubles the rate and raises spend 1.5x

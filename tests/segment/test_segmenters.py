@@ -143,16 +143,27 @@ def test_load_errors(tmp_path) -> None:
         segml.load_segmenter(tmp_path)
 
 
-def test_a_profile_accounts_for_every_customer_and_ranks_by_value(b2b) -> None:
+@pytest.fixture(scope="module")
+def tier_profile(b2b) -> pd.DataFrame:
     seg = segml.ValueTierSegmenter().fit(b2b)
-    p = segml.profile(seg.labels_, b2b, "clv", names=seg.segment_names_)
+    return segml.profile(seg.labels_, b2b, "clv", names=seg.segment_names_)
+
+
+def test_a_profile_accounts_for_every_customer(tier_profile, b2b) -> None:
+    p = tier_profile
     assert p["customers"].sum() == len(b2b)
     assert p["share"].sum() == pytest.approx(1.0)
     assert p["value_share"].sum() == pytest.approx(1.0)
-    assert p["mean_value"].is_monotonic_decreasing
-    assert p.iloc[0]["name"] == "top 5%"
     assert (p["customers"] * p["mean_value"]).sum() == pytest.approx(b2b["clv"].sum())
-    assert "top_industry" in p.columns and "mean_frequency" in p.columns
+
+
+def test_a_profile_ranks_segments_by_value(tier_profile) -> None:
+    assert tier_profile["mean_value"].is_monotonic_decreasing
+    assert tier_profile.iloc[0]["name"] == "top 5%"
+
+
+def test_a_profile_describes_segments_by_the_table_columns(tier_profile) -> None:
+    assert "top_industry" in tier_profile.columns and "mean_frequency" in tier_profile.columns
 
 
 def test_a_profile_needs_one_label_per_customer(b2b) -> None:
@@ -161,7 +172,7 @@ def test_a_profile_needs_one_label_per_customer(b2b) -> None:
         segml.profile(seg.labels_[:-1], b2b)
 
 
-def test_profile_lifts_have_intervals_in_and_out_of_sample(cdnow) -> None:
+def test_profile_lifts_have_intervals_in_sample_and_out_of_sample(cdnow) -> None:
     rfm = segml.RFMSegmenter().fit(cdnow)
     p = segml.profile(rfm.labels_, cdnow, "total_revenue", holdout="holdout_revenue")
     realised = cdnow["holdout_revenue"]
@@ -170,6 +181,10 @@ def test_profile_lifts_have_intervals_in_and_out_of_sample(cdnow) -> None:
         assert row["oos_lift"] == pytest.approx(realised[inside].mean() / realised.mean())
         assert row["lift_low"] <= row["lift"] <= row["lift_high"]
         assert row["oos_lift_low"] <= row["oos_lift"] <= row["oos_lift_high"]
+
+
+def test_a_profile_without_resamples_or_holdout_has_no_intervals(cdnow) -> None:
+    rfm = segml.RFMSegmenter().fit(cdnow)
     plain = segml.profile(rfm.labels_, cdnow, "total_revenue", n_resamples=0)
     assert "oos_lift" not in plain.columns and "lift_low" not in plain.columns
 
