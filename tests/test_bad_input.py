@@ -43,19 +43,26 @@ def test_unparsable_dates() -> None:
         segml.read_transactions(frame(customer_id=["a"], date=["32/13/2024"]))
 
 
-def test_mixed_time_zones_and_naive_aware_mixes() -> None:
-    tx = segml.read_transactions(
+def _mixed_zones() -> pd.DataFrame:
+    return segml.read_transactions(
         frame(
             customer_id=["a", "b", "c"],
             date=["2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00-05:00", "2024-01-01 10:00"],
         )
     )
-    assert tx["date"].tolist() == [
+
+
+def test_times_in_several_zones_become_utc() -> None:
+    assert _mixed_zones()["date"].tolist() == [
         pd.Timestamp("2024-01-01 08:00"),
         pd.Timestamp("2024-01-01 15:00"),
         pd.Timestamp("2024-01-01 10:00"),
     ]
-    assert any("naive ones taken as UTC" in n for n in segml.quality_report(tx).notes)
+
+
+def test_naive_times_among_aware_ones_are_noted_as_utc() -> None:
+    notes = segml.quality_report(_mixed_zones()).notes
+    assert any("naive ones taken as UTC" in n for n in notes)
 
 
 def test_missing_customer_ids() -> None:

@@ -79,7 +79,7 @@ def test_derived_features_keep_missing_values_missing() -> None:
         build_features(table.drop(columns="total_revenue"), ["revenue_rate"])
 
 
-def test_replacement_keeps_order_and_other_features() -> None:
+def test_replacement_keeps_the_order_of_the_features() -> None:
     feats, replaced = time_relative_features(["industry", "T", "n_transactions", "frequency"])
     assert feats == ["industry", "since_last", "purchase_rate"]
     assert replaced == {"T": "since_last", "n_transactions": "purchase_rate",
@@ -95,7 +95,7 @@ def test_replacement_keeps_order_and_other_features() -> None:
     ),
     st.floats(1.0, 10.0),
 )
-def test_rates_and_quiet_time_do_not_move_with_the_calendar(rows, factor) -> None:
+def test_time_relative_features_do_not_move_with_the_calendar(rows, factor) -> None:
     freq, tenure, frac = (np.asarray(v, dtype="float64") for v in zip(*rows, strict=True))
     table = pd.DataFrame({"frequency": freq, "T": tenure, "recency": tenure * frac})
     before = build_features(table, ["purchase_rate", "since_last"])

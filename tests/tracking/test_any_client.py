@@ -87,7 +87,7 @@ def test_a_missing_attribute_costs_its_row_only(batch, client) -> None:
     np.testing.assert_allclose(out["clv"], clean["clv"])
 
 
-def test_numbers_as_text_and_numeric_ids(batch) -> None:
+def test_untyped_client_values_are_read_as_the_trained_kinds(batch) -> None:
     """Ids that arrive as numbers and numeric attributes that arrive as text (what an
     untyped CSV or JSON client sends) are read as the kinds the model was trained on."""
     path, frame = batch

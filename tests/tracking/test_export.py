@@ -168,7 +168,7 @@ def test_different_major_versions_warn(model_dir, tmp_path) -> None:
         mlflow.pyfunc.load_model(str(copy))
 
 
-def test_registered_champion_alias_and_mlflow_models_predict(
+def test_the_registered_champion_alias_predicts_on_every_route(
     segml_home, tmp_path, monkeypatch
 ) -> None:
     result = CliRunner().invoke(

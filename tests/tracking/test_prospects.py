@@ -17,7 +17,7 @@ def _prospect_rows(customers: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def test_a_prospect_gets_a_new_customers_value_and_a_segment(b2b_tree_model) -> None:
+def test_a_prospect_is_worth_a_new_customers_value(b2b_tree_model) -> None:
     path, _, customers = b2b_tree_model
     model = load_model(str(path))
     rows = _prospect_rows(customers)
@@ -28,6 +28,13 @@ def test_a_prospect_gets_a_new_customers_value_and_a_segment(b2b_tree_model) -> 
     expected = clv.predict_new(rows.head(1), model.meta["horizon"], model.meta["discount_rate"])
     np.testing.assert_allclose(out["clv"], expected["clv"].iloc[0], rtol=1e-12)
     assert out["p_alive"].isna().all()  # not yet a customer
+
+
+def test_a_prospect_is_placed_in_a_segment_of_its_firmographics(b2b_tree_model) -> None:
+    path, _, customers = b2b_tree_model
+    model = load_model(str(path))
+    rows = _prospect_rows(customers)
+    out = model.predict(None, rows)
     # the value tree uses firmographics only: prospects are placed in its segments
     assert (out["segment"] >= 0).all() and out["segment_name"].notna().all()
     placed = model.segmenter.predict(rows.assign(clv=out["clv"].to_numpy()))

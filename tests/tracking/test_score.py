@@ -30,8 +30,11 @@ def cdnow_csv(path: Path) -> Path:
     return path
 
 
-def test_scores_equal_the_experiment_and_keep_every_customer(cdnow_model, tmp_path) -> None:
-    model, result = cdnow_model
+@pytest.fixture(scope="module")
+def scored_file(cdnow_model, tmp_path_factory) -> tuple[pd.DataFrame, str]:
+    """segml score of CDNOW plus two customers it cannot score, in chunks of 500."""
+    model, _ = cdnow_model
+    tmp_path = tmp_path_factory.mktemp("scored")
     tx = pd.read_csv(cdnow_csv(tmp_path / "tx.csv"), dtype={"customer_id": str})
     extra = pd.DataFrame(
         {
@@ -60,31 +63,57 @@ def test_scores_equal_the_experiment_and_keep_every_customer(cdnow_model, tmp_pa
     )
     assert run.exit_code == 0, run.output
     scores = pd.read_csv(out, dtype={"customer_id": str, "reason": str}, keep_default_na=False)
+    return scores, run.output
+
+
+def test_every_customer_of_the_file_gets_a_row(scored_file) -> None:
+    scores, _ = scored_file
     assert len(scores) == 2357 + 2 == scores["customer_id"].nunique()
     assert scores["customer_id"].iloc[0] == "0001"  # zero-padded ids survive
+
+
+def test_a_customer_that_cannot_be_scored_gets_the_reason(scored_file) -> None:
+    scores, _ = scored_file
     why = scores.set_index("customer_id")["reason"]
     assert why["9990001"] == "no valid transaction"
     assert why["9990002"] == "first purchase after as_of"
-    scored = scores[scores["reason"] == ""].set_index("customer_id").loc[result.table.index]
+
+
+def _scored(scores: pd.DataFrame, result: segml.ExperimentResult) -> pd.DataFrame:
+    return scores[scores["reason"] == ""].set_index("customer_id").loc[result.table.index]
+
+
+def test_scores_equal_the_experiments(scored_file, cdnow_model) -> None:
+    _, result = cdnow_model
+    scored = _scored(scored_file[0], result)
     np.testing.assert_allclose(scored["clv"].astype(float), result.table["clv"], rtol=1e-9)
     np.testing.assert_array_equal(
         scored["segment"].astype(int), result.table[f"segment_{result.champion}"]
     )
-    assert "scored 2,357 of 2,359 customers as of 1997-09-30" in run.output
-    assert "first purchase after as_of: 1" in run.output
-    assert "customers per segment:" in run.output
     # scored on the training window: nobody out of range, and the two percentiles agree
-    assert "outside the ranges the model was trained on: 0 (0.0%)" in run.output
     assert (scored["out_of_range"] == "").all()
     np.testing.assert_allclose(
         scored["value_percentile"].astype(float), result.table["value_percentile"], atol=0.1
     )
-    # the batch percentile ranks each CLV in the whole file, not in its chunk of 500
+
+
+def test_the_batch_percentile_ranks_in_the_whole_file_not_the_chunk(
+    scored_file, cdnow_model
+) -> None:
+    scored = _scored(scored_file[0], cdnow_model[1])
     clv = scored["clv"].astype(float).to_numpy()
     below = (clv[:, None] > clv[None, :]).sum(axis=1)
     np.testing.assert_allclose(
         scored["batch_percentile"].astype(float), 100 * below / (len(clv) - 1)
     )
+
+
+def test_segml_score_says_what_it_scored(scored_file) -> None:
+    _, output = scored_file
+    assert "scored 2,357 of 2,359 customers as of 1997-09-30" in output
+    assert "first purchase after as_of: 1" in output
+    assert "customers per segment:" in output
+    assert "outside the ranges the model was trained on: 0 (0.0%)" in output
 
 
 def test_scoring_past_the_training_range_says_so(cdnow_model, tmp_path) -> None:
