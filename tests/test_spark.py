@@ -238,11 +238,10 @@ def test_spark_scoring_keeps_customers_a_left_join_left_without_attributes(
     np.testing.assert_array_equal(scored.loc[present.index, "segment"], present["segment"])
 
 
-def test_spark_scores_a_covariate_model_and_prospects_like_pandas(
-    spark, b2b_covariate_model
-) -> None:
-    """Customers valued by their attributes and rows with attributes and no history
-    (prospects) come out of the Spark UDF as they do in process."""
+@pytest.fixture(scope="module")
+def covariate_scores(spark, b2b_covariate_model) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """A batch of customers and prospects (rows with attributes and no history) scored by
+    a covariate model's Spark UDF and in process."""
     _, model = b2b_covariate_model
     tx, customers = segml.make_b2b(300, random_state=99)
     table = segml.summarize(tx, calibration_end="2023-12-31", customers=customers)
@@ -253,8 +252,17 @@ def test_spark_scores_a_covariate_model_and_prospects_like_pandas(
         scored = segml_spark.score(spark_frame(spark, batch), str(model))
         scored = scored.toPandas().set_index("customer_id")
     local = load_model(str(model)).predict(None, batch).set_index("customer_id")
-    assert (scored.loc[prospects["customer_id"], "reason"] == "prospect").all()
-    assert (local.loc[prospects["customer_id"], "reason"] == "prospect").all()
+    return scored, local, list(prospects["customer_id"])
+
+
+def test_spark_scores_prospects_as_prospects(covariate_scores) -> None:
+    scored, local, prospects = covariate_scores
+    assert (scored.loc[prospects, "reason"] == "prospect").all()
+    assert (local.loc[prospects, "reason"] == "prospect").all()
+
+
+def test_spark_scores_a_covariate_model_like_pandas(covariate_scores) -> None:
+    scored, local, _ = covariate_scores
     np.testing.assert_allclose(scored.loc[local.index, "clv"], local["clv"], rtol=1e-9)
     np.testing.assert_array_equal(scored.loc[local.index, "segment"], local["segment"])
 

@@ -89,12 +89,19 @@ def test_simulated_regularity_is_recovered(regular) -> None:
     assert "every third tick" in fitted.regularity()
 
 
-def test_expected_purchases_and_p_alive_sum_to_the_simulated_truth(regular) -> None:
+def _true_predictor(regular) -> CNBDPredictor:
     x, t_x, T = (regular[c].to_numpy() for c in ("frequency", "recency", "T"))
-    predictor = CNBDPredictor(TRUTH, x, t_x, T, 3, 1)
+    return CNBDPredictor(TRUTH, x, t_x, T, 3, 1)
+
+
+def test_expected_purchases_sum_to_the_simulated_holdout(regular) -> None:
     actual = regular["holdout_frequency"].sum()
-    assert abs(predictor.expected(32.0).sum() - actual) / actual < 0.05
-    assert abs(predictor.p_alive.sum() - regular["alive"].sum()) / regular["alive"].sum() < 0.05
+    assert abs(_true_predictor(regular).expected(32.0).sum() - actual) / actual < 0.05
+
+
+def test_p_alive_sums_to_the_simulated_number_alive(regular) -> None:
+    alive = regular["alive"].sum()
+    assert abs(_true_predictor(regular).p_alive.sum() - alive) / alive < 0.05
 
 
 def test_the_regular_model_forecasts_regular_buyers_closer_than_the_poisson_one(regular) -> None:

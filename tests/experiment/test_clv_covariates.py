@@ -45,7 +45,7 @@ def run(b2b_covariate_model):
 
 
 @pytest.mark.slow
-def test_the_clv_model_is_fitted_with_the_attributes_and_reports_them(run):
+def test_the_clv_model_recovers_the_planted_attribute_effects(run):
     result, _ = run
     clv = result.clv_summary()
     assert clv["covariates"] == ["plan", "industry"]
@@ -57,6 +57,10 @@ def test_the_clv_model_is_fitted_with_the_attributes_and_reports_them(run):
     enterprise = effects.loc[("spend", "plan[enterprise]")]  # planted x1.4, revenue left out
     assert enterprise["lower"] > 1.0 and enterprise["p_value"] < 0.001
     assert set(effects.index.get_level_values("process")) == {"purchase", "dropout", "spend"}
+
+
+def test_the_report_states_the_attribute_effects(run):
+    result, _ = run
     html = (result.write(Path(run[1]).parent / "out")["report"]).read_text()
     assert "Customer attributes in the model" in html
     assert "industry = healthcare (against retail): dropout probability x" in html
@@ -80,7 +84,7 @@ def test_the_exported_model_values_customers_by_their_attributes(run):
 
 
 @pytest.mark.slow
-def test_rows_with_unusable_attributes_get_a_reason_and_the_rest_are_scored(run):
+def test_only_rows_with_unusable_attributes_go_unscored_with_a_reason(run):
     result, path = run
     model = load_model(str(path))
     batch = result.table.reset_index().head(4).copy()

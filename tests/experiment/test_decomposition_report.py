@@ -28,11 +28,15 @@ def result():
 
 
 @pytest.mark.slow
-def test_the_decomposition_is_written_and_reported(result, tmp_path):
+def test_a_complement_shares_the_fitted_hypothesis_decomposition(result):
     out = result.decomposition
     # b2b.toml states revenue >= 10M and its complement: one is fitted, the other shares it
     assert out.loc["revenue_below_10m", "verdict"] == "complement"
     assert "purchase" in out.loc["revenue_10m_plus", "acts_on"]
+
+
+def test_the_decomposition_is_written_and_reported(result, tmp_path):
+    out = result.decomposition
     paths = result.write(tmp_path)
     written = pd.read_csv(paths["decomposition"], index_col=0)
     assert list(written.index) == list(out.index)

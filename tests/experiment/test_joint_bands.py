@@ -27,7 +27,7 @@ def test_a_future_from_the_model_leaves_the_bands_about_one_time_in_ten() -> Non
     assert 0.05 <= alarms / replicates <= 0.15, alarms
 
 
-def test_a_segment_that_doubles_is_an_alarm_and_only_it_is_outside() -> None:
+def test_only_the_segment_that_doubles_is_outside_the_bands() -> None:
     rng = np.random.default_rng(1)
     shifted = P.copy()
     shifted[3] *= 2  # 10 % of the customers become 20 %

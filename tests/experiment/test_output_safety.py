@@ -97,7 +97,7 @@ def test_names_mlflow_would_reject_fail_at_load_time(tmp_path, field, value) -> 
         segml.load_config(experiment(tmp_path, **kwargs))
 
 
-def test_output_dir_with_foreign_files_is_refused_and_nothing_uploaded(sandbox) -> None:
+def test_an_output_dir_with_foreign_files_is_refused_before_anything_is_written(sandbox) -> None:
     file = experiment(sandbox)
     before = snapshot(sandbox, skip=("segml-home",))
     result = run(str(file), "--output-dir", str(sandbox))
