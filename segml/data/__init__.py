@@ -1,7 +1,8 @@
 """The data layer: transaction logs in, one row per customer out.
 
-``table`` reads logs (CSV, Parquet, DataFrames), applies the policies (returns, duplicates,
-zero amounts, blank ids) and builds the customer table; ``quality`` is the report of every
+``read`` reads logs (CSV, Parquet, DataFrames) and validates them, ``policies`` applies the
+row policies (duplicates, returns, zero amounts), ``table`` builds the customer table from
+them; ``quality`` is the report of every
 row dropped or flagged; ``parquet`` reads large files batch by batch; ``datasets`` holds CDNOW
 and the generators; ``_fast`` the optional speed kernels. Nothing here imports scikit-learn,
 SciPy or MLflow.

@@ -115,7 +115,7 @@ def test_nbd_recovers_known_parameters(no_churn) -> None:
     assert (again.expected_purchases(no_churn, 10) == nbd.expected_purchases(no_churn, 10)).all()
 
 
-def test_auto_picks_the_nbd_on_data_without_churn_and_says_why(no_churn) -> None:
+def test_auto_picks_the_nbd_on_data_without_churn_giving_its_reason(no_churn) -> None:
     clv = segml.CLVModel(frequency="auto").fit(no_churn)
     sel = clv.selection_
     assert sel["chosen"] == "nbd" and clv.frequency_model_._model == "nbd"

@@ -175,7 +175,7 @@ def test_a_clv_model_names_the_regularity_it_chose(weekly) -> None:
     assert "k = 1: no regularity" in named.selection_["reason"]
 
 
-def test_auto_considers_regular_models_and_says_what_it_found(regular) -> None:
+def test_auto_names_the_regularity_it_found(regular) -> None:
     table = regular.assign(
         monetary_value=np.where(regular["frequency"] > 0, 20.0, 0.0)
         + np.random.default_rng(3).gamma(5.0, 1.0, len(regular)),

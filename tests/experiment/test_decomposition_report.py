@@ -35,7 +35,7 @@ def test_a_complement_shares_the_fitted_hypothesis_decomposition(result):
     assert "purchase" in out.loc["revenue_10m_plus", "acts_on"]
 
 
-def test_the_decomposition_is_written_and_reported(result, tmp_path):
+def test_the_decomposition_reaches_the_output_files(result, tmp_path):
     out = result.decomposition
     paths = result.write(tmp_path)
     written = pd.read_csv(paths["decomposition"], index_col=0)
