@@ -201,17 +201,17 @@ def kept_rows(
     columns: dict[str, object] = {}
     for name in frame.columns:
         values = frame[name]
-        to_arrow = getattr(values.array, "__arrow_array__", None)
         if changes is not None and name == "amount":
             amount = values.to_numpy("float64")[keep]
             gone = np.flatnonzero(~keep)  # few: the rows a policy removes
             amount[changes[0] - np.searchsorted(gone, changes[0])] = changes[1]
             columns[name] = amount
-        elif to_arrow is not None:
-            kept = pc.filter(to_arrow(), mask, memory_pool=pa.system_memory_pool())
+        elif isinstance(values.array, pd.arrays.ArrowExtensionArray):
+            arrow = values.array.__arrow_array__()
+            kept = pc.filter(arrow, mask, memory_pool=pa.system_memory_pool())
             columns[name] = pd.array(kept, dtype=values.dtype)
-        else:
-            columns[name] = values.array[keep]
+        else:  # a Series, so that inference cannot retype an object column
+            columns[name] = pd.Series(values.array[keep], dtype=values.dtype, copy=False)
     return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())), copy=False)
 
 

@@ -474,14 +474,19 @@ def test_codes_of_kept_rows_equal_factorizing_the_kept_rows(ids, seed) -> None:
 @SETTINGS
 @given(rows=LOG_ROWS, seed=st.integers(0, 2**16))
 def test_kept_rows_equal_loc_with_the_changed_amounts(rows, seed) -> None:
-    """Every column kind (Arrow strings and integers, datetimes, floats, categories) keeps
-    its dtype and values; the changed amounts land on their rows."""
+    """Every column kind (Arrow strings and integers, datetimes, floats, categories, objects,
+    periods, nullable integers and Python strings) keeps its dtype and values; the changed
+    amounts land on their rows."""
     from segml.data.policies import kept_rows
 
     frame = _log(rows).assign(
         customer_id=lambda f: f["customer_id"].astype("str"),
         units=pd.array(range(len(rows)), dtype="int64[pyarrow]"),
         channel=pd.Categorical(["web", "shop"] * (len(rows) // 2) + ["web"] * (len(rows) % 2)),
+        mixed=pd.Series([1 if i % 3 else "x" for i in range(len(rows))], dtype=object),
+        month=pd.period_range("2024-01", periods=len(rows), freq="M"),
+        seats=pd.array([None if i % 4 == 0 else i for i in range(len(rows))], dtype="Int64"),
+        note=pd.array([None if i % 2 else "n" for i in range(len(rows))], dtype="string[python]"),
     )
     rng = np.random.default_rng(seed)
     keep = rng.random(len(rows)) < 0.7
