@@ -224,3 +224,16 @@ def test_profile_intervals_hold_the_estimate(cnbd2) -> None:
 def test_profile_intervals_are_near_the_wald_ones(cnbd2) -> None:
     wald, profile = cnbd2.conf_int(0.9), cnbd2.conf_int(0.9, method="profile")
     np.testing.assert_allclose(profile[["lower", "upper"]], wald[["lower", "upper"]], rtol=0.15)
+
+
+@pytest.mark.parametrize("model", [segml.BetaGeoCNBD, segml.ModifiedBetaGeoCNBD])
+def test_an_estimate_at_the_no_dropout_edge_is_named_as_one(model) -> None:
+    """Poisson buyers who never leave: the dropout chance runs to zero, a boundary."""
+    rng = np.random.default_rng(0)
+    lam, T = rng.gamma(0.5, 1 / 10.0, 3000), rng.uniform(20, 60, 3000)
+    x = rng.poisson(lam * T)
+    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), 1), 0.0)
+    table = pd.DataFrame({"frequency": x, "recency": t_x, "T": T})
+    with pytest.raises(segml.BoundaryError, match="no dropout identified") as info:
+        model(k=1).fit(table)
+    assert "frequency='nbd'" in str(info.value)
