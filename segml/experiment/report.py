@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segml._units import UNIT_WORDS, unit_key
 from segml._version import segml_version
 from segml.experiment.covariate_report import covariate_section
 from segml.experiment.decomposition_report import decomposition_section
@@ -296,7 +297,7 @@ def render_report(result: ExperimentResult) -> str:
         else f"profit (revenue times a margin of {cfg.clv.margin:g})"
     )
     horizon = result.clv_model.default_horizon() if cfg.clv.horizon is None else cfg.clv.horizon
-    unit = _UNIT_WORDS.get(cfg.data.unit, cfg.data.unit)
+    unit = UNIT_WORDS[unit_key(cfg.data.unit)]
     parts.append(
         f"<p>Customer value is the discounted expected {what} of each customer: expected "
         f"purchases from the <b>{esc(clv['frequency_model'])}</b> model times expected spend "
@@ -480,9 +481,6 @@ def render_report(result: ExperimentResult) -> str:
     parts.append(recommendations(result))
     parts.append("</section></body></html>")
     return "\n".join(p for p in parts if p)
-
-
-_UNIT_WORDS = {"D": "days", "W": "weeks", "M": "months"}
 
 
 def _profile_summary(prof: pd.DataFrame) -> pd.DataFrame:
