@@ -20,7 +20,7 @@ from segml.data._fast.order import _Codes
 from segml.data.ids import codes_of_rows
 from segml.data.quality import DataQualityReport
 from segml.data.quality import example_ids as _ids
-from segml.data.returns import net_returns
+from segml.data.returns import net_returns, netting_note
 from segml.errors import DataError
 
 #: Rows of the input whose amount netting reduced, and their new amounts.
@@ -154,16 +154,15 @@ def _net(
     # amounts now sit in the purchases they reduced (the note says how much).
     report.drop("return_netted", len(result.netted), _ids_at(out, result.netted), 0.0)
     report.drop("returned_in_full", len(result.in_full), _ids_at(out, result.in_full), 0.0)
-    by_order = (
-        f"; {result.by_order:,} named their order in {return_of!r} and netted against its day"
-        if orders is not None
-        else ""
-    )
     report.note(
-        "returns netted against the same customer's purchases, the same day first, then "
-        f"earlier purchase days, latest first: {len(result.netted):,} returns, "
-        f"{result.netted_amount:,.2f} netted into purchases; {len(result.in_full):,} "
-        f"purchase rows cancelled in full ({result.returned_amount:,.2f} of purchases)" + by_order
+        netting_note(
+            len(result.netted),
+            result.netted_amount,
+            len(result.in_full),
+            result.returned_amount,
+            result.by_order,
+            return_of,
+        )
     )
     return result.keep, (result.changed, result.changed_amount)
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from segml._units import DAY_NS
 
-__all__ = ["Netting", "net_returns"]
+__all__ = ["Netting", "net_returns", "netting_note"]
 
 #: A purchase day keeping less than this share of its purchases was returned in full
 #: (what is left is rounding error of the running sums).
@@ -68,6 +68,54 @@ class Netting:
     netted_amount: float = 0.0
     returned_amount: float = 0.0
     by_order: int = 0
+
+
+def netting_note(
+    returns: int,
+    netted: float,
+    cancelled: int,
+    cancelled_amount: float,
+    by_order: int,
+    return_of: str | None,
+) -> str:
+    """The report's note on netting, the same from pandas and from Spark.
+
+    Parameters
+    ----------
+    returns : int
+        Return rows netted, at least in part.
+    netted : float
+        The amount netted into purchases (positive).
+    cancelled : int
+        Purchase rows cancelled in full.
+    cancelled_amount : float
+        Their purchases before netting.
+    by_order : int
+        Returns netted against the day of the order they name.
+    return_of : str or None
+        The column naming a return's order.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> note = netting_note(2, 15.0, 1, 10.0, 0, None)
+    >>> note.split(": ")[1]
+    '2 returns, 15.00 netted into purchases; 1 purchase rows cancelled in full (10.00 of purchases)'
+    """
+    tail = (
+        f"; {by_order:,} named their order in {return_of!r} and netted against its day"
+        if return_of is not None
+        else ""
+    )
+    return (
+        "returns netted against the same customer's purchases, the same day first, then "
+        f"earlier purchase days, latest first: {returns:,} returns, {netted:,.2f} netted into "
+        f"purchases; {cancelled:,} purchase rows cancelled in full ({cancelled_amount:,.2f} of "
+        "purchases)" + tail
+    )
 
 
 def _group_running(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from segml._units import UNIT_DAYS
 from segml._units import unit_key as _unit
 from segml.data.quality import DataQualityReport
 from segml.data.read import MAX_AMOUNT, one_role_per_column
-from segml.data.returns import RESIDUE
+from segml.data.returns import RESIDUE, netting_note
 from segml.errors import DataError
 
 __all__ = ["summarize_spark"]
@@ -484,20 +484,16 @@ def spark_report(
     if netting is not None:
         netted = found.get("return_netted")
         gone = found.get("returned_in_full")
-        by_order = sum(int(r["by_order"]) for r in by)
-        tail = (
-            f"; {by_order:,} named their order in {return_of!r} and netted against its day"
-            if return_of is not None
-            else ""
-        )
         if netted is not None or gone is not None or "unmatched_return" in found:
             report.note(
-                "returns netted against the same customer's purchases, the same day first, "
-                "then earlier purchase days, latest first: "
-                f"{int(netted['n']) if netted else 0:,} returns, "
-                f"{-netting['netted']:,.2f} netted into purchases; "
-                f"{int(gone['n']) if gone else 0:,} purchase rows cancelled in full "
-                f"({float(gone['original']) if gone else 0.0:,.2f} of purchases)" + tail
+                netting_note(
+                    int(netted["n"]) if netted else 0,
+                    -netting["netted"],
+                    int(gone["n"]) if gone else 0,
+                    float(gone["original"]) if gone else 0.0,
+                    sum(int(r["by_order"]) for r in by),
+                    return_of,
+                )
             )
     _table_counts(rows, table, report, merge_same_day, F)
     return report
