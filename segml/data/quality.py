@@ -12,19 +12,20 @@ from segml.data._fast import order as _order
 
 __all__ = ["DataQualityReport", "example_ids", "quality_report"]
 
-#: Explanations printed next to each reason, so a report reads on its own.
+#: Explanations printed next to each reason, so a report reads on its own; in the order the
+#: reading applies them (the Spark path records its counts in this order too).
 REASONS: dict[str, str] = {
     "missing_customer_id": "customer id missing or blank",
     "unparsable_time": "timestamp missing or not in the expected format",
     "invalid_amount": "amount missing or not a number",
     "non_finite_amount": "amount infinite",
     "extreme_amount": "amount beyond +/-1e12, implausible for one transaction",
+    "exact_duplicate": "row identical to an earlier row, dropped by duplicates='drop'",
     "negative_amount": "negative amount (return) dropped by returns='drop'",
     "unmatched_return": "return with no earlier purchase by the same customer to net against",
-    "returned_in_full": "purchase day whose net amount after returns is zero or less",
     "return_netted": "return netted against the customer's purchases (its amount is in them)",
+    "returned_in_full": "purchase day whose net amount after returns is zero or less",
     "zero_amount": "zero amount dropped by zero_amounts='drop'",
-    "exact_duplicate": "row identical to an earlier row, dropped by duplicates='drop'",
     "after_window": "transaction after the end of the observation window",
     "first_seen_after_calibration": "customer whose first purchase is after calibration_end",
 }

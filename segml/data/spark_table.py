@@ -15,7 +15,7 @@ from typing import Any
 
 from segml._units import UNIT_DAYS
 from segml._units import unit_key as _unit
-from segml.data.quality import DataQualityReport
+from segml.data.quality import REASONS, DataQualityReport
 from segml.data.read import MAX_AMOUNT, one_role_per_column
 from segml.data.returns import RESIDUE, netting_note
 from segml.errors import DataError
@@ -462,7 +462,7 @@ def spark_report(
     if has_amount:
         report.amount_read = float(sum(r["valid"] or 0.0 for r in by))
     examples = _examples(rows, F, W)
-    for reason in _ORDER:
+    for reason in REASONS:
         r = found.get(reason)
         if r is None:
             continue
@@ -553,23 +553,6 @@ def _table_counts(
     report.customers["excluded_no_row_left_after_reading"] = int(counts["n"]) - reached_n
     if n_table == 0:
         raise DataError("no customer made a first purchase by calibration_end; move it later.")
-
-
-_ORDER = (
-    "missing_customer_id",
-    "unparsable_time",
-    "invalid_amount",
-    "non_finite_amount",
-    "extreme_amount",
-    "exact_duplicate",
-    "negative_amount",
-    "unmatched_return",
-    "return_netted",
-    "returned_in_full",
-    "zero_amount",
-    "after_window",
-    "first_seen_after_calibration",
-)
 
 
 def _examples(rows: Any, F: Any, W: Any) -> dict[str, list[str]]:
