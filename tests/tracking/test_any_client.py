@@ -141,7 +141,8 @@ CELLS = st.one_of(
 @given(data=st.data())
 def test_random_scoring_input_conserves_rows(batch, data) -> None:
     """Whatever a client sends in the model's columns, every row comes back once: scored,
-    or with the reason it was not; the batch fails only with a SegmlError."""
+    valued as a prospect (a row without any history), or with the reason it was not; the
+    batch fails only with a SegmlError."""
     path, frame = batch
     rows = data.draw(st.integers(1, 8))
     sent = frame.head(rows).copy().astype(object)
@@ -157,7 +158,8 @@ def test_random_scoring_input_conserves_rows(batch, data) -> None:
             assert str(exc)
             return
     assert len(out) == rows
-    scored = out["reason"] == ""
-    assert np.isfinite(out.loc[scored, "clv"]).all() and (out.loc[scored, "clv"] >= 0).all()
-    assert (out.loc[~scored, "segment"] == -1).all()
-    assert (out.loc[scored, "segment"] >= 0).all()
+    valued = out["reason"].isin(["", "prospect"])
+    assert np.isfinite(out.loc[valued, "clv"]).all() and (out.loc[valued, "clv"] >= 0).all()
+    assert (out.loc[~valued, "segment"] == -1).all()
+    assert (out.loc[valued, "segment"] >= 0).all()
+    assert out.loc[out["reason"] == "prospect", "p_alive"].isna().all()  # not yet a customer
