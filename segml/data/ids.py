@@ -63,11 +63,7 @@ def _categorical_ids(values: pd.Series) -> tuple[pd.Series, tuple[np.ndarray, An
         and not bool((categories == "").any())
     ):
         if not _in_appearance_order(codes, len(categories)):
-            seen = pd.unique(codes)  # categories in order of first appearance
-            rank = np.zeros(len(categories), dtype=codes.dtype)
-            rank[seen] = np.arange(len(seen))
-            codes = rank[codes]
-            categories = categories[seen]
+            codes, categories = _by_first_appearance(codes, categories)
         return values, (codes, categories)
     return _as_id_strings(values.astype("str").where(values.notna(), None)), None
 
@@ -172,14 +168,18 @@ def codes_of_rows(codes: np.ndarray, uniques: Any, keep: np.ndarray) -> tuple[np
     >>> codes_of_rows(np.array([0, 1, 0, 2]), np.array(["a", "b", "c"]), keep)
     (array([0, 1, 2]), array(['b', 'a', 'c'], dtype='<U1'))
     """
-    kept = codes[keep]
     # Removed rows may have held a customer's first appearance, or all their rows.
-    seen = pd.unique(kept)
+    return _by_first_appearance(codes[keep], uniques)
+
+
+def _by_first_appearance(codes: np.ndarray, uniques: Any) -> tuple[np.ndarray, Any]:
+    """``codes`` renumbered in order of first appearance, and the ``uniques`` they use."""
+    seen = pd.unique(codes)
     if len(seen) == len(uniques) and bool((seen == np.arange(len(seen))).all()):
-        return kept, uniques
-    rank = np.zeros(len(uniques), dtype=kept.dtype)
-    rank[seen] = np.arange(len(seen), dtype=kept.dtype)
-    return rank[kept], uniques[seen]
+        return codes, uniques
+    rank = np.zeros(len(uniques), dtype=codes.dtype)
+    rank[seen] = np.arange(len(seen), dtype=codes.dtype)
+    return rank[codes], uniques[seen]
 
 
 def _integral_float_as_int(value: Any) -> Any:
